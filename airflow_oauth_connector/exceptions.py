@@ -1,0 +1,157 @@
+"""Typed errors raised by the provider; each message says what to do and never carries a secret."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class OAuthConnectorError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class ProfileError(OAuthConnectorError):
+    """A connection's OAuth profile is invalid: ``field`` names the offending field."""
+
+    def __init__(self, conn_id: str, field: str, problem: str) -> None:
+        self.conn_id = conn_id
+        self.field = field
+        self.problem = problem
+        super().__init__(f"Connection {conn_id!r}, field {field!r}: {problem}")
+
+
+class DiscoveryError(OAuthConnectorError):
+    """The issuer's metadata document could not be fetched or lacks an endpoint."""
+
+
+class TokenResponseError(OAuthConnectorError):
+    """The token endpoint answered with something that is not a usable token response."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        self.http_status = status_code
+        super().__init__(message)
+
+
+class TokenEndpointError(OAuthConnectorError):
+    """The token endpoint returned an OAuth 2.0 error response (RFC 6749 section 5.2)."""
+
+    #: Error codes that no retry can fix.
+    permanent: bool = False
+
+    def __init__(self, error: str, description: str | None = None, *, status_code: int | None = None) -> None:
+        self.error = error
+        self.description = description
+        self.http_status = status_code
+        text = f"Token endpoint returned error {error!r}"
+        if status_code is not None:
+            text += f" (HTTP {status_code})"
+        if description:
+            text += f": {description}"
+        hint = self.hint()
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+    def hint(self) -> str:
+        return ""
+
+    @staticmethod
+    def create(error: str, description: str | None, status_code: int | None) -> TokenEndpointError:
+        """Build the most specific subclass for ``error``."""
+        cls = _ERROR_CLASSES.get(error, TokenEndpointError)
+        return cls(error, description, status_code=status_code)
+
+
+class InvalidClientError(TokenEndpointError):
+    permanent = True
+
+    def hint(self) -> str:
+        return (
+            "Check the client ID and client secret, and whether the provider expects them in the "
+            "basic-auth header or the request body (the 'client_auth' field)"
+        )
+
+
+class InvalidGrantError(TokenEndpointError):
+    permanent = True
+
+    def hint(self) -> str:
+        return "The authorization grant or refresh token is invalid, expired or revoked: authorize the connection again"
+
+
+class UnauthorizedClientError(TokenEndpointError):
+    permanent = True
+
+    def hint(self) -> str:
+        return "The provider does not allow this client to use this grant type"
+
+
+class InvalidScopeError(TokenEndpointError):
+    permanent = True
+
+    def hint(self) -> str:
+        return "Check the 'scope' field against the scopes the provider grants this client"
+
+
+_ERROR_CLASSES: dict[str, type[TokenEndpointError]] = {
+    "invalid_client": InvalidClientError,
+    "invalid_grant": InvalidGrantError,
+    "unauthorized_client": UnauthorizedClientError,
+    "invalid_scope": InvalidScopeError,
+    "unsupported_grant_type": UnauthorizedClientError,
+    "invalid_request": TokenEndpointError,
+}
+
+
+class AuthorizationRequiredError(OAuthConnectorError):
+    """An authorization-code profile has no usable refresh token: a person must authorize it."""
+
+    def __init__(self, conn_id: str, reason: str = "it has not been authorized yet") -> None:
+        self.conn_id = conn_id
+        super().__init__(
+            f"Connection {conn_id!r} needs authorization: {reason}. Authorize it from the "
+            f"'OAuth profiles' page in the Airflow UI, or store a refresh token in the connection's "
+            f"'refresh_token' extra field"
+        )
+
+
+class ForeignOriginError(OAuthConnectorError):
+    """A request would have sent the connection's token to a host other than the API's own."""
+
+    def __init__(self, url_origin: str, api_origin: str) -> None:
+        self.url_origin = url_origin
+        self.api_origin = api_origin
+        super().__init__(
+            f"Refusing to send this connection's token to {url_origin}: it is only sent to the API's "
+            f"base URL origin {api_origin}. Use a relative endpoint, or another connection for that host"
+        )
+
+
+class ApiResponseError(OAuthConnectorError):
+    """An API call returned a non-success status (after retries and one token refresh)."""
+
+    def __init__(self, method: str, url: str, status_code: int, reason: str, excerpt: str) -> None:
+        self.method = method
+        self.url = url
+        self.http_status = status_code
+        self.reason = reason
+        self.excerpt = excerpt
+        message = f"{method} {url} failed: HTTP {status_code} {reason}".rstrip()
+        if excerpt:
+            message += f" - {excerpt}"
+        super().__init__(message)
+
+
+class EndpointUnreachableError(OAuthConnectorError):
+    """A transport error (connect failure, timeout, reset) outlasted the retry policy."""
+
+    def __init__(self, method: str, url: str, reason: str, attempts: int, elapsed: float) -> None:
+        self.method = method
+        self.url = url
+        self.reason = reason
+        self.attempts = attempts
+        self.elapsed = elapsed
+        plural = "s" if attempts != 1 else ""
+        super().__init__(
+            f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {reason}. "
+            f"Check that the host is reachable, or raise the connection's retry limits"
+        )

@@ -1,0 +1,77 @@
+"""Grant requests: the form parameters of each grant, and the authorization request with PKCE."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from airflow_oauth_connector.profile import OAuthProfile
+
+
+def client_credentials_params(profile: OAuthProfile) -> dict[str, str]:
+    params = {"grant_type": "client_credentials"}
+    if profile.scope:
+        params["scope"] = profile.scope
+    return params
+
+
+def authorization_code_params(code: str, redirect_uri: str | None, code_verifier: str | None) -> dict[str, str]:
+    params = {"grant_type": "authorization_code", "code": code}
+    if redirect_uri:
+        params["redirect_uri"] = redirect_uri
+    if code_verifier:
+        params["code_verifier"] = code_verifier
+    return params
+
+
+def refresh_token_params(refresh_token: str, scope: str | None = None) -> dict[str, str]:
+    params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if scope:
+        params["scope"] = scope
+    return params
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """An authorization URL to send a person to, and what the callback needs to finish the grant."""
+
+    url: str
+    state: str = field(repr=False)
+    code_verifier: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
+
+
+def build_authorization_request(
+    profile: OAuthProfile,
+    authorize_url: str,
+    *,
+    redirect_uri: str | None = None,
+    state: str | None = None,
+    extra_params: Mapping[str, str] | None = None,
+) -> AuthorizationRequest:
+    """
+    The authorization request (RFC 6749 4.1.1) with the profile's auth parameters and PKCE S256.
+
+    The profile's auth parameters may add to the request but never replace the protocol parameters.
+    """
+    redirect = redirect_uri or profile.redirect_uri
+    state = state or generate_token(32)
+    verifier = generate_token(64) if profile.pkce else None
+    params: dict[str, str] = dict(profile.authorize_params)
+    params.update(extra_params or {})
+    params.update({"response_type": "code", "client_id": profile.client_id, "state": state})
+    if redirect:
+        params["redirect_uri"] = redirect
+    if profile.scope:
+        params["scope"] = profile.scope
+    if verifier:
+        params["code_challenge"] = create_s256_code_challenge(verifier)
+        params["code_challenge_method"] = "S256"
+    parts = urlsplit(authorize_url)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return AuthorizationRequest(url=url, state=state, code_verifier=verifier, redirect_uri=redirect)

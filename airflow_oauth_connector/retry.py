@@ -1,0 +1,206 @@
+"""One retry policy (tenacity) for token-endpoint and API calls: what is transient, Retry-After, bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import requests
+import tenacity
+from urllib3.exceptions import NewConnectionError
+
+from airflow_oauth_connector.exceptions import EndpointUnreachableError
+
+log = logging.getLogger(__name__)
+
+#: Statuses that say "the request was not processed, try again later": safe to retry for any method.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+#: Statuses worth retrying when the request can be replayed safely (idempotent methods).
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retry loop; every field can be set per connection and per call."""
+
+    max_attempts: int = 5
+    """Attempts in all, the first included (1 disables retries)."""
+    max_elapsed: float = 120.0
+    """Seconds the whole loop may take, waits included; no wait that would pass it is started."""
+    backoff_initial: float = 0.5
+    """First exponential backoff wait in seconds (doubles each attempt, with jitter)."""
+    backoff_max: float = 30.0
+    """Ceiling of one backoff wait; a server's Retry-After is honoured up to ``max_elapsed``."""
+    retry_non_idempotent: bool = False
+    """Replay POST/PATCH after a read timeout or 5xx (they may have been processed already)."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.max_elapsed <= 0 or self.backoff_initial < 0 or self.backoff_max < 0:
+            raise ValueError("max_elapsed must be positive and backoff waits not negative")
+
+    def replace(self, **changes: object) -> RetryPolicy:
+        """A copy with ``changes`` applied; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now or datetime.now(timezone.utc)
+    return max(0.0, (when - current).total_seconds())
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request surely never reached the server (connect failed or timed out)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        nested = current.args[0] if current.args else None
+        if isinstance(nested, BaseException):
+            current = nested
+            continue
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__cause__
+    return False
+
+
+def is_transient_error(exc: BaseException, *, replayable: bool) -> bool:
+    """Whether a transport error is worth another attempt."""
+    if _never_sent(exc):
+        return True
+    transport = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    )
+    return replayable and isinstance(exc, transport)
+
+
+def is_transient_response(response: requests.Response, *, replayable: bool) -> bool:
+    """Whether an HTTP response is worth another attempt."""
+    if response.status_code in NOT_PROCESSED_STATUSES:
+        return True
+    return replayable and response.status_code in TRANSIENT_STATUSES
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query string and fragment (query strings may carry tokens)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+class _Wait(tenacity.wait.wait_base):
+    """Retry-After when the server sent one, else exponential backoff with full jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = tenacity.wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
+        self._floor = policy.backoff_initial / 2
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is not None and not outcome.failed:
+            response = outcome.result()
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return retry_after
+        return max(self._floor, float(self._backoff(retry_state)))
+
+
+def send_with_retry(
+    send: Callable[[], requests.Response],
+    policy: RetryPolicy,
+    *,
+    method: str,
+    url: str,
+    replayable: bool | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Response:
+    """
+    Call ``send`` until it gives a non-transient outcome or the policy's bounds are reached.
+
+    ``send`` must build the request anew on each call (so each attempt carries the current token).
+    Returns the last response, even a transient failure once the bounds are reached; re-raises the last
+    transport error. ``replayable`` defaults to "the method is idempotent or the policy allows replays".
+    """
+    if replayable is None:
+        replayable = method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
+    safe_url = redact_url(url)
+
+    def _log_retry(state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        if outcome is None:
+            return
+        if outcome.failed:
+            what = type(outcome.exception()).__name__
+        else:
+            what = f"HTTP {outcome.result().status_code}"
+        log.warning(
+            "%s %s: attempt %d of %d failed (%s); retrying in %.1f s",
+            method.upper(),
+            safe_url,
+            state.attempt_number,
+            policy.max_attempts,
+            what,
+            state.upcoming_sleep,
+        )
+
+    def _give_up(state: tenacity.RetryCallState) -> requests.Response:
+        outcome = state.outcome
+        assert outcome is not None
+        result: requests.Response = outcome.result()
+        return result  # re-raises the last exception, if that is what ended the loop
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.max_elapsed),
+        wait=_Wait(policy),
+        retry=(
+            tenacity.retry_if_exception(lambda exc: is_transient_error(exc, replayable=bool(replayable)))
+            | tenacity.retry_if_result(lambda resp: is_transient_response(resp, replayable=bool(replayable)))
+        ),
+        before_sleep=_log_retry,
+        retry_error_callback=_give_up,
+        sleep=sleep,
+        reraise=True,
+    )
+    started = time.monotonic()
+    try:
+        response: requests.Response = retrying(send)
+    except requests.exceptions.RequestException as exc:
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        reason = f"{type(exc).__name__}: {redact_text(str(exc))}"
+        raise EndpointUnreachableError(method.upper(), safe_url, reason, attempts, time.monotonic() - started) from None
+    return response
+
+
+_QUERY_IN_TEXT = re.compile(r"\?[^\s'\"()]*")
+
+
+def redact_text(text: str, limit: int = 300) -> str:
+    """An error text with URL query strings removed (they may carry tokens), cut to ``limit``."""
+    clean = _QUERY_IN_TEXT.sub("?...", text)
+    return clean if len(clean) <= limit else clean[:limit] + "..."

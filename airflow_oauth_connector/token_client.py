@@ -1,0 +1,130 @@
+"""The token endpoint: send grant requests (with token parameters and client auth), retry, parse."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+
+from airflow_oauth_connector import grants
+from airflow_oauth_connector.client_auth import apply_client_auth
+from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
+from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
+from airflow_oauth_connector.token import Token, parse_token_body
+
+log = logging.getLogger(__name__)
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def register_secret(value: str | None) -> None:
+    """Tell Airflow's secrets masker about a value that must never appear in logs."""
+    if not value:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - the SDK is a hard dependency
+        return
+    mask_secret(value)
+
+
+class TokenClient:
+    """Obtains tokens from one profile's token endpoint. Thread-safe; holds no token itself."""
+
+    def __init__(
+        self,
+        profile: OAuthProfile,
+        *,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.profile = profile
+        self.session = session or requests.Session()
+        self.retry = retry or profile.retry
+        self._clock = clock
+        self._sleep = sleep
+        self._endpoints: Endpoints | None = None
+        self._endpoints_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenClient(conn_id={self.profile.conn_id!r}, client_id={self.profile.client_id!r})"
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """The token and authorization endpoints, discovered once from the issuer when needed."""
+        with self._endpoints_lock:
+            if self._endpoints is None:
+                self._endpoints = resolve_endpoints(self.profile, self.session)
+            return self._endpoints
+
+    def client_credentials(self) -> Token:
+        return self.request_token(grants.client_credentials_params(self.profile))
+
+    def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
+        """Finish the authorization-code grant (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636)."""
+        params = grants.authorization_code_params(code, redirect_uri or self.profile.redirect_uri, code_verifier)
+        return self.request_token(params)
+
+    def refresh(self, refresh_token: str) -> Token:
+        """Use a refresh token (RFC 6749 6); a response without a new refresh token keeps the old one."""
+        params = grants.refresh_token_params(refresh_token)
+        return self.request_token(params, previous_refresh_token=refresh_token)
+
+    def request_token(self, grant_params: Mapping[str, str], *, previous_refresh_token: str | None = None) -> Token:
+        """POST a grant to the token endpoint with the profile's token parameters; parse the answer."""
+        token_url = self.endpoints.token_url
+        extra = self.profile.access_params
+        url = _with_query(token_url, extra.query)
+        headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
+        body = urlencode({**extra.body, **grant_params})
+        url, headers, body = apply_client_auth(
+            self.profile.client_auth, self.profile.client_id, self.profile.client_secret, url, headers, body
+        )
+        grant = grant_params.get("grant_type", "?")
+        response = send_with_retry(
+            lambda: self.session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.profile.timeout,
+                verify=self.profile.verify,
+                allow_redirects=False,
+            ),
+            self.retry,
+            method="POST",
+            url=token_url,
+            replayable=True,
+            sleep=self._sleep,
+        )
+        payload = parse_token_body(response.content, response.headers.get("Content-Type", ""), response.status_code)
+        token = Token.from_payload(
+            payload,
+            now=self._clock(),
+            default_lifetime=self.profile.default_expires_in,
+            previous_refresh_token=previous_refresh_token,
+        )
+        register_secret(token.access_token)
+        register_secret(token.refresh_token)
+        lifetime = token.expires_in(token.issued_at)
+        log.info(
+            "Connection %r: obtained an access token (grant %s, expires in %s)",
+            self.profile.conn_id,
+            grant,
+            "an unknown time" if lifetime is None else f"{lifetime:.0f} s",
+        )
+        return token
+
+
+def _with_query(url: str, query: Mapping[str, str]) -> str:
+    if not query:
+        return url
+    parts = urlsplit(url)
+    extra = urlencode(dict(query))
+    return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))

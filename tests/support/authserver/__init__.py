@@ -1,0 +1,1 @@
+"""Real OAuth 2.0 authorization server (django-oauth-toolkit) for integration tests."""
