@@ -155,10 +155,7 @@ def send_with_retry(
         outcome = state.outcome
         if outcome is None:
             return
-        if outcome.failed:
-            what = type(outcome.exception()).__name__
-        else:
-            what = f"HTTP {outcome.result().status_code}"
+        what = type(outcome.exception()).__name__ if outcome.failed else f"HTTP {outcome.result().status_code}"
         log.warning(
             "%s %s: attempt %d of %d failed (%s); retrying in %.1f s",
             method.upper(),

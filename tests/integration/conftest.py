@@ -33,8 +33,7 @@ def auth_server(tmp_path_factory):
     missing = _missing_server_deps()
     if missing:
         pytest.skip(
-            "test OAuth server needs Django + django-oauth-toolkit + waitress; "
-            f"not importable: {', '.join(missing)}"
+            f"test OAuth server needs Django + django-oauth-toolkit + waitress; not importable: {', '.join(missing)}"
         )
     from tests.support.authserver.runner import start_auth_server
 

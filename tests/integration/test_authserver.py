@@ -17,6 +17,8 @@ import requests
 
 from tests.support.authserver.runner import AuthServerError, start_auth_server
 
+pytestmark = pytest.mark.integration
+
 LOOPBACK_REDIRECT = "http://127.0.0.1:8765/callback"
 AIRFLOW_REDIRECT = "https://airflow.example.test/oauth-connector/callback"
 
@@ -81,10 +83,16 @@ def test_discovery_document(auth_server):
     assert doc["authorization_endpoint"] == auth_server.authorize_url
     assert "S256" in doc["code_challenge_methods_supported"]
     jwks = requests.get(doc["jwks_uri"], timeout=10).json()
-    assert jwks["keys"] and jwks["keys"][0]["kty"] == "RSA"
+    assert jwks["keys"]
+    assert jwks["keys"][0]["kty"] == "RSA"
     # RFC 8414 metadata too
     meta = requests.get(f"{auth_server.issuer}/.well-known/oauth-authorization-server", timeout=10)
-    assert meta.status_code == 200 and meta.json()["token_endpoint"] == auth_server.token_url
+    assert meta.status_code == 200
+    assert meta.json()["token_endpoint"] == auth_server.token_url
+    # RFC 8414 path-insertion form of the same document
+    root = requests.get(f"{auth_server.base_url}/.well-known/oauth-authorization-server/o", timeout=10)
+    assert root.status_code == 200
+    assert root.json()["issuer"] == auth_server.issuer
 
 
 def test_ready_file_contents(auth_server):
@@ -93,7 +101,8 @@ def test_ready_file_contents(auth_server):
     assert auth_server.clients["public"].client_secret is None
     for name in ("cc", "ac"):
         secret = auth_server.clients[name].client_secret
-        assert secret and len(secret) >= 40
+        assert secret
+        assert len(secret) >= 40
     assert auth_server.clients["ac"].grant_types == ["authorization_code", "refresh_token"]
     assert AIRFLOW_REDIRECT in auth_server.clients["ac"].redirect_uris
 
@@ -195,7 +204,11 @@ def test_confidential_client_pkce_optional(auth_server):
     c = auth_server.clients["ac"]
     r = requests.post(
         auth_server.token_url,
-        data={"grant_type": "authorization_code", "code": code_from(redirect, state), "redirect_uri": LOOPBACK_REDIRECT},
+        data={
+            "grant_type": "authorization_code",
+            "code": code_from(redirect, state),
+            "redirect_uri": LOOPBACK_REDIRECT,
+        },
         auth=(c.client_id, c.client_secret),
         timeout=10,
     )
@@ -219,7 +232,7 @@ def test_redirect_uri_loopback_any_port(auth_server, redirect_uri):
 
 
 def test_unregistered_redirect_uri_is_an_error_page(auth_server):
-    with pytest.raises(AuthServerError, match="(?i)redirect"):
+    with pytest.raises(AuthServerError, match=r"(?i)redirect"):
         auth_server.authorize(
             "public", "http://127.0.0.1:8765/other", scope="read", state="x", code_challenge=pkce_pair()[1]
         )
@@ -234,13 +247,18 @@ def test_consent_denied(auth_server):
         "ac", LOOPBACK_REDIRECT, scope="read", state="d", code_challenge=pkce_pair()[1], allow=False
     )
     q = parse_qs(urlsplit(redirect).query)
-    assert q["error"] == ["access_denied"] and q["state"] == ["d"]
+    assert q["error"] == ["access_denied"]
+    assert q["state"] == ["d"]
 
 
 def test_authorize_extra_params_reach_server(auth_server):
     # unknown extra authorization params are ignored by DOT but must not break the flow
     redirect = auth_server.authorize(
-        "public", LOOPBACK_REDIRECT, scope="read", state="e", code_challenge=pkce_pair()[1],
+        "public",
+        LOOPBACK_REDIRECT,
+        scope="read",
+        state="e",
+        code_challenge=pkce_pair()[1],
         extra_params={"prompt": "consent", "audience": "demo-api"},
     )
     code_from(redirect, "e")
@@ -284,7 +302,8 @@ def test_api_accepts_valid_token_rejects_bad(fresh_stats):
     assert who["expires"].endswith("+00:00")
 
     via_query = requests.get(server.api_base + "/whoami", params={"access_token": at}, timeout=10)
-    assert via_query.status_code == 200 and via_query.json()["token_via"] == "query"
+    assert via_query.status_code == 200
+    assert via_query.json()["token_via"] == "query"
 
     for headers in ({"Authorization": "Bearer not-a-token"}, {}):
         bad = requests.get(server.api_base + "/whoami", headers=headers, timeout=10)
@@ -293,7 +312,8 @@ def test_api_accepts_valid_token_rejects_bad(fresh_stats):
         assert 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
 
     api = server.stats()["api_requests"]
-    assert api["total"] == 4 and api["unauthorized"] == 2
+    assert api["total"] == 4
+    assert api["unauthorized"] == 2
 
 
 def test_revoked_token_rejected(auth_server):
@@ -304,9 +324,16 @@ def test_revoked_token_rejected(auth_server):
     assert requests.get(auth_server.api_base + "/whoami", headers=bearer(at), timeout=10).status_code == 401
 
 
-def test_expired_token_rejected(tmp_path):
-    with start_auth_server(tmp_path / "short", access_token_lifetime=1, device=False) as srv:
-        assert "device" not in srv.clients and srv.device_url is None
+def test_expired_token_rejected_and_server_options(tmp_path):
+    extra_redirect = "https://airflow.local.test:8443/auth/oauth-connector/callback"
+    with start_auth_server(
+        tmp_path / "short", access_token_lifetime=1, device=False, redirect_uris=[extra_redirect]
+    ) as srv:
+        assert "device" not in srv.clients
+        assert srv.device_url is None
+        assert extra_redirect in srv.clients["ac"].redirect_uris
+        redirect = srv.authorize("ac", extra_redirect, scope="read", state="o", code_challenge=pkce_pair()[1])
+        assert redirect.startswith(extra_redirect + "?")
         tok = cc_token(srv)
         assert tok["expires_in"] <= 1
         assert requests.get(srv.api_base + "/whoami", headers=bearer(tok["access_token"]), timeout=10).ok
@@ -321,15 +348,20 @@ def test_expired_token_rejected(tmp_path):
 def test_echo(auth_server, method):
     at = cc_token(auth_server)["access_token"]
     r = requests.request(
-        method, auth_server.api_base + "/echo", params={"q": "1", "audience": "x"},
-        json={"hello": "world", "n": 1}, headers={**bearer(at), "X-Test-Trace": "abc"}, timeout=10,
+        method,
+        auth_server.api_base + "/echo",
+        params={"q": "1", "audience": "x"},
+        json={"hello": "world", "n": 1},
+        headers={**bearer(at), "X-Test-Trace": "abc"},
+        timeout=10,
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["method"] == method
     assert body["json"] == {"hello": "world", "n": 1}
     assert body["query"] == {"q": "1", "audience": "x"}
-    assert "Authorization" in body["headers"] and "X-Test-Trace" in body["headers"]
+    assert "Authorization" in body["headers"]
+    assert "X-Test-Trace" in body["headers"]
     assert body["test_headers"] == {"x-test-trace": "abc"}
     assert at not in r.text
 
@@ -357,7 +389,8 @@ def test_status_and_slow(auth_server):
     assert requests.get(f"{auth_server.api_base}/status/503").status_code == 401
     t0 = time.monotonic()
     r = requests.get(f"{auth_server.api_base}/slow", params={"seconds": "0.5"}, headers=h, timeout=10)
-    assert r.status_code == 200 and r.json()["slept"] == 0.5
+    assert r.status_code == 200
+    assert r.json()["slept"] == 0.5
     assert time.monotonic() - t0 >= 0.5
     with pytest.raises(requests.exceptions.ReadTimeout):
         requests.get(f"{auth_server.api_base}/slow", params={"seconds": "3"}, headers=h, timeout=0.5)
@@ -375,22 +408,29 @@ def api_headers(auth_server):
 def test_pagination_page_number(auth_server, api_headers):
     items, page = [], 1
     while True:
-        body = requests.get(auth_server.api_base + "/items", params={"page": page, "per_page": 20},
-                            headers=api_headers, timeout=10).json()
-        assert body["page"] == page and body["per_page"] == 20 and body["total"] == 95
+        body = requests.get(
+            auth_server.api_base + "/items", params={"page": page, "per_page": 20}, headers=api_headers, timeout=10
+        ).json()
+        assert body["page"] == page
+        assert body["per_page"] == 20
+        assert body["total"] == 95
         if not body["items"]:
             break
         items += body["items"]
         page += 1
-    assert items == EXPECTED_95 and page == 6
+    assert items == EXPECTED_95
+    assert page == 6
 
 
 def test_pagination_offset_limit(auth_server, api_headers):
     items, offset = [], 0
     while True:
-        body = requests.get(auth_server.api_base + "/items", params={"offset": offset, "limit": 30},
-                            headers=api_headers, timeout=10).json()
-        assert body["offset"] == offset and body["limit"] == 30 and body["total"] == 95
+        body = requests.get(
+            auth_server.api_base + "/items", params={"offset": offset, "limit": 30}, headers=api_headers, timeout=10
+        ).json()
+        assert body["offset"] == offset
+        assert body["limit"] == 30
+        assert body["total"] == 95
         items += body["items"]
         offset += 30
         if offset >= body["total"]:
@@ -401,14 +441,16 @@ def test_pagination_offset_limit(auth_server, api_headers):
 def test_pagination_cursor(auth_server, api_headers):
     items, cursor, calls = [], "", 0
     while True:
-        body = requests.get(auth_server.api_base + "/items", params={"cursor": cursor, "limit": 25},
-                            headers=api_headers, timeout=10).json()
+        body = requests.get(
+            auth_server.api_base + "/items", params={"cursor": cursor, "limit": 25}, headers=api_headers, timeout=10
+        ).json()
         calls += 1
         items += body["items"]
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert items == EXPECTED_95 and calls == 4
+    assert items == EXPECTED_95
+    assert calls == 4
     bad = requests.get(auth_server.api_base + "/items", params={"cursor": "!!"}, headers=api_headers, timeout=10)
     assert bad.status_code == 400
 
@@ -423,7 +465,8 @@ def test_pagination_next_url(auth_server, api_headers):
         url = body["links"]["next"]
         if url:
             assert url.startswith(auth_server.base_url + "/api/items?")
-    assert items == EXPECTED_95 and calls == 3
+    assert items == EXPECTED_95
+    assert calls == 3
 
 
 def test_pagination_link_header(auth_server, api_headers):
@@ -435,13 +478,15 @@ def test_pagination_link_header(auth_server, api_headers):
         assert isinstance(r.json(), list)
         items += r.json()
         url = r.links.get("next", {}).get("url")
-    assert items == [{"id": i, "name": f"item-{i}"} for i in range(1, 24)] and calls == 3
+    assert items == [{"id": i, "name": f"item-{i}"} for i in range(1, 24)]
+    assert calls == 3
 
 
 def test_pagination_next_url_drops_query_token(auth_server, api_headers):
     at = api_headers["Authorization"].split()[1]
-    body = requests.get(auth_server.api_base + "/items",
-                        params={"style": "next_url", "access_token": at}, timeout=10).json()
+    body = requests.get(
+        auth_server.api_base + "/items", params={"style": "next_url", "access_token": at}, timeout=10
+    ).json()
     assert "access_token" not in body["links"]["next"]
 
 
@@ -453,15 +498,23 @@ def test_device_authorization_grant(fresh_stats):
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["verification_uri"] == server.device_verification_url
-    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-            "device_code": d["device_code"], "client_id": dev.client_id}
+    assert d["verification_uri_complete"] == f"{server.device_verification_url}?user_code={d['user_code']}"
+    assert d["interval"] == 1
+    assert d["expires_in"] > 0
+    poll = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": d["device_code"],
+        "client_id": dev.client_id,
+    }
     pending = requests.post(server.token_url, data=poll, timeout=10)
-    assert pending.status_code == 400 and pending.json()["error"] == "authorization_pending"
+    assert pending.status_code == 400
+    assert pending.json()["error"] == "authorization_pending"
     server.approve_device(d["user_code"])
     tok = requests.post(server.token_url, data=poll, timeout=10)
     assert tok.status_code == 200, tok.text
     who = requests.get(server.api_base + "/whoami", headers=bearer(tok.json()["access_token"]), timeout=10).json()
-    assert who["client_id"] == dev.client_id and who["user"] == server.username
+    assert who["client_id"] == dev.client_id
+    assert who["user"] == server.username
     stats = server.stats()
     assert stats["device_authorization_requests"] == 1
     assert stats["token_requests"]["by_grant_type"]["urn:ietf:params:oauth:grant-type:device_code"] == 2
@@ -471,10 +524,17 @@ def test_device_grant_denied(auth_server):
     dev = auth_server.clients["device"]
     d = requests.post(auth_server.device_url, data={"client_id": dev.client_id}, timeout=10).json()
     auth_server.approve_device(d["user_code"], allow=False)
-    r = requests.post(auth_server.token_url, data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
-                                                   "device_code": d["device_code"], "client_id": dev.client_id},
-                      timeout=10)
-    assert r.status_code in (400, 403) and r.json()["error"] == "access_denied"
+    r = requests.post(
+        auth_server.token_url,
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": d["device_code"],
+            "client_id": dev.client_id,
+        },
+        timeout=10,
+    )
+    assert r.status_code in (400, 403)
+    assert r.json()["error"] == "access_denied"
 
 
 # ---------------------------------------------------------------- stats / metadata
@@ -483,8 +543,15 @@ def test_stats_count_by_grant_and_client(fresh_stats):
     for _ in range(3):
         cc_token(server)
     tok = ac_tokens(server, "public")
-    requests.post(server.token_url, data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
-                                         "client_id": server.clients["public"].client_id}, timeout=10)
+    requests.post(
+        server.token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tok["refresh_token"],
+            "client_id": server.clients["public"].client_id,
+        },
+        timeout=10,
+    )
     s = server.stats()["token_requests"]
     assert s["total"] == 5
     assert s["by_grant_type"] == {"client_credentials": 3, "authorization_code": 1, "refresh_token": 1}
@@ -500,8 +567,13 @@ def test_token_request_metadata_records_custom_params(fresh_stats):
     c = server.clients["cc"]
     r = requests.post(
         server.token_url + "?audience=https%3A%2F%2Fapi.example.test&tenant=t1",
-        data={"grant_type": "client_credentials", "client_id": c.client_id, "client_secret": c.client_secret,
-              "resource": "https://api.example.test/", "x_test_custom": "v1"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "resource": "https://api.example.test/",
+            "x_test_custom": "v1",
+        },
         headers={"X-Test-Request-Id": "rid-42", "X-Other": "no"},
         timeout=10,
     )
@@ -541,7 +613,8 @@ def test_concurrent_token_and_api_requests(fresh_stats):
         codes = list(pool.map(work, range(100)))
     assert codes == [200] * 100
     s = server.stats()
-    assert s["token_requests"]["total"] == 100 and s["token_requests"]["errors"] == 0
+    assert s["token_requests"]["total"] == 100
+    assert s["token_requests"]["errors"] == 0
     assert s["api_requests"]["total"] == 100
 
 
@@ -551,7 +624,8 @@ token_url, api, cid, secret = sys.argv[1:5]
 for _ in range(2):
     r = requests.post(token_url, data={"grant_type": "client_credentials"}, auth=(cid, secret), timeout=60)
     r.raise_for_status()
-    w = requests.get(api + "/items?per_page=5", headers={"Authorization": "Bearer " + r.json()["access_token"]}, timeout=60)
+    headers = {"Authorization": "Bearer " + r.json()["access_token"]}
+    w = requests.get(api + "/items?per_page=5", headers=headers, timeout=60)
     w.raise_for_status()
 """
 
@@ -560,8 +634,11 @@ def test_fifty_concurrent_client_processes(fresh_stats):
     server = fresh_stats
     c = server.clients["cc"]
     procs = [
-        subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, server.token_url, server.api_base,
-                          c.client_id, c.client_secret], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT_SCRIPT, server.token_url, server.api_base, c.client_id, c.client_secret],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(50)
     ]
     failures = []
@@ -571,7 +648,8 @@ def test_fifty_concurrent_client_processes(fresh_stats):
             failures.append(err.decode()[-500:])
     assert not failures, failures[0]
     s = server.stats()
-    assert s["token_requests"]["total"] == 100 and s["token_requests"]["errors"] == 0
+    assert s["token_requests"]["total"] == 100
+    assert s["token_requests"]["errors"] == 0
 
 
 # ---------------------------------------------------------------- hygiene
@@ -579,8 +657,12 @@ def test_server_log_contains_no_secrets(auth_server):
     tok = ac_tokens(auth_server, "ac")
     at = cc_token(auth_server)["access_token"]
     requests.get(auth_server.api_base + "/whoami", params={"access_token": at}, timeout=10)
-    requests.post(auth_server.token_url, data={"grant_type": "refresh_token", "refresh_token": "bogus-rt"},
-                  auth=(auth_server.clients["ac"].client_id, "bogus-secret"), timeout=10)
+    requests.post(
+        auth_server.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "bogus-rt"},
+        auth=(auth_server.clients["ac"].client_id, "bogus-secret"),
+        timeout=10,
+    )
     time.sleep(0.2)
     log = auth_server.log_path.read_text(errors="replace")
     secrets_ = [c.client_secret for c in auth_server.clients.values() if c.client_secret]

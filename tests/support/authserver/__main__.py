@@ -1,6 +1,6 @@
 """Run the test OAuth 2.0 authorization server + demo API.
 
-    python -m tests.support.authserver --port 0 --data-dir /tmp/authsrv \
+    python -m tests.support.authserver --port 0 --data-dir /tmp/authsrv
         [--access-token-lifetime 300] [--redirect-uri URI ...]
 
 Migrates a sqlite DB in DATA_DIR, seeds a user and the applications, serves
@@ -24,25 +24,47 @@ from pathlib import Path
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.support.authserver", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tests.support.authserver",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (0 = pick a free one; default 0)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for the sqlite DB and ready file")
     p.add_argument("--ready-file", type=Path, default=None, help="default: DATA_DIR/ready.json")
     p.add_argument("--access-token-lifetime", type=int, default=300, metavar="SECONDS")
-    p.add_argument("--refresh-token-lifetime", type=int, default=None, metavar="SECONDS",
-                   help="refresh token lifetime after its access token expired (default: unlimited)")
-    p.add_argument("--redirect-uri", action="append", default=[], metavar="URI",
-                   help="extra redirect URI for the 'ac' and 'public' clients (repeatable)")
+    p.add_argument(
+        "--refresh-token-lifetime",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="refresh token lifetime after its access token expired (default: unlimited)",
+    )
+    p.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="extra redirect URI for the 'ac' and 'public' clients (repeatable)",
+    )
     p.add_argument("--no-device", action="store_true", help="do not seed the device-flow client")
-    p.add_argument("--device-interval", type=int, default=1, metavar="SECONDS",
-                   help="polling interval returned by the device authorization endpoint (default 1)")
-    p.add_argument("--no-reuse-protection", action="store_true",
-                   help="disable DOT's refresh-token reuse protection (family revocation on replay)")
+    p.add_argument(
+        "--device-interval",
+        type=int,
+        default=1,
+        metavar="SECONDS",
+        help="polling interval returned by the device authorization endpoint (default 1)",
+    )
+    p.add_argument(
+        "--no-reuse-protection",
+        action="store_true",
+        help="disable DOT's refresh-token reuse protection (family revocation on replay)",
+    )
     p.add_argument("--threads", type=int, default=32, help="waitress worker threads (default 32)")
-    p.add_argument("--exit-with-parent", action="store_true",
-                   help="exit when the parent process goes away (used by runner.py)")
+    p.add_argument(
+        "--exit-with-parent", action="store_true", help="exit when the parent process goes away (used by runner.py)"
+    )
     p.add_argument("--fresh", action="store_true", help="delete an existing DB in DATA_DIR first")
     args = p.parse_args(argv)
     try:
@@ -184,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "startup_seconds": round(time.monotonic() - t0, 3),
     }
 
-    def _terminate(signum, frame):  # noqa: ARG001
+    def _terminate(signum, frame):
         try:
             ready_file.unlink(missing_ok=True)
         finally:
@@ -194,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _terminate)
 
     _write_ready(ready_file, payload)
-    print(f"authserver listening on {base_url} (ready file {ready_file}, "
-          f"started in {payload['startup_seconds']}s)", flush=True)
+    print(
+        f"authserver listening on {base_url} (ready file {ready_file}, started in {payload['startup_seconds']}s)",
+        flush=True,
+    )
     server.run()
     return 0
 

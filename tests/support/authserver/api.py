@@ -13,7 +13,8 @@ import base64
 import functools
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -66,11 +67,8 @@ def protected(write_scope_for_unsafe: bool = False) -> Callable:
             request.oauth_client = oauth_request.client
             request.oauth_user = oauth_request.user
             STORE.add_api_request(request.path, oauth_request.client.client_id)
-            if write_scope_for_unsafe and request.method not in SAFE_METHODS:
-                if not token.allow_scopes(["write"]):
-                    return _challenge(
-                        "insufficient_scope", "The write scope is required", 403, scope="write"
-                    )
+            if write_scope_for_unsafe and request.method not in SAFE_METHODS and not token.allow_scopes(["write"]):
+                return _challenge("insufficient_scope", "The write scope is required", 403, scope="write")
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -156,9 +154,7 @@ def echo(request: HttpRequest) -> JsonResponse:
             "query": _query(request),
             "headers": _header_names(request),
             "test_headers": {
-                k[5:].replace("_", "-").lower(): v
-                for k, v in request.META.items()
-                if k.startswith("HTTP_X_TEST_")
+                k[5:].replace("_", "-").lower(): v for k, v in request.META.items() if k.startswith("HTTP_X_TEST_")
             },
             "client_id": request.oauth_client.client_id,
         }

@@ -54,8 +54,13 @@ class _FormParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
         if tag == "form":
-            self._current = {"id": a.get("id", ""), "action": a.get("action", ""),
-                             "method": a.get("method", "get").lower(), "inputs": [], "buttons": []}
+            self._current = {
+                "id": a.get("id", ""),
+                "action": a.get("action", ""),
+                "method": a.get("method", "get").lower(),
+                "inputs": [],
+                "buttons": [],
+            }
             self.forms.append(self._current)
         elif self._current is not None and tag == "input":
             self._current["inputs"].append(a)
@@ -181,8 +186,7 @@ class AuthServer:
         fields = _form_fields(forms[0])
         fields.update(username=self.username, password=self.password)
         action = urljoin(page.url, forms[0]["action"] or page.url)
-        resp = s.post(action, data=fields, allow_redirects=False, timeout=10,
-                      headers={"Referer": page.url})
+        resp = s.post(action, data=fields, allow_redirects=False, timeout=10, headers={"Referer": page.url})
         if resp.status_code != 302:
             raise AuthServerError(f"login failed (HTTP {resp.status_code})")
         return resp
@@ -253,12 +257,9 @@ class AuthServer:
         if allow:
             fields["allow"] = "Authorize"
         action = urljoin(resp.url, forms[0]["action"] or resp.url)
-        result = s.post(action, data=fields, allow_redirects=False, timeout=10,
-                        headers={"Referer": resp.url})
+        result = s.post(action, data=fields, allow_redirects=False, timeout=10, headers={"Referer": resp.url})
         if result.status_code != 302:
-            raise AuthServerError(
-                f"consent submission failed: HTTP {result.status_code}: {_page_error(result)}"
-            )
+            raise AuthServerError(f"consent submission failed: HTTP {result.status_code}: {_page_error(result)}")
         return urljoin(result.url, result.headers["Location"])
 
     def approve_device(self, user_code: str, *, allow: bool = True) -> None:
@@ -273,8 +274,7 @@ class AuthServer:
             raise AuthServerError("device user-code form not found")
         fields = _form_fields(forms[0])
         fields["user_code"] = user_code
-        resp = s.post(page.url, data=fields, allow_redirects=False, timeout=10,
-                      headers={"Referer": page.url})
+        resp = s.post(page.url, data=fields, allow_redirects=False, timeout=10, headers={"Referer": page.url})
         if resp.status_code != 302:
             raise AuthServerError(f"user code rejected: HTTP {resp.status_code}")
         confirm_url = urljoin(resp.url, resp.headers["Location"])
@@ -283,8 +283,7 @@ class AuthServer:
         forms = [f for f in _forms(page.text) if f["method"] == "post"]
         fields = _form_fields(forms[0])
         fields["action"] = "accept" if allow else "deny"
-        resp = s.post(confirm_url, data=fields, allow_redirects=False, timeout=10,
-                      headers={"Referer": confirm_url})
+        resp = s.post(confirm_url, data=fields, allow_redirects=False, timeout=10, headers={"Referer": confirm_url})
         if resp.status_code != 302:
             raise AuthServerError(f"device confirmation failed: HTTP {resp.status_code}")
 
@@ -300,7 +299,7 @@ class AuthServer:
             proc.kill()
             proc.wait(timeout=timeout)
 
-    def __enter__(self) -> "AuthServer":
+    def __enter__(self) -> AuthServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -370,13 +369,21 @@ def start_auth_server(
     log_path = data_dir / "server.log"
 
     cmd = [
-        python or sys.executable, "-m", "tests.support.authserver",
-        "--port", str(port),
-        "--data-dir", str(data_dir),
-        "--ready-file", str(ready_file),
-        "--access-token-lifetime", str(int(access_token_lifetime)),
-        "--device-interval", str(int(device_interval)),
-        "--threads", str(int(threads)),
+        python or sys.executable,
+        "-m",
+        "tests.support.authserver",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--ready-file",
+        str(ready_file),
+        "--access-token-lifetime",
+        str(int(access_token_lifetime)),
+        "--device-interval",
+        str(int(device_interval)),
+        "--threads",
+        str(int(threads)),
         "--exit-with-parent",
     ]
     for uri in redirect_uris:
@@ -395,14 +402,15 @@ def start_auth_server(
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     child_env.pop("DJANGO_SETTINGS_MODULE", None)
 
-    log_fh = open(log_path, "ab")
-    try:
+    with open(log_path, "ab") as log_fh:
         proc = subprocess.Popen(
-            cmd, cwd=str(REPO_ROOT), env=child_env,
-            stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=str(REPO_ROOT),
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
         )
-    finally:
-        log_fh.close()
 
     def tail() -> str:
         try:
@@ -420,15 +428,11 @@ def start_auth_server(
                 pass  # being written (should not happen: atomic rename)
         rc = proc.poll()
         if rc is not None:
-            raise AuthServerError(
-                f"auth server exited with code {rc} before becoming ready; log tail:\n{tail()}"
-            )
+            raise AuthServerError(f"auth server exited with code {rc} before becoming ready; log tail:\n{tail()}")
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
-            raise AuthServerError(
-                f"auth server not ready after {timeout:.0f}s; log tail:\n{tail()}"
-            )
+            raise AuthServerError(f"auth server not ready after {timeout:.0f}s; log tail:\n{tail()}")
         time.sleep(0.05)
 
     server = _from_ready(ready)

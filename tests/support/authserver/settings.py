@@ -97,7 +97,12 @@ def build_settings(
         "REQUEST_APPROVAL_PROMPT": "force",
         # Device Authorization Grant (RFC 8628).
         "DEVICE_FLOW_INTERVAL": int(device_interval),
+        # DOT 3.4.1 + oauthlib 4.0.1 device-grant glue, see compat.py.
+        "OAUTH2_VALIDATOR_CLASS": "tests.support.authserver.compat.CompatOAuth2Validator",
         "OAUTH_DEVICE_VERIFICATION_URI": issuer + "/device/" if device_enabled else None,
+        "OAUTH_DEVICE_VERIFICATION_URI_COMPLETE": (
+            (lambda user_code: f"{issuer}/device/?user_code={user_code}") if device_enabled else None
+        ),
     }
 
     return {
@@ -172,10 +177,10 @@ def build_settings(
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-            "filters": {"no_plain_status": {"()": "django.utils.log.CallbackFilter",
-                                            "callback": _has_exc_info}},
-            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
-                                    "filters": ["no_plain_status"]}},
+            "filters": {"no_plain_status": {"()": "django.utils.log.CallbackFilter", "callback": _has_exc_info}},
+            "handlers": {
+                "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_plain_status"]}
+            },
             "root": {"handlers": ["stderr"], "level": "WARNING"},
             "loggers": {
                 "django.request": {"level": "ERROR"},
@@ -183,6 +188,7 @@ def build_settings(
                 "oauthlib": {"level": "WARNING"},
                 "oauth2_provider": {"level": "WARNING"},
                 "waitress": {"level": "WARNING"},
+                "waitress.queue": {"level": "ERROR"},  # "Task queue depth" under load
             },
         },
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import threading
 import time
@@ -23,7 +24,7 @@ from collections import Counter, deque
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -130,9 +131,7 @@ class _Store:
                     "errors": self.token_errors,
                     "by_grant_type": dict(self.by_grant_type),
                     "by_client_id": dict(self.by_client_id),
-                    "by_grant_type_and_client_id": {
-                        gt: dict(c) for gt, c in self.by_grant_and_client.items()
-                    },
+                    "by_grant_type_and_client_id": {gt: dict(c) for gt, c in self.by_grant_and_client.items()},
                     "by_auth_method": dict(self.by_auth_method),
                     "by_status": dict(self.by_status),
                 },
@@ -244,14 +243,16 @@ class RequestStatsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST" and request.path == TOKEN_PATH:
             meta = _token_request_metadata(request)
+            # Some providers take token parameters in the query (e.g. ?audience=...). oauthlib refuses any
+            # query on the token endpoint, so the server consumes them here, after recording them.
+            request.META["QUERY_STRING"] = ""
+            request.GET = QueryDict()
             response = self.get_response(request)
             meta["status"] = response.status_code
             meta["error"] = None
             if response.status_code != 200:
-                try:
+                with contextlib.suppress(ValueError, AttributeError):
                     meta["error"] = json.loads(response.content).get("error")
-                except (ValueError, AttributeError):
-                    pass
             STORE.add_token_request(meta)
             return response
         if request.method == "POST" and request.path == DEVICE_AUTHORIZATION_PATH:

@@ -1,26 +1,14 @@
 """URL configuration of the test authorization server."""
 
+from __future__ import annotations
+
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
 from django.urls import include, path
 from oauth2_provider import urls as oauth2_urls
-from oauth2_provider.views import DeviceAuthorizationView
-
 
 from . import api, stats
-
-
-class CompatDeviceAuthorizationView(DeviceAuthorizationView):
-    """DOT 3.4.1's view crashes (500) with oauthlib 4.0.1, whose device
-    authorization response carries a non-standard ``scope`` member that DOT's
-    ``DeviceCodeResponse`` dataclass does not accept.  Drop it; DOT resolves the
-    scope itself (requested or default) when it stores the device grant."""
-
-    def create_device_authorization_response(self, request):
-        headers, response, status = super().create_device_authorization_response(request)
-        if status == 200 and isinstance(response, dict):
-            response = {k: v for k, v in response.items() if k != "scope"}
-        return headers, response, status
+from .compat import CompatDeviceAuthorizationView
 
 
 def profile(request):

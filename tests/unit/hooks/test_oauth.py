@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_oauth_connector.exceptions import ApiResponseError, ForeignOriginError, ProfileError
+from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.store import MemoryTokenStore
+from tests.unit.fakes import FakeTransport, TokenServer, bearer, query
+from tests.unit.helpers import API, CLIENT_SECRET, TOKEN_URL
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    def set_conn(conn_id: str = "my_api", **extra):
+        extra = {"access_url": TOKEN_URL, **extra}
+        uri = json.dumps(
+            {
+                "conn_type": "oauth_connector",
+                "host": API,
+                "login": "client-1",
+                "password": CLIENT_SECRET,
+                "extra": extra,
+            }
+        )
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
+        return conn_id
+
+    return set_conn
+
+
+def wired_hook(conn_id: str, api_handler, server: TokenServer | None = None, **kwargs) -> tuple:
+    hook = OAuthConnectorHook(conn_id, token_store=MemoryTokenStore(), retry={"backoff_initial": 0}, **kwargs)
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, server or TokenServer())
+    transport.route("*", API, api_handler)
+    hook.session.mount("https://", transport)
+    hook.token_client.session.mount("https://", transport)
+    return hook, transport
+
+
+def ok(request):
+    return 200, {}, {"path": str(request.url), "token": bearer(request) is not None}
+
+
+def test_run_joins_endpoint_and_sends_the_token(connection):
+    hook, transport = wired_hook(connection(), ok)
+    response = hook.run("/items", params={"page": 2})
+    assert response.json()["path"] == f"{API}/items?page=2"
+    api_calls = transport.calls(API)
+    assert bearer(api_calls[0]) == "access-1"
+    assert query(api_calls[0]) == {"page": "2"}
+
+
+def test_ten_runs_cost_one_token_request(connection):
+    server = TokenServer()
+    hook, _ = wired_hook(connection(), ok, server)
+    for _ in range(10):
+        hook.run("items")
+    assert server.grants == ["client_credentials"]
+
+
+def test_absolute_url_on_another_origin_is_refused(connection):
+    hook, transport = wired_hook(connection(), ok)
+    with pytest.raises(ForeignOriginError, match="only sent to the API's base URL origin"):
+        hook.run("https://elsewhere.example.com/items")
+    assert transport.requests == []
+    assert hook.run(f"{API}/items").status_code == 200
+
+
+def test_non_2xx_raises_with_redacted_excerpt(connection):
+    def leaky(request):
+        return 400, {}, {"error": "bad", "echo": bearer(request), "secret": CLIENT_SECRET}
+
+    hook, _ = wired_hook(connection(), leaky)
+    with pytest.raises(ApiResponseError) as info:
+        hook.run("items", params={"api_key": "k"})
+    assert info.value.http_status == 400
+    text = str(info.value)
+    assert "access-1" not in text
+    assert CLIENT_SECRET not in text
+    assert "api_key" not in text  # the query string is not echoed
+    assert "bad" in text
+    assert hook.run("items", check_response=False).status_code == 400
+
+
+def test_get_is_retried_post_is_not_replayed_after_a_502(connection):
+    replies = iter([502, 502, 200])
+
+    def flaky(request):
+        return next(replies), {}, {}
+
+    hook, transport = wired_hook(connection(), flaky)
+    assert hook.run("items").status_code == 200
+    assert len(transport.calls(API)) == 3
+
+    replies = iter([502, 200])
+    with pytest.raises(ApiResponseError):
+        hook.run("items", method="POST", json={"a": 1})
+    replies = iter([502, 200])
+    assert hook.run("items", method="POST", json={"a": 1}, replayable=True).status_code == 200
+
+
+def test_each_retry_attaches_the_current_token(connection):
+    seen: list[str | None] = []
+
+    def api(request):
+        seen.append(bearer(request))
+        if len(seen) == 1:
+            return 401, {}, {}
+        if len(seen) == 2:
+            return 503, {"Retry-After": "0"}, {}
+        return 200, {}, {}
+
+    hook, _ = wired_hook(connection(), api)
+    assert hook.run("items").status_code == 200
+    assert seen == ["access-1", "access-2", "access-2"]
+
+
+def test_per_call_retry_override(connection):
+    hook, transport = wired_hook(connection(), lambda r: (503, {}, {}))
+    with pytest.raises(ApiResponseError):
+        hook.run("items", retry={"max_attempts": 2})
+    assert len(transport.calls(API)) == 2
+
+
+def test_get_access_token_and_conn(connection):
+    hook, _ = wired_hook(connection(), ok)
+    assert hook.get_access_token() == "access-1"
+    assert hook.get_conn() is hook.session
+    assert hook.get_conn().base_url == API
+    assert CLIENT_SECRET not in repr(hook)
+
+
+def test_test_connection_reports_success_without_secrets(connection):
+    hook, _ = wired_hook(connection(scope="read"), ok)
+    success, message = hook.test_connection()
+    assert success
+    assert "client_credentials" in message
+    assert "expires in 3600 s" in message
+    assert "access-1" not in message
+    assert CLIENT_SECRET not in message
+
+
+def test_test_connection_reports_failure(connection):
+    server = TokenServer()
+    hook, _ = wired_hook(connection(), ok, server)
+    hook.token_client.session.adapters["https://"].routes.insert(
+        0, ("POST", TOKEN_URL, lambda r: (401, {}, {"error": "invalid_client", "error_description": "unknown client"}))
+    )
+    success, message = hook.test_connection()
+    assert not success
+    assert "invalid_client" in message
+    assert CLIENT_SECRET not in message
+
+
+def test_test_connection_needs_authorization_for_code_grant(connection):
+    conn_id = connection(grant_type="authorization_code", authorize_url="https://auth.example.com/authorize")
+    hook, _ = wired_hook(conn_id, ok)
+    success, message = hook.test_connection()
+    assert not success
+    assert "needs authorization" in message
+
+
+def test_invalid_profile_surfaces_as_profile_error(connection):
+    conn_id = connection(grant_type="password")
+    with pytest.raises(ProfileError, match="grant_type"):
+        OAuthConnectorHook(conn_id).run("x")
+
+
+def test_hook_metadata():
+    assert OAuthConnectorHook.conn_type == "oauth_connector"
+    assert OAuthConnectorHook.conn_name_attr == "oauth_conn_id"
+    assert OAuthConnectorHook.default_conn_name == "oauth_connector_default"

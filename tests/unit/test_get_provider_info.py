@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+from airflow.sdk._shared.secrets_masker.secrets_masker import should_hide_value_for_key
+
+from airflow_oauth_connector.get_provider_info import CONN_FIELDS, get_provider_info
+from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.profile import OAuthProfile
+
+SECRET_KEYS = {"refresh_token"}
+
+
+def test_connection_type_is_declared_with_conn_fields():
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-oauth-connector"
+    (conn_type,) = info["connection-types"]
+    assert conn_type["connection-type"] == OAuthConnectorHook.conn_type
+    module, _, name = conn_type["hook-class-name"].rpartition(".")
+    assert name == OAuthConnectorHook.__name__
+    assert module == OAuthConnectorHook.__module__
+    assert set(conn_type["conn-fields"]) >= {
+        "grant_type",
+        "access_url",
+        "authorize_url",
+        "scope",
+        "client_auth",
+        "access_params",
+        "authorize_params",
+        "redirect_uri",
+        "pkce",
+        "issuer_url",
+    }
+    assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "API base URL"
+
+
+@pytest.mark.parametrize("key", sorted(CONN_FIELDS))
+def test_masking_trap_secrets_masked_settings_readable(key):
+    assert should_hide_value_for_key(key) == (key in SECRET_KEYS)
+    is_password = CONN_FIELDS[key]["schema"].get("format") == "password"
+    assert is_password == (key in SECRET_KEYS)
+
+
+def test_enum_defaults_are_accepted_by_the_profile_parser():
+    extra = {k: v["schema"]["default"] for k, v in CONN_FIELDS.items() if "default" in v["schema"]}
+    extra["access_url"] = "https://auth.example.com/token"
+    profile = OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password="pw", extra=extra)
+    assert profile.grant_type.value == "client_credentials"
+    for key in ("grant_type", "client_auth"):
+        for value in CONN_FIELDS[key]["schema"]["enum"]:
+            fields = {**extra, key: value, "authorize_url": "https://auth.example.com/authorize"}
+            OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password="pw", extra=fields)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from airflow_oauth_connector.exceptions import (
+    EndpointUnreachableError,
+    InvalidClientError,
+    InvalidGrantError,
+    TokenResponseError,
+)
+from tests.unit.fakes import FakeTransport, TokenServer, form, query
+from tests.unit.helpers import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+
+
+def test_client_credentials_sends_basic_auth_scope_and_token_parameters():
+    transport = FakeTransport()
+    server = TokenServer()
+    transport.route("POST", TOKEN_URL, server)
+    profile = make_profile(
+        scope="read, write",
+        access_params={"query": {"tenant": "t1"}, "headers": {"X-Test-Env": "ci"}, "body": {"audience": "api"}},
+    )
+    token = make_client(profile, transport, clock=lambda: 1000.0).client_credentials()
+
+    assert token.access_token == "access-1"
+    assert token.token_type == "Bearer"
+    assert token.expires_at == 1000.0 + 3600
+    sent = transport.requests[0]
+    assert query(sent) == {"tenant": "t1"}
+    assert sent.headers["X-Test-Env"] == "ci"
+    assert form(sent) == {"grant_type": "client_credentials", "scope": "read write", "audience": "api"}
+    expected = base64.b64encode(f"client-1:{CLIENT_SECRET}".encode()).decode()
+    assert sent.headers["Authorization"] == f"Basic {expected}"
+    assert CLIENT_SECRET not in (sent.body or "")
+
+
+def test_body_credentials_and_public_client():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, TokenServer())
+    make_client(make_profile(client_auth="body"), transport).client_credentials()
+    body = form(transport.requests[-1])
+    assert body["client_id"] == "client-1"
+    assert body["client_secret"] == CLIENT_SECRET
+    assert "Authorization" not in transport.requests[-1].headers
+
+    make_client(make_profile(client_auth="none", secret=None), transport).client_credentials()
+    body = form(transport.requests[-1])
+    assert body["client_id"] == "client-1"
+    assert "client_secret" not in body
+    assert "Authorization" not in transport.requests[-1].headers
+
+
+def test_token_parameters_reach_refresh_requests_too():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, TokenServer())
+    profile = make_profile(access_params='{"query": {"q": "1"}, "body": {"resource": "r"}}')
+    token = make_client(profile, transport).refresh("refresh-0")
+    sent = transport.requests[0]
+    assert form(sent) == {"grant_type": "refresh_token", "refresh_token": "refresh-0", "resource": "r"}
+    assert query(sent) == {"q": "1"}
+    assert token.refresh_token == "refresh-1"
+
+
+def test_grant_parameters_win_over_token_parameters():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, TokenServer())
+    profile = make_profile(access_params={"body": {"grant_type": "password"}})
+    make_client(profile, transport).client_credentials()
+    assert form(transport.requests[0])["grant_type"] == "client_credentials"
+
+
+def test_refresh_without_new_refresh_token_keeps_the_old_one():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (200, {}, {"access_token": "a", "expires_in": "60"}))
+    token = make_client(make_profile(), transport).refresh("keep-me")
+    assert token.refresh_token == "keep-me"
+
+
+def test_code_exchange_sends_code_verifier_and_redirect_uri():
+    transport = FakeTransport()
+    server = TokenServer()
+    transport.route("POST", TOKEN_URL, server)
+    profile = make_profile(grant_type="authorization_code", authorize_url="https://auth.example.com/authorize")
+    token = make_client(profile, transport).exchange_code(
+        "the-code", code_verifier="v" * 50, redirect_uri="http://127.0.0.1:8000/cb"
+    )
+    assert form(transport.requests[0]) == {
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "code_verifier": "v" * 50,
+        "redirect_uri": "http://127.0.0.1:8000/cb",
+    }
+    assert token.refresh_token == "refresh-1"
+
+
+def test_form_encoded_token_response():
+    transport = FakeTransport()
+    transport.route(
+        "POST",
+        TOKEN_URL,
+        lambda r: (200, {"Content-Type": "application/x-www-form-urlencoded"}, "access_token=abc&expires_in=30"),
+    )
+    token = make_client(make_profile(), transport, clock=lambda: 0.0).client_credentials()
+    assert token.access_token == "abc"
+    assert token.expires_at == 30
+
+
+def test_oauth_errors_are_typed_and_not_retried():
+    transport = FakeTransport()
+    transport.route(
+        "POST", TOKEN_URL, lambda r: (401, {}, {"error": "invalid_client", "error_description": "bad secret"})
+    )
+    with pytest.raises(InvalidClientError) as info:
+        make_client(make_profile(), transport).client_credentials()
+    assert info.value.error == "invalid_client"
+    assert info.value.description == "bad secret"
+    assert len(transport.requests) == 1
+    assert CLIENT_SECRET not in str(info.value)
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (400, {}, {"error": "invalid_grant"}))
+    with pytest.raises(InvalidGrantError, match="authorize the connection again"):
+        make_client(make_profile(), transport).refresh("old")
+    assert len(transport.requests) == 1
+
+
+def test_transient_token_endpoint_failures_are_retried_then_succeed():
+    transport = FakeTransport()
+    server = TokenServer()
+    replies = iter([(503, {"Retry-After": "2"}, "busy"), (429, {}, "slow down")])
+    transport.route("POST", TOKEN_URL, lambda r: next(replies, None) or server(r))
+    sleeps: list[float] = []
+    token = make_client(make_profile(), transport, sleep=sleeps.append).client_credentials()
+    assert token.access_token == "access-1"
+    assert len(transport.requests) == 3
+    assert sleeps[0] == 2.0
+
+
+def test_html_error_page_is_a_clear_error():
+    transport = FakeTransport()
+    transport.route(
+        "POST", TOKEN_URL, lambda r: (200, {"Content-Type": "text/html"}, "<html><body>Login</body></html>")
+    )
+    with pytest.raises(TokenResponseError, match="HTML page"):
+        make_client(make_profile(), transport).client_credentials()
+
+
+def test_unreachable_token_endpoint_is_bounded(monkeypatch):
+    import requests
+
+    def refuse(request):
+        raise requests.exceptions.ConnectTimeout("connect timed out")
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, refuse)
+    profile = make_profile(retry_max_attempts=3)
+    with pytest.raises(EndpointUnreachableError) as info:
+        make_client(profile, transport).client_credentials()
+    assert info.value.attempts == 3
+    assert len(transport.requests) == 3
+
+
+def test_repr_hides_secrets():
+    client = make_client(make_profile(), FakeTransport())
+    assert CLIENT_SECRET not in repr(client)
+    assert CLIENT_SECRET not in repr(client.profile)

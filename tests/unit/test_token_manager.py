@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
+from airflow_oauth_connector.store import MemoryTokenStore
+from airflow_oauth_connector.token_manager import TokenManager
+from tests.unit.fakes import FakeTransport, TokenServer
+from tests.unit.helpers import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def manager(profile, server, clock=None, store=None):
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, server)
+    clock = clock or Clock()
+    client = make_client(profile, transport, clock=clock)
+    return TokenManager(profile, client, store or MemoryTokenStore(), clock=clock), transport
+
+
+def test_token_is_cached_until_the_leeway_before_expiry():
+    clock = Clock()
+    server = TokenServer(expires_in=300)
+    tokens, _ = manager(make_profile(expiry_leeway=60), server, clock)
+    first = tokens.get_token()
+    clock.now += 239
+    assert tokens.get_token() is first
+    clock.now += 1  # 60 s before expiry: refresh proactively
+    assert tokens.get_token().access_token == "access-2"
+    assert server.grants == ["client_credentials", "client_credentials"]
+
+
+def test_token_without_expiry_uses_configured_default_lifetime():
+    clock = Clock()
+    server = TokenServer(expires_in=None)
+    tokens, _ = manager(make_profile(default_expires_in=120, expiry_leeway=0), server, clock)
+    token = tokens.get_token()
+    assert token.expires_at == clock.now + 120
+    clock.now += 121
+    assert tokens.get_token().access_token == "access-2"
+
+
+def test_many_threads_share_one_token_request():
+    server = TokenServer()
+    slow = threading.Event()
+
+    def slow_server(request):
+        slow.wait(0.2)
+        return server(request)
+
+    tokens, _ = manager(make_profile(), slow_server)
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(tokens.get_token().access_token)) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["access-1"] * 16
+    assert server.grants == ["client_credentials"]
+
+
+def test_rejection_refreshes_once_even_when_many_callers_report_it():
+    server = TokenServer()
+    tokens, _ = manager(make_profile(), server)
+    stale = tokens.get_token()
+    first = tokens.refresh_after_rejection(stale)
+    second = tokens.refresh_after_rejection(stale)  # another caller saw the same stale token
+    assert first.access_token == second.access_token == "access-2"
+    assert server.grants == ["client_credentials"] * 2
+
+
+def test_authorization_code_uses_connection_refresh_token_then_rotated_one():
+    clock = Clock()
+    server = TokenServer(expires_in=100)
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
+    tokens, transport = manager(profile, server, clock)
+    assert tokens.get_token().refresh_token == "refresh-1"
+    clock.now += 100
+    assert tokens.get_token().access_token == "access-2"  # refreshed with the rotated refresh-1
+    assert server.grants == ["refresh_token", "refresh_token"]
+    assert "refresh-1" in (transport.requests[-1].body or "")
+
+
+def test_rejected_cached_refresh_token_falls_back_to_the_connection_one():
+    clock = Clock()
+    server = TokenServer(expires_in=100)
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
+    store = MemoryTokenStore()
+    tokens, _ = manager(profile, server, clock, store)
+    tokens.get_token()
+    # someone re-authorized: the connection's refresh token is valid again, the cached one is not
+    server.valid_refresh = {"refresh-0"}
+    clock.now += 100
+    assert tokens.get_token().access_token == "access-2"
+
+
+def test_invalid_grant_on_every_refresh_token_raises():
+    server = TokenServer()
+    server.valid_refresh = set()
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="gone")
+    tokens, _ = manager(profile, server)
+    with pytest.raises(InvalidGrantError, match="authorize the connection again"):
+        tokens.get_token()
+
+
+def test_authorization_code_without_refresh_token_needs_authorization():
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL)
+    tokens, transport = manager(profile, TokenServer())
+    with pytest.raises(AuthorizationRequiredError, match="OAuth profiles"):
+        tokens.get_token()
+    assert transport.requests == []
+
+
+def test_forget_and_renew():
+    server = TokenServer()
+    tokens, _ = manager(make_profile(), server)
+    tokens.get_token()
+    tokens.forget()
+    assert tokens.current() is None
+    assert tokens.renew().access_token == "access-2"
+
+
+def test_memory_store_shared_instance_is_process_wide():
+    assert MemoryTokenStore.shared() is MemoryTokenStore.shared()
+    assert "access" not in repr(MemoryTokenStore.shared())
+
+
+def test_cache_key_separates_profiles():
+    store = MemoryTokenStore()
+    a, _ = manager(make_profile(scope="read"), TokenServer(), store=store)
+    b, _ = manager(make_profile(scope="write"), TokenServer(), store=store)
+    a.get_token()
+    assert b.current() is None
