@@ -58,6 +58,7 @@ _GRANT_ALIASES = {
     "client_credentials": GrantType.CLIENT_CREDENTIALS,
     "authorization_code": GrantType.AUTHORIZATION_CODE,
 }
+_TOKEN_STORES = {name: name for name in ("memory", "file", "redis", "variables")}
 _ACCESS_PARAM_PARTS = ("query", "headers", "body")
 _MAX_JSON_FIELD = 64 * 1024
 
@@ -103,6 +104,8 @@ class OAuthProfile:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: bool | str = True
     allow_insecure_http: bool = False
+    token_store: str | None = None
+    """Token-store backend name (memory, file, redis, variables); ``None`` means the provider default."""
 
     @property
     def api_origin(self) -> str:
@@ -212,6 +215,7 @@ class OAuthProfile:
             ),
             verify=p.text("ca_bundle") or p.boolean("verify_tls", True),
             allow_insecure_http=allow_http,
+            token_store=p.choice("token_store", _TOKEN_STORES, None),
         )
 
 
@@ -349,7 +353,7 @@ class _FieldReader:
             return default
         key = str(value).strip().lower().replace("-", "_").replace(" ", "_")
         if key not in aliases:
-            allowed = ", ".join(sorted({v.value for v in aliases.values()}))
+            allowed = ", ".join(sorted({str(getattr(v, "value", v)) for v in aliases.values()}))
             raise self.fail(name, f"unknown value {str(value)[:40]!r}; expected one of: {allowed}")
         return aliases[key]
 
