@@ -158,10 +158,11 @@ class OAuthConnectorHook(BaseHook):
             redact_url(response.url or ""),
             response.status_code,
             response.reason or "",
-            self._excerpt(response),
+            self.excerpt(response),
         )
 
-    def _excerpt(self, response: requests.Response) -> str:
+    def excerpt(self, response: requests.Response) -> str:
+        """A short, whitespace-folded body excerpt with this connection's secrets removed."""
         try:
             text = response.content[: _EXCERPT * 4].decode("utf-8", errors="replace")
         except requests.RequestException:

@@ -1,0 +1,170 @@
+"""
+The demo behind ./demo.sh: a real OAuth 2.0 server and API on loopback, two connections, example DAGs.
+
+1. starts the test authorization server (django-oauth-toolkit) and its protected demo API on 127.0.0.1;
+2. creates an embedded Airflow home (SQLite) in a temporary folder;
+3. defines two connections as AIRFLOW_CONN_* JSON: client credentials, and authorization code whose
+   refresh token comes from a one-time consent (performed here by a scripted browser as the demo user);
+4. runs the example DAGs with ``airflow dags test`` and prints what they fetched and how many token
+   requests the server counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.authserver.runner import AuthServer, start_auth_server  # noqa: E402
+
+DAGS = ("oauth_client_credentials_pagination", "oauth_authorization_code_refresh", "oauth_post_with_response_check")
+
+
+def connection(server: AuthServer, client: str, **extra: object) -> str:
+    c = server.client(client)
+    return json.dumps(
+        {
+            "conn_type": "oauth_connector",
+            "host": server.api_base,
+            "login": c.client_id,
+            "password": c.client_secret,
+            "extra": {"access_url": server.token_url, "scope": "read write", **extra},
+        }
+    )
+
+
+def consent_once(server: AuthServer) -> str:
+    """The one-time Authorize step: returns the refresh token obtained from the real server."""
+    from airflow_oauth_connector.grants import build_authorization_request
+    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.token_client import TokenClient
+
+    c = server.client("ac")
+    profile = OAuthProfile.from_fields(
+        "oauth_demo_ac",
+        host=server.api_base,
+        login=c.client_id,
+        password=c.client_secret,
+        extra={
+            "grant_type": "authorization_code",
+            "access_url": server.token_url,
+            "authorize_url": server.authorize_url,
+            "scope": "read write",
+        },
+    )
+    request = build_authorization_request(profile, server.authorize_url, redirect_uri=c.redirect_uris[0])
+    landed = parse_qs(urlsplit(server.authorize_url_flow(request.url)).query)
+    if landed.get("state") != [request.state]:
+        raise SystemExit("demo: the authorization server returned a different state")
+    token = TokenClient(profile).exchange_code(
+        landed["code"][0], code_verifier=request.code_verifier, redirect_uri=request.redirect_uri
+    )
+    if not token.refresh_token:
+        raise SystemExit("demo: the authorization server issued no refresh token")
+    return token.refresh_token
+
+
+def run_dag(dag_id: str, env: dict[str, str], log_dir: Path) -> None:
+    log = log_dir / f"{dag_id}.log"
+    started = time.monotonic()
+    with log.open("w") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", dag_id], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode}, see {log})"
+    print(f"  {dag_id}: {status} in {time.monotonic() - started:.1f} s")
+    if result.returncode != 0:
+        print(log.read_text()[-3000:])
+        raise SystemExit(1)
+
+
+def xcom_values(env: dict[str, str]) -> dict[str, object]:
+    """Read the runs' return values from the demo's metadata DB (a subprocess with the demo's env)."""
+    code = """
+import json
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+with create_session() as s:
+    rows = s.query(XComModel).filter(XComModel.key == "return_value").all()
+    print(json.dumps({f"{r.dag_id}.{r.task_id}": r.value for r in rows}, default=str))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    values = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: json.loads(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="oauth-connector-demo-") as tmp:
+        root = Path(tmp)
+        print("Starting the OAuth 2.0 authorization server and demo API (django-oauth-toolkit) on loopback ...")
+        server = start_auth_server(root / "authserver")
+        try:
+            print(f"  issuer {server.issuer}, API {server.api_base}")
+            print("Authorizing the authorization-code connection once (scripted consent as the demo user) ...")
+            refresh_token = consent_once(server)
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+                "AIRFLOW_HOME": str(root / "airflow"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{root / 'airflow' / 'airflow.db'}",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+                "PYTHONPATH": str(REPO),
+                "AIRFLOW_CONN_OAUTH_DEMO_CC": connection(server, "cc"),
+                "AIRFLOW_CONN_OAUTH_DEMO_AC": connection(
+                    server,
+                    "ac",
+                    grant_type="authorization_code",
+                    authorize_url=server.authorize_url,
+                    refresh_token=refresh_token,
+                ),
+            }
+            print("Creating an embedded Airflow home (SQLite) ...")
+            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+            server.reset_stats()
+            print("Running the example DAGs with `airflow dags test` ...")
+            for dag_id in DAGS:
+                run_dag(dag_id, env, root)
+            values = xcom_values(env)
+            stats = server.stats()
+            report(values, stats)
+        finally:
+            server.stop()
+
+
+def report(values: dict[str, object], stats: dict[str, object]) -> None:
+    summary = values.get("oauth_client_credentials_pagination.summarise") or {}
+    items = values.get("oauth_client_credentials_pagination.fetch_items") or []
+    ac_items = values.get("oauth_authorization_code_refresh.fetch_items") or []
+    whoami = values.get("oauth_authorization_code_refresh.whoami") or {}
+    posted = values.get("oauth_post_with_response_check.post_event") or {}
+    tokens = stats["token_requests"]  # type: ignore[index]
+    api = stats["api_requests"]  # type: ignore[index]
+    print()
+    print("What the DAGs fetched")
+    print(
+        f"  client credentials + offset pagination: {len(items)} records "  # type: ignore[arg-type]
+        f"({summary.get('first')} ... {summary.get('last')})"
+    )  # type: ignore[union-attr]
+    print(
+        f"  authorization code (stored refresh token) as user {whoami.get('user')!r}: "  # type: ignore[union-attr]
+        f"{len(ac_items)} records over Link-header pages"
+    )  # type: ignore[arg-type]
+    print(f"  POST with response_check: the API received {json.dumps(posted)}")
+    print()
+    print(f"API requests: {api['total']}, of which rejected with 401: {api['unauthorized']}")
+    by_grant = ", ".join(f"{k}: {v}" for k, v in sorted(tokens["by_grant_type"].items()))
+    print(f"Token requests counted by the authorization server: {tokens['total']} ({by_grant})")
+    print("(each `airflow dags test` is its own process, so each run fetched one token for its connection)")
+
+
+if __name__ == "__main__":
+    main()
