@@ -6,12 +6,13 @@ import enum
 import hashlib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from airflow_oauth_connector.exceptions import ProfileError
 from airflow_oauth_connector.retry import RetryPolicy
@@ -232,11 +233,21 @@ def origin_of(url: str) -> str:
 
 def check_endpoint_url(conn_id: str, name: str, url: str, allow_http: bool) -> str:
     """``url`` if it is an absolute http(s) URL that is https or loopback; else :class:`ProfileError`."""
-    parts = urlsplit(url)
+    parts = _split_url(conn_id, name, url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProfileError(conn_id, name, "expected an absolute http(s) URL, e.g. https://auth.example.com/oauth/token")
     _require_secure(conn_id, name, parts.scheme, parts.hostname, allow_http)
     return url
+
+
+def _split_url(conn_id: str, name: str, url: str) -> SplitResult:
+    """``urlsplit`` that also checks the host and port, raising :class:`ProfileError` for bad ones."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise ProfileError(conn_id, name, "is not a valid URL (bad host or port)") from None
+    return parts
 
 
 def is_loopback_host(hostname: str | None) -> bool:
@@ -269,12 +280,12 @@ def _base_url(conn_id: str, host: str | None, port: int | None, allow_http: bool
     text = (host or "").strip()
     if not text:
         raise ProfileError(conn_id, "host", "the API base URL is required, e.g. https://api.example.com/v1")
-    parts = urlsplit(text)
+    parts = _split_url(conn_id, "host", text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProfileError(conn_id, "host", "the API base URL needs a scheme and host, e.g. https://api.example.com/v1")
     _require_secure(conn_id, "host", parts.scheme, parts.hostname, allow_http)
     if port and parts.port is None:
-        text = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+        text = _split_url(conn_id, "port", parts._replace(netloc=f"{parts.netloc}:{port}").geturl()).geturl()
     return text.rstrip("/")
 
 
@@ -337,10 +348,10 @@ class _FieldReader:
             return None
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise self.fail(name, "expected a number") from None
-        if isinstance(value, bool) or number != number or number < minimum:
-            raise self.fail(name, f"expected a number of at least {minimum:g}")
+        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
+            raise self.fail(name, f"expected a finite number of at least {minimum:g}")
         return number
 
     def number(self, name: str, default: float, *, minimum: float) -> float:

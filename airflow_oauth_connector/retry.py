@@ -119,7 +119,7 @@ class _Wait(tenacity.wait.wait_base):
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._backoff = tenacity.wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
-        self._floor = policy.backoff_initial / 2
+        self._floor = min(policy.backoff_initial / 2, policy.backoff_max)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome

@@ -29,9 +29,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_oauth_connector.hooks import OAuthConnectorHook  # noqa: E402
-from airflow_oauth_connector.store import MemoryTokenStore  # noqa: E402
-from tests.support.authserver.runner import start_auth_server  # noqa: E402
+from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.authserver.runner import start_auth_server
 
 
 class _Ok(BaseHTTPRequestHandler):
@@ -76,7 +76,7 @@ def _connection_env(conn_id: str, server, host: str) -> None:
 def _time_rounds(callers: dict[str, Callable[[], object]], total: int, rounds: int = 10) -> dict[str, float]:
     per_round = max(1, total // rounds)
     samples: dict[str, list[float]] = {name: [] for name in callers}
-    for name, call in callers.items():  # warm up connections and caches
+    for call in callers.values():  # warm up connections and caches
         for _ in range(20):
             call()
     for _ in range(rounds):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from airflow_oauth_connector.token import Token
 
@@ -17,6 +18,7 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
+        self._statuses: dict[str, dict[str, Any]] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -45,3 +47,16 @@ class MemoryTokenStore:
     def lock(self, key: str) -> AbstractContextManager[object]:
         with self._guard:
             return self._locks.setdefault(key, threading.RLock())
+
+    def save_status(self, key: str, status: Mapping[str, Any]) -> None:
+        with self._guard:
+            self._statuses[key] = dict(status)
+
+    def load_status(self, key: str) -> dict[str, Any] | None:
+        with self._guard:
+            status = self._statuses.get(key)
+            return None if status is None else dict(status)
+
+    def clear_status(self, key: str) -> None:
+        with self._guard:
+            self._statuses.pop(key, None)

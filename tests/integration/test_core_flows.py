@@ -152,7 +152,9 @@ def test_authorization_code_pkce_exchange_then_refresh_with_rotation(make_conn, 
     hook = hook_for(conn_id)
     assert hook.run("whoami").json()["user"]
     rotated = hook.tokens.current()
-    assert rotated is not None and rotated.refresh_token and rotated.refresh_token != first.refresh_token
+    assert rotated is not None
+    assert rotated.refresh_token
+    assert rotated.refresh_token != first.refresh_token
 
     # the old refresh token is dead: a typed, actionable error
     with pytest.raises(InvalidGrantError, match="authorize the connection again"):

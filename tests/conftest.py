@@ -1,0 +1,50 @@
+"""
+Test-session set-up shared by all tests.
+
+Airflow reads its configuration when first imported, so this isolates it *before* any test module
+imports airflow: a throw-away AIRFLOW_HOME (SQLite metadata DB), no example DAGs, and our dags/ and
+tests/dags/ as DAG bundles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+_HOME = Path(tempfile.mkdtemp(prefix="oauth-connector-tests-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path), "refresh_interval": 0},
+        }
+        for name, path in (("provider_dags", REPO / "dags"), ("test_dags", REPO / "tests" / "dags"))
+    ]
+)
+for name in list(os.environ):
+    if name.startswith("AIRFLOW_CONN_"):
+        del os.environ[name]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for dag.test() and Variables)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=dict(os.environ)
+    )
+    return _HOME

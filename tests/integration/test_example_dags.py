@@ -1,0 +1,134 @@
+"""The example DAGs in dags/ and operator templating, run with dag.test() against the real server."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from airflow_oauth_connector.grants import build_authorization_request
+from airflow_oauth_connector.operators import OAuthConnectorOperator
+from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.store import MemoryTokenStore
+from airflow_oauth_connector.token_client import TokenClient
+
+pytestmark = pytest.mark.integration
+
+
+def _conn(server, client: str, **extra) -> str:
+    c = server.client(client)
+    return json.dumps(
+        {
+            "conn_type": "oauth_connector",
+            "host": server.api_base,
+            "login": c.client_id,
+            "password": c.client_secret,
+            "extra": {"access_url": server.token_url, "scope": "read write", **extra},
+        }
+    )
+
+
+def _refresh_token(server) -> str:
+    c = server.client("ac")
+    profile = OAuthProfile.from_fields(
+        "oauth_demo_ac",
+        host=server.api_base,
+        login=c.client_id,
+        password=c.client_secret,
+        extra={
+            "grant_type": "authorization_code",
+            "access_url": server.token_url,
+            "authorize_url": server.authorize_url,
+            "scope": "read write",
+        },
+    )
+    request = build_authorization_request(profile, server.authorize_url, redirect_uri=c.redirect_uris[0])
+    code = parse_qs(urlsplit(server.authorize_url_flow(request.url)).query)["code"][0]
+    token = TokenClient(profile).exchange_code(
+        code, code_verifier=request.code_verifier, redirect_uri=c.redirect_uris[0]
+    )
+    assert token.refresh_token
+    return token.refresh_token
+
+
+@pytest.fixture
+def demo_connections(monkeypatch, auth_server, airflow_db):
+    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
+    monkeypatch.setenv("AIRFLOW_CONN_OAUTH_DEMO_CC", _conn(auth_server, "cc"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OAUTH_DEMO_AC",
+        _conn(
+            auth_server,
+            "ac",
+            grant_type="authorization_code",
+            authorize_url=auth_server.authorize_url,
+            refresh_token=_refresh_token(auth_server),
+        ),
+    )
+    auth_server.reset_stats()
+    return auth_server
+
+
+def _load_dag(dag_id: str, folder: str = "dags"):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO
+
+    bag = DagBag(str(REPO / folder / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def _xcom(run, task_id: str):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        value = row.value
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _test(dag):
+    run = dag.test()
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    return run
+
+
+def test_client_credentials_pagination_dag(demo_connections):
+    run = _test(_load_dag("oauth_client_credentials_pagination"))
+    records = _xcom(run, "fetch_items")
+    assert [r["id"] for r in records] == list(range(1, 96))
+    assert _xcom(run, "summarise") == {"count": 95, "first": "item-1", "last": "item-95"}
+    assert demo_connections.stats()["token_requests"]["total"] == 1
+
+
+def test_authorization_code_dag_uses_the_stored_refresh_token(demo_connections):
+    run = _test(_load_dag("oauth_authorization_code_refresh"))
+    assert _xcom(run, "whoami")["user"] == demo_connections.username
+    assert len(_xcom(run, "fetch_items")) == 40
+    assert demo_connections.stats()["token_requests"]["by_grant_type"] == {"refresh_token": 1}
+
+
+def test_post_with_response_check_dag(demo_connections):
+    run = _test(_load_dag("oauth_post_with_response_check"))
+    posted = _xcom(run, "post_event")
+    assert posted["event"] == "run-finished"
+    assert posted["run_id"] == run.run_id
+
+
+def test_every_templated_field_is_rendered(demo_connections):
+    run = _test(_load_dag("oauth_templating", folder="tests/dags"))
+    echoed = _xcom(run, "with_json")
+    assert echoed["method"] == "PUT"
+    assert echoed["query"] == {"tag": "t-42"}
+    assert echoed["json"] == {"tag": "t-42", "run": run.run_id}
+    assert echoed["test_headers"] == {"x-test-tag": "t-42"}
+    assert _xcom(run, "with_data")["form"] == {"tag": "t-42"}
+    assert OAuthConnectorOperator.template_fields == ("endpoint", "method", "query_params", "json", "data", "headers")

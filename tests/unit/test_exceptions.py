@@ -1,0 +1,140 @@
+"""Typed errors: hierarchy, attributes and messages."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_oauth_connector import exceptions as exc
+from airflow_oauth_connector.exceptions import (
+    ApiResponseError,
+    AuthorizationRequiredError,
+    EndpointUnreachableError,
+    ForeignOriginError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidScopeError,
+    OAuthConnectorError,
+    ProfileError,
+    TokenEndpointError,
+    TokenResponseError,
+    UnauthorizedClientError,
+)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        ProfileError,
+        exc.DiscoveryError,
+        TokenResponseError,
+        TokenEndpointError,
+        InvalidClientError,
+        InvalidGrantError,
+        UnauthorizedClientError,
+        InvalidScopeError,
+        AuthorizationRequiredError,
+        ForeignOriginError,
+        ApiResponseError,
+        EndpointUnreachableError,
+    ],
+)
+def test_hierarchy(cls):
+    assert issubclass(cls, OAuthConnectorError)
+    assert issubclass(cls, AirflowException)
+
+
+def test_profile_error():
+    error = ProfileError("my_conn", "scope", "expected text")
+    assert (error.conn_id, error.field, error.problem) == ("my_conn", "scope", "expected text")
+    assert str(error) == "Connection 'my_conn', field 'scope': expected text"
+
+
+def test_token_response_error_status():
+    assert TokenResponseError("bad", status_code=502).http_status == 502
+    assert TokenResponseError("bad").http_status is None
+    assert str(TokenResponseError("bad body")) == "bad body"
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("invalid_client", InvalidClientError),
+        ("invalid_grant", InvalidGrantError),
+        ("unauthorized_client", UnauthorizedClientError),
+        ("unsupported_grant_type", UnauthorizedClientError),
+        ("invalid_scope", InvalidScopeError),
+        ("invalid_request", TokenEndpointError),
+        ("temporarily_unavailable", TokenEndpointError),
+        ("", TokenEndpointError),
+    ],
+)
+def test_token_endpoint_error_create(code, cls):
+    error = TokenEndpointError.create(code, "desc", 400)
+    assert type(error) is cls
+    assert error.error == code
+    assert error.description == "desc"
+    assert error.http_status == 400
+
+
+@pytest.mark.parametrize(
+    ("cls", "hint"),
+    [
+        (InvalidClientError, "client_auth"),
+        (InvalidGrantError, "authorize the connection again"),
+        (UnauthorizedClientError, "does not allow this client"),
+        (InvalidScopeError, "'scope' field"),
+    ],
+)
+def test_permanent_errors_have_hints(cls, hint):
+    error = cls("code", None)
+    assert cls.permanent is True
+    assert hint in str(error)
+    assert str(error).startswith("Token endpoint returned error 'code'. ")
+
+
+def test_token_endpoint_error_message_parts():
+    assert str(TokenEndpointError("slow_down")) == "Token endpoint returned error 'slow_down'"
+    assert TokenEndpointError.permanent is False
+    assert str(TokenEndpointError("x", "Try later", status_code=503)) == (
+        "Token endpoint returned error 'x' (HTTP 503): Try later"
+    )
+    assert str(TokenEndpointError("x", "", status_code=None)) == "Token endpoint returned error 'x'"
+
+
+def test_authorization_required_error():
+    error = AuthorizationRequiredError("my_conn")
+    assert error.conn_id == "my_conn"
+    assert "Connection 'my_conn' needs authorization: it has not been authorized yet." in str(error)
+    assert "refresh_token" in str(error)
+    assert "the refresh token was revoked" in str(AuthorizationRequiredError("c", "the refresh token was revoked"))
+
+
+def test_foreign_origin_error():
+    error = ForeignOriginError("https://evil.example.com:443", "https://api.example.com:443")
+    assert error.url_origin == "https://evil.example.com:443"
+    assert error.api_origin == "https://api.example.com:443"
+    assert "Refusing to send this connection's token to https://evil.example.com:443" in str(error)
+    assert "origin https://api.example.com:443" in str(error)
+
+
+def test_api_response_error():
+    error = ApiResponseError("GET", "https://api.example.com/x", 404, "Not Found", '{"detail": "no"}')
+    assert (error.method, error.url, error.http_status, error.reason, error.excerpt) == (
+        "GET",
+        "https://api.example.com/x",
+        404,
+        "Not Found",
+        '{"detail": "no"}',
+    )
+    assert str(error) == 'GET https://api.example.com/x failed: HTTP 404 Not Found - {"detail": "no"}'
+    assert str(ApiResponseError("GET", "u", 500, "", "")) == "GET u failed: HTTP 500"
+
+
+@pytest.mark.parametrize(("attempts", "word"), [(1, "1 attempt "), (3, "3 attempts ")])
+def test_endpoint_unreachable_error(attempts, word):
+    error = EndpointUnreachableError("POST", "https://auth.example.com/token", "ConnectTimeout: t", attempts, 2.345)
+    assert error.attempts == attempts
+    assert error.elapsed == 2.345
+    assert error.reason == "ConnectTimeout: t"
+    assert f"POST https://auth.example.com/token failed after {word}in 2.3 s: ConnectTimeout: t." in str(error)

@@ -1,0 +1,420 @@
+"""The retry policy: Retry-After, transient classification, the send loop, redaction."""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+from airflow_oauth_connector.exceptions import EndpointUnreachableError
+from airflow_oauth_connector.retry import (
+    RetryPolicy,
+    is_transient_error,
+    is_transient_response,
+    parse_retry_after,
+    redact_text,
+    redact_url,
+    send_with_retry,
+)
+from tests.unit._helpers import make_response
+
+URL = "https://api.example.com/v1/items"
+NOW = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class FakeSend:
+    """Returns (or raises) the scripted outcomes in turn; the last one repeats."""
+
+    def __init__(self, outcomes: Sequence[requests.Response | BaseException]) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def __call__(self) -> requests.Response:
+        outcome = self.outcomes[min(self.calls, len(self.outcomes) - 1)]
+        self.calls += 1
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def connection_refused(url: str = "/v1/items?access_token=SECRET") -> requests.ConnectionError:
+    """What requests raises when the TCP connect is refused (urllib3 2.x shape)."""
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(MaxRetryError(None, url, reason))  # type: ignore[arg-type]
+
+
+def ok(status: int = 200, **headers: str) -> requests.Response:
+    return make_response(status, b"{}", headers={k.replace("_", "-"): v for k, v in headers.items()}, url=URL)
+
+
+FAST = RetryPolicy(max_attempts=5, max_elapsed=60, backoff_initial=0.01, backoff_max=0.04)
+
+
+def run(send: FakeSend, policy: RetryPolicy = FAST, *, method: str = "GET", **kwargs: object):
+    sleeps = Sleeps()
+    result = send_with_retry(send, policy, method=method, url=URL, sleep=sleeps, **kwargs)  # type: ignore[arg-type]
+    return result, sleeps
+
+
+# --- parse_retry_after --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("120", 120.0), (" 5 ", 5.0), ("0", 0.0), ("1.5", 1.5), ("-3", 0.0)])
+def test_retry_after_seconds(value, seconds):
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("Mon, 01 Jan 2024 12:00:30 GMT", 30.0),
+        ("Mon, 01 Jan 2024 12:02:00 GMT", 120.0),
+        ("Mon, 01 Jan 2024 13:00:00 +0100", 0.0),
+        ("Mon, 01 Jan 2024 11:59:00 GMT", 0.0),
+        ("Monday, 01-Jan-24 12:00:10 GMT", 10.0),
+        ("Mon, 01 Jan 2024 12:00:45 -0000", 45.0),
+    ],
+)
+def test_retry_after_http_date(value, seconds):
+    assert parse_retry_after(value, now=NOW) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "Mon, 99 Foo 2024", "12 monkeys", "   "])
+def test_retry_after_invalid(value):
+    assert parse_retry_after(value, now=NOW) is None
+
+
+# --- transient classification -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("replayable", [True, False])
+def test_not_processed_statuses_always_transient(status, replayable):
+    assert is_transient_response(ok(status), replayable=replayable) is True
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 504])
+def test_server_errors_transient_only_when_replayable(status):
+    assert is_transient_response(ok(status), replayable=True) is True
+    assert is_transient_response(ok(status), replayable=False) is False
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 301, 400, 401, 403, 404, 409, 422, 501])
+@pytest.mark.parametrize("replayable", [True, False])
+def test_other_statuses_never_transient(status, replayable):
+    assert is_transient_response(ok(status), replayable=replayable) is False
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.exceptions.ConnectTimeout("connect timed out"),
+        connection_refused(),
+        NewConnectionError(None, "refused"),  # type: ignore[arg-type]
+    ],
+    ids=["connect-timeout", "connection-refused", "bare-new-connection-error"],
+)
+@pytest.mark.parametrize("replayable", [True, False])
+def test_never_sent_errors_always_transient(exc, replayable):
+    assert is_transient_error(exc, replayable=replayable) is True
+
+
+def test_new_connection_error_found_through_cause_chain():
+    outer = requests.ConnectionError("wrapped")
+    outer.__cause__ = NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    assert is_transient_error(outer, replayable=False) is True
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.exceptions.ReadTimeout("read timed out"),
+        requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))),
+        requests.exceptions.ChunkedEncodingError("truncated"),
+    ],
+    ids=["read-timeout", "connection-reset", "chunked"],
+)
+def test_maybe_processed_errors_transient_only_when_replayable(exc):
+    assert is_transient_error(exc, replayable=True) is True
+    assert is_transient_error(exc, replayable=False) is False
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [requests.exceptions.InvalidURL("bad"), requests.exceptions.SSLError("cert"), ValueError("x")],
+    ids=["invalid-url", "ssl", "value-error"],
+)
+def test_other_errors(exc):
+    # SSLError is a ConnectionError subclass: a replay is allowed, but never for a non-replayable request.
+    assert is_transient_error(exc, replayable=False) is False
+    if not isinstance(exc, requests.exceptions.SSLError):
+        assert is_transient_error(exc, replayable=True) is False
+
+
+def test_self_referencing_exception_chain_terminates():
+    exc = requests.ConnectionError("loop")
+    exc.__cause__ = exc
+    assert is_transient_error(exc, replayable=False) is False
+
+
+# --- send_with_retry ----------------------------------------------------------------------------------------
+
+
+def test_success_first_time_no_sleep():
+    send = FakeSend([ok(200)])
+    response, sleeps = run(send)
+    assert response.status_code == 200
+    assert send.calls == 1
+    assert sleeps == []
+
+
+def test_retries_503_burst_then_succeeds():
+    send = FakeSend([ok(503), ok(503), ok(503), ok(200)])
+    response, sleeps = run(send)
+    assert response.status_code == 200
+    assert send.calls == 4
+    assert len(sleeps) == 3
+
+
+def test_honours_retry_after_seconds():
+    send = FakeSend([ok(429, Retry_After="7"), ok(503, Retry_After="2"), ok(200)])
+    response, sleeps = run(send, method="POST")
+    assert response.status_code == 200
+    assert sleeps == [7.0, 2.0]
+
+
+def test_honours_retry_after_above_backoff_max():
+    send = FakeSend([ok(503, Retry_After="45"), ok(200)])
+    _, sleeps = run(send, RetryPolicy(max_elapsed=100, backoff_max=1))
+    assert sleeps == [45.0]
+
+
+def test_stops_at_max_attempts_and_returns_last_response():
+    responses = [ok(503, X_N=str(i)) for i in range(10)]
+    send = FakeSend(responses)
+    response, sleeps = run(send, FAST.replace(max_attempts=3))
+    assert send.calls == 3
+    assert len(sleeps) == 2
+    assert response is responses[2]
+    assert response.status_code == 503
+
+
+def test_max_attempts_one_disables_retries():
+    send = FakeSend([ok(503), ok(200)])
+    response, sleeps = run(send, FAST.replace(max_attempts=1))
+    assert response.status_code == 503
+    assert send.calls == 1
+    assert sleeps == []
+
+
+def test_retry_after_beyond_budget_stops_without_sleeping():
+    send = FakeSend([ok(503, Retry_After="600"), ok(200)])
+    response, sleeps = run(send, RetryPolicy(max_attempts=5, max_elapsed=30))
+    assert response.status_code == 503
+    assert send.calls == 1
+    assert sleeps == []
+
+
+def test_non_transient_response_returned_at_once():
+    send = FakeSend([ok(404), ok(200)])
+    response, sleeps = run(send)
+    assert response.status_code == 404
+    assert send.calls == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 504, 408])
+def test_post_5xx_not_replayed_by_default(status):
+    send = FakeSend([ok(status), ok(200)])
+    response, _ = run(send, method="POST")
+    assert response.status_code == status
+    assert send.calls == 1
+    response, _ = run(FakeSend([ok(status), ok(200)]), method="GET")
+    assert response.status_code == 200
+
+
+def test_post_not_replayed_after_read_timeout():
+    send = FakeSend([requests.exceptions.ReadTimeout("read timed out"), ok(200)])
+    with pytest.raises(EndpointUnreachableError) as info:
+        run(send, method="post")
+    assert send.calls == 1
+    assert info.value.attempts == 1
+    assert info.value.method == "POST"
+    assert "ReadTimeout" in info.value.reason
+
+
+def test_post_replayed_after_read_timeout_when_replayable():
+    send = FakeSend([requests.exceptions.ReadTimeout("read timed out"), ok(200)])
+    response, sleeps = run(send, method="POST", replayable=True)
+    assert response.status_code == 200
+    assert send.calls == 2
+    assert len(sleeps) == 1
+
+
+def test_post_replayed_after_read_timeout_with_retry_non_idempotent():
+    send = FakeSend([requests.exceptions.ReadTimeout("read timed out"), ok(500), ok(200)])
+    response, _ = run(send, FAST.replace(retry_non_idempotent=True), method="PATCH")
+    assert response.status_code == 200
+    assert send.calls == 3
+
+
+def test_replayable_false_overrides_idempotent_method():
+    send = FakeSend([requests.exceptions.ReadTimeout("t"), ok(200)])
+    with pytest.raises(EndpointUnreachableError):
+        run(send, method="GET", replayable=False)
+    assert send.calls == 1
+
+
+def test_post_retried_after_connect_failure():
+    send = FakeSend([requests.exceptions.ConnectTimeout("t"), connection_refused(), ok(201)])
+    response, _ = run(send, method="POST")
+    assert response.status_code == 201
+    assert send.calls == 3
+
+
+def test_unreachable_after_all_attempts_redacts_secret():
+    original = connection_refused()
+    assert "?access_token=SECRET" in str(original)  # the precondition that makes this test meaningful
+    send = FakeSend([original])
+    url = "https://api.example.com/v1/items?access_token=SECRET#frag"
+    sleeps = Sleeps()
+    with pytest.raises(EndpointUnreachableError) as info:
+        send_with_retry(send, FAST.replace(max_attempts=3), method="get", url=url, sleep=sleeps)
+    exc = info.value
+    assert send.calls == 3
+    assert exc.attempts == 3
+    assert len(sleeps) == 2
+    assert exc.url == "https://api.example.com/v1/items"
+    assert exc.method == "GET"
+    assert exc.reason.startswith("ConnectionError: ")
+    assert "?..." in exc.reason
+    assert "failed after 3 attempts" in str(exc)
+    rendered = "".join(traceback.format_exception(exc))
+    assert "SECRET" not in rendered
+    assert "SECRET" not in str(exc)
+    assert exc.__cause__ is None
+    assert exc.__suppress_context__ is True
+
+
+def test_unreachable_single_attempt_wording():
+    send = FakeSend([requests.exceptions.ConnectTimeout("t")])
+    with pytest.raises(EndpointUnreachableError, match="after 1 attempt in"):
+        run(send, FAST.replace(max_attempts=1))
+
+
+def test_retry_logs_carry_no_query_string(caplog):
+    send = FakeSend([connection_refused(), ok(503), ok(200)])
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.retry"):
+        send_with_retry(send, FAST, method="GET", url=URL + "?access_token=SECRET", sleep=Sleeps())
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    assert "attempt 1 of 5 failed (ConnectionError)" in messages[0]
+    assert "attempt 2 of 5 failed (HTTP 503)" in messages[1]
+    assert all("SECRET" not in message for message in messages)
+
+
+def test_non_request_exceptions_propagate_unwrapped():
+    send = FakeSend([ValueError("boom"), ok(200)])
+    with pytest.raises(ValueError, match="boom"):
+        run(send)
+    assert send.calls == 1
+
+
+def test_backoff_waits_grow_and_stay_under_max(monkeypatch):
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)  # jitter at its ceiling
+    policy = RetryPolicy(max_attempts=8, max_elapsed=1000, backoff_initial=0.5, backoff_max=2.0)
+    _, sleeps = run(FakeSend([ok(503)]), policy)
+    assert sleeps == [0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+
+
+def test_backoff_with_jitter_is_bounded():
+    policy = RetryPolicy(max_attempts=30, max_elapsed=10_000, backoff_initial=0.5, backoff_max=3.0)
+    _, sleeps = run(FakeSend([ok(503)]), policy)
+    assert len(sleeps) == 29
+    assert all(0.25 <= wait <= 3.0 for wait in sleeps)
+
+
+def test_backoff_floor_never_exceeds_backoff_max():
+    policy = RetryPolicy(max_attempts=4, max_elapsed=1000, backoff_initial=4.0, backoff_max=1.0)
+    _, sleeps = run(FakeSend([ok(503)]), policy)
+    assert all(wait <= 1.0 for wait in sleeps)
+
+
+# --- RetryPolicy --------------------------------------------------------------------------------------------
+
+
+def test_policy_defaults():
+    policy = RetryPolicy()
+    assert (policy.max_attempts, policy.max_elapsed, policy.backoff_initial, policy.backoff_max) == (
+        5,
+        120.0,
+        0.5,
+        30.0,
+    )
+    assert policy.retry_non_idempotent is False
+
+
+def test_policy_replace_ignores_none():
+    policy = RetryPolicy(max_attempts=3, max_elapsed=10)
+    changed = policy.replace(max_attempts=None, max_elapsed=20, retry_non_idempotent=None)
+    assert changed == RetryPolicy(max_attempts=3, max_elapsed=20)
+    assert policy.max_elapsed == 10
+    assert policy.replace() == policy
+    assert policy.replace(retry_non_idempotent=False, max_attempts=1) == RetryPolicy(max_attempts=1, max_elapsed=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"max_attempts": -1},
+        {"max_elapsed": 0},
+        {"max_elapsed": -5},
+        {"backoff_initial": -0.1},
+        {"backoff_max": -1},
+    ],
+)
+def test_policy_rejects_invalid_values(kwargs):
+    with pytest.raises(ValueError, match="must"):
+        RetryPolicy(**kwargs)
+    with pytest.raises(ValueError, match="must"):
+        RetryPolicy().replace(**kwargs)
+
+
+# --- redaction ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://x.example.com/a?token=SECRET", "https://x.example.com/a"),
+        ("https://x.example.com/a#access_token=SECRET", "https://x.example.com/a"),
+        ("https://x.example.com/a?b=1#c", "https://x.example.com/a"),
+        ("https://x.example.com/a", "https://x.example.com/a"),
+    ],
+)
+def test_redact_url(url, safe):
+    assert redact_url(url) == safe
+
+
+def test_redact_text_removes_query_strings():
+    text = "Max retries exceeded with url: /a?access_token=SECRET&x=1 (Caused by X('/b?code=SECRET2'))"
+    clean = redact_text(text)
+    assert "SECRET" not in clean
+    assert clean == "Max retries exceeded with url: /a?... (Caused by X('/b?...'))"
+
+
+def test_redact_text_cut_to_limit():
+    assert redact_text("a" * 500, limit=10) == "a" * 10 + "..."
+    assert redact_text("short") == "short"
