@@ -149,7 +149,43 @@ def send_with_retry(
     """
     if replayable is None:
         replayable = method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
+    started = time.monotonic()
+    # Fast path: the first attempt runs outside tenacity, so a call that succeeds pays nothing for retries.
+    first: requests.Response | requests.exceptions.RequestException
+    try:
+        first = send()
+    except requests.exceptions.RequestException as exc:
+        if policy.max_attempts == 1 or not is_transient_error(exc, replayable=replayable):
+            raise _unreachable(method, url, exc, 1, started) from None
+        first = exc
+    else:
+        if policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable):
+            return first
+    return _retry_loop(send, first, policy, method=method, url=url, replayable=replayable, sleep=sleep, started=started)
+
+
+def _retry_loop(
+    send: Callable[[], requests.Response],
+    first: requests.Response | requests.exceptions.RequestException,
+    policy: RetryPolicy,
+    *,
+    method: str,
+    url: str,
+    replayable: bool,
+    sleep: Callable[[float], None],
+    started: float,
+) -> requests.Response:
+    """Attempts 2..n under tenacity; attempt 1's outcome is replayed to it so its wait honours Retry-After."""
     safe_url = redact_url(url)
+    pending = [first]
+
+    def attempt() -> requests.Response:
+        if pending:
+            outcome = pending.pop()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        return send()
 
     def _log_retry(state: tenacity.RetryCallState) -> None:
         outcome = state.outcome
@@ -169,29 +205,35 @@ def send_with_retry(
     def _give_up(state: tenacity.RetryCallState) -> requests.Response:
         outcome = state.outcome
         assert outcome is not None
-        result: requests.Response = outcome.result()
-        return result  # re-raises the last exception, if that is what ended the loop
+        result: requests.Response = outcome.result()  # re-raises the last exception, if that ended the loop
+        return result
 
+    remaining = max(0.0, policy.max_elapsed - (time.monotonic() - started))
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.max_elapsed),
+        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(remaining),
         wait=_Wait(policy),
         retry=(
-            tenacity.retry_if_exception(lambda exc: is_transient_error(exc, replayable=bool(replayable)))
-            | tenacity.retry_if_result(lambda resp: is_transient_response(resp, replayable=bool(replayable)))
+            tenacity.retry_if_exception(lambda exc: is_transient_error(exc, replayable=replayable))
+            | tenacity.retry_if_result(lambda resp: is_transient_response(resp, replayable=replayable))
         ),
         before_sleep=_log_retry,
         retry_error_callback=_give_up,
         sleep=sleep,
         reraise=True,
     )
-    started = time.monotonic()
     try:
-        response: requests.Response = retrying(send)
+        response: requests.Response = retrying(attempt)
     except requests.exceptions.RequestException as exc:
         attempts = int(retrying.statistics.get("attempt_number", 1))
-        reason = f"{type(exc).__name__}: {redact_text(str(exc))}"
-        raise EndpointUnreachableError(method.upper(), safe_url, reason, attempts, time.monotonic() - started) from None
+        raise _unreachable(method, url, exc, attempts, started) from None
     return response
+
+
+def _unreachable(
+    method: str, url: str, exc: requests.exceptions.RequestException, attempts: int, started: float
+) -> EndpointUnreachableError:
+    reason = f"{type(exc).__name__}: {redact_text(str(exc))}"
+    return EndpointUnreachableError(method.upper(), redact_url(url), reason, attempts, time.monotonic() - started)
 
 
 _QUERY_IN_TEXT = re.compile(r"\?[^\s'\"()]*")

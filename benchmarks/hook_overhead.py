@@ -5,6 +5,7 @@ Starts the real test authorization server (django-oauth-toolkit) and a minimal l
 then times, interleaved in rounds, GET requests made by:
   raw            requests.Session with the bearer header preset (pays requests' netrc lookup)
   raw+auth       requests.Session with a static AuthBase (no netrc lookup: the requests floor)
+(all three with the same 30 s per-request timeout)
   hook.run       OAuthConnectorHook.run (token cache, origin check, retry wrapper, 401 hook)
 and prints medians and ratios, plus the token requests the server counted for 10 sequential run() calls.
 
@@ -32,6 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
 from tests.support.authserver.runner import start_auth_server
+
+
+TIMEOUT = 30.0  # the hook's default per-request timeout; a socket timeout costs a poll() per read
 
 
 class _Ok(BaseHTTPRequestHandler):
@@ -135,8 +139,8 @@ def main() -> None:
                 count = args.requests if path == "ok" else max(200, args.requests // 5)
                 medians = _time_rounds(
                     {
-                        "raw": lambda raw=raw, url=url: raw.get(url).raise_for_status(),
-                        "raw+auth": lambda floor=floor, url=url: floor.get(url).raise_for_status(),
+                        "raw": lambda raw=raw, url=url: raw.get(url, timeout=TIMEOUT).raise_for_status(),
+                        "raw+auth": lambda floor=floor, url=url: floor.get(url, timeout=TIMEOUT).raise_for_status(),
                         "hook.run": lambda h=bench_hook, p=path: h.run(p),
                     },
                     count,
