@@ -34,7 +34,6 @@ from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
 from tests.support.authserver.runner import start_auth_server
 
-
 TIMEOUT = 30.0  # the hook's default per-request timeout; a socket timeout costs a poll() per read
 
 
