@@ -69,6 +69,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "/.well-known/oauth-authorization-server or /.well-known/openid-configuration.",
         "schema": {"type": _STRING, "format": "url"},
     },
+    "store_backend": {
+        "label": "Token store",
+        "description": "Where tokens are kept and shared: file (one machine, the default), redis (many hosts), "
+        "variables (Airflow Variables, no lock) or memory (per process). Empty: the provider-wide "
+        "[oauth_connector] token_store option.",
+        "schema": {"type": _STRING, "enum": ["file", "redis", "variables", "memory"]},
+    },
     "refresh_token": {
         "label": "Refresh token",
         "description": "Set by the Authorize flow (authorization_code); may also be pasted here.",
@@ -84,6 +91,36 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "login": "client ID issued by the provider",
         "password": "client secret (leave empty for a public client)",
     },
+}
+
+
+def _option(description: str, example: str | None, default: str | None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": example,
+        "default": default,
+    }
+
+
+CONFIG: dict[str, Any] = {
+    "oauth_connector": {
+        "description": "Provider-wide settings of airflow-oauth-connector.",
+        "options": {
+            "token_store": _option(
+                "Default token store for connections that do not choose one: file, redis, variables or memory.",
+                "redis",
+                "file",
+            ),
+            "token_directory": _option(
+                "Directory of the file token store (default: $AIRFLOW_HOME/oauth_connector/tokens).", None, None
+            ),
+            "redis_url": _option("Redis server of the redis token store.", None, "redis://127.0.0.1:6379/0"),
+            "redis_prefix": _option("Key prefix of the redis token store.", None, "oauth_connector:"),
+            "variable_prefix": _option("Variable name prefix of the variables token store.", None, "oauth_connector__"),
+        },
+    }
 }
 
 
@@ -108,6 +145,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_oauth_connector.hooks.oauth"],
             }
         ],
+        "config": CONFIG,
         "connection-types": [
             {
                 "hook-class-name": "airflow_oauth_connector.hooks.oauth.OAuthConnectorHook",

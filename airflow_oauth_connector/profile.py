@@ -216,7 +216,7 @@ class OAuthProfile:
             ),
             verify=p.text("ca_bundle") or p.boolean("verify_tls", True),
             allow_insecure_http=allow_http,
-            token_store=p.choice("token_store", _TOKEN_STORES, None),
+            token_store=p.choice("store_backend", _TOKEN_STORES, None),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -25,6 +27,11 @@ class Token:
     refresh_token: str | None = field(default=None, repr=False)
     scope: str | None = None
     issued_at: float = 0.0
+    origin: str | None = None
+    """Fingerprint of the connection's refresh token this token's refresh chain started from."""
+
+    def with_origin(self, origin: str | None) -> Token:
+        return dataclasses.replace(self, origin=origin)
 
     def needs_refresh(self, now: float, leeway: float) -> bool:
         """True when the token expires within ``leeway`` seconds of ``now``."""
@@ -42,6 +49,7 @@ class Token:
             "refresh_token": self.refresh_token,
             "scope": self.scope,
             "issued_at": self.issued_at,
+            "origin": self.origin,
         }
 
     @classmethod
@@ -53,6 +61,7 @@ class Token:
             refresh_token=data.get("refresh_token") or None,
             scope=data.get("scope") or None,
             issued_at=float(data.get("issued_at") or 0.0),
+            origin=data.get("origin") or None,
         )
 
     @classmethod
@@ -92,6 +101,13 @@ class Token:
         )
 
 
+def refresh_origin(refresh_token: str | None) -> str | None:
+    """A short, non-reversible fingerprint of a refresh token (to tell which grant a chain descends from)."""
+    if not refresh_token:
+        return None
+    return hashlib.sha256(refresh_token.encode()).hexdigest()[:24]
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -125,10 +141,15 @@ def parse_token_body(body: bytes, content_type: str, status_code: int) -> dict[s
     payload = _decode(body, content_type)
     if payload is None:
         kind = "an HTML page" if b"<html" in body[:512].lower() else "a body that is neither JSON nor form data"
+        described = f"HTTP {status_code} with {kind} (content type {content_type or 'unknown'!r})"
+        if status_code >= 500 or status_code == 429:
+            raise TokenResponseError(
+                f"Token endpoint is unavailable: {described}, after the retry policy's attempts; try again later "
+                f"or raise 'retry_max_attempts' / 'retry_max_seconds'",
+                status_code=status_code,
+            )
         raise TokenResponseError(
-            f"Token endpoint answered HTTP {status_code} with {kind} "
-            f"(content type {content_type or 'unknown'!r}); check the access-token URL",
-            status_code=status_code,
+            f"Token endpoint answered {described}; check the access-token URL", status_code=status_code
         )
     error = payload.get("error")
     if isinstance(error, str) and error:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
 from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
 from airflow_oauth_connector.store.base import TokenStore
-from airflow_oauth_connector.token import Token
+from airflow_oauth_connector.store.factory import clear_status, commit_token, save_status
+from airflow_oauth_connector.token import Token, refresh_origin
 from airflow_oauth_connector.token_client import TokenClient
-
-log = logging.getLogger(__name__)
 
 
 class TokenManager:
@@ -37,6 +35,7 @@ class TokenManager:
         self.store = store
         self.key = profile.cache_key
         self._clock = clock
+        self._origin = refresh_origin(profile.refresh_token)
 
     def __repr__(self) -> str:
         return f"TokenManager(conn_id={self.profile.conn_id!r}, store={self.store!r})"
@@ -46,7 +45,17 @@ class TokenManager:
         return self.store.load(self.key)
 
     def _usable(self, token: Token | None) -> bool:
-        return token is not None and not token.needs_refresh(self._clock(), self.profile.expiry_leeway)
+        if token is None or token.needs_refresh(self._clock(), self.profile.expiry_leeway):
+            return False
+        return not self._superseded(token)
+
+    def _superseded(self, token: Token) -> bool:
+        """The connection holds a newer grant (re-authorized, or a pasted refresh token): newest wins."""
+        return (
+            self.profile.grant_type is GrantType.AUTHORIZATION_CODE
+            and self._origin is not None
+            and token.origin != self._origin
+        )
 
     def get_token(self) -> Token:
         """A token that is valid for at least the profile's leeway, fetched or refreshed if needed."""
@@ -80,30 +89,36 @@ class TokenManager:
             self.store.delete(self.key)
 
     def _renew(self, previous: Token | None) -> Token:
-        token = self._obtain(previous)
-        self.store.save(self.key, token)
+        try:
+            token = self._obtain(previous)
+        except InvalidGrantError as exc:
+            if self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
+                status = {"state": "needs_reauthorization", "error": exc.error, "at": self._clock()}
+                save_status(self.store, self.key, status)
+            raise
+        except AuthorizationRequiredError:
+            save_status(self.store, self.key, {"state": "not_authorized", "error": None, "at": self._clock()})
+            raise
+        token = commit_token(self.store, self.key, token)  # a store without a lock may adopt a racing winner
+        clear_status(self.store, self.key)
         return token
 
     def _obtain(self, previous: Token | None) -> Token:
         if self.profile.grant_type is GrantType.CLIENT_CREDENTIALS:
             return self.client.client_credentials()
-        candidates = _refresh_candidates(previous, self.profile.refresh_token)
-        if not candidates:
+        refresh_token, origin = self._refresh_source(previous)
+        if not refresh_token:
             raise AuthorizationRequiredError(self.profile.conn_id)
-        for attempt, refresh_token in enumerate(candidates, start=1):
-            try:
-                return self.client.refresh(refresh_token)
-            except InvalidGrantError:
-                if attempt == len(candidates):
-                    raise
-                log.warning(
-                    "Connection %r: the cached refresh token was rejected; trying the one stored with the connection",
-                    self.profile.conn_id,
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.client.refresh(refresh_token).with_origin(origin)
 
+    def _refresh_source(self, previous: Token | None) -> tuple[str | None, str | None]:
+        """
+        The refresh token to use, and the origin of its chain.
 
-def _refresh_candidates(previous: Token | None, configured: str | None) -> list[str]:
-    """Refresh tokens to try, newest first: the cached token's, then the connection's own."""
-    found = [previous.refresh_token if previous else None, configured]
-    return list(dict.fromkeys(t for t in found if t))
+        The stored chain's newest refresh token while it descends from the connection's refresh token; the
+        connection's own when that is newer (a different grant) or nothing is stored. With rotation, an
+        older refresh token of the chain is never replayed (reuse detection would revoke the grant).
+        """
+        if previous is not None and previous.refresh_token and not self._superseded(previous):
+            return previous.refresh_token, previous.origin or self._origin
+        return self.profile.refresh_token, self._origin

@@ -25,6 +25,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="oauth-connector-tests-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# Tests that are about shared stores choose one explicitly; elsewhere tokens must not outlive a test.
+os.environ["AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE"] = "memory"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     [

@@ -20,7 +20,8 @@ from airflow_oauth_connector.exceptions import (
 )
 from airflow_oauth_connector.profile import CONN_TYPE, OAuthProfile, origin_of
 from airflow_oauth_connector.retry import RetryPolicy, redact_url, send_with_retry
-from airflow_oauth_connector.store import MemoryTokenStore, TokenStore
+from airflow_oauth_connector.store import TokenStore
+from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token_client import TokenClient, register_secret
 from airflow_oauth_connector.token_manager import TokenManager
 
@@ -36,7 +37,8 @@ class OAuthConnectorHook(BaseHook):
     :param oauth_conn_id: an ``oauth_connector`` connection.
     :param timeout: seconds per HTTP request (overrides the connection's ``timeout``).
     :param retry: a :class:`RetryPolicy`, or a mapping of its fields, laid over the connection's policy.
-    :param token_store: where tokens are kept; the process-wide in-memory store by default.
+    :param token_store: where tokens are kept; default: the connection's ``store_backend`` field, else the
+        provider-wide ``[oauth_connector] token_store`` option, else the local file store.
     """
 
     conn_name_attr = "oauth_conn_id"
@@ -76,7 +78,7 @@ class OAuthConnectorHook(BaseHook):
 
     @cached_property
     def tokens(self) -> TokenManager:
-        return TokenManager(self.profile, self.token_client, self._token_store or MemoryTokenStore.shared())
+        return TokenManager(self.profile, self.token_client, store_for(self.profile, self._token_store))
 
     @cached_property
     def session(self) -> OAuthSession:

@@ -1,7 +1,7 @@
 """
 Pick the token store for a profile, and share one store object per backend and settings in a process.
 
-Choice, first match wins: the hook's ``token_store`` argument; the connection's ``token_store`` extra; the
+Choice, first match wins: the hook's ``token_store`` argument; the connection's ``store_backend`` extra; the
 provider-wide ``[oauth_connector] token_store`` option (env ``AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE``);
 ``file``. Further options of the ``[oauth_connector]`` section:
 

@@ -127,7 +127,12 @@ class FileTokenStore:
 
     def _write(self, path: Path, data: bytes) -> None:
         self._prepare()
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)  # created with mode 0600
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)  # created with mode 0600
+        except FileNotFoundError:  # the directory was removed under a long-running process
+            self._ready = False
+            self._prepare()
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.directory)
         try:
             with os.fdopen(fd, "wb") as handle:
                 os.fchmod(handle.fileno(), _FILE_MODE)
@@ -151,8 +156,10 @@ class FileTokenStore:
                 os.close(dir_fd)
 
     def _unlink(self, path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(path)
+        except FileNotFoundError:
+            return
         self._sync_directory()
 
     # -- TokenStore ----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ READABLE_EXTRAS: dict[str, Any] = {
     "access_params": json.dumps({"body": {"audience": "https://api.example.com"}}),
     "authorize_params": json.dumps({"access_type": "offline", "prompt": "consent"}),
     "pkce": True,
+    "store_backend": "redis",
 }
 
 
@@ -135,6 +136,7 @@ EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
     "authorize_params": (["string", "null"], "multiline", None),
     "scope": (["string", "null"], None, None),
     "pkce": (["boolean", "null"], None, None),
+    "store_backend": (["string", "null"], None, ["file", "redis", "variables", "memory"]),
     "refresh_token": (["string", "null"], "password", None),
 }
 

@@ -142,6 +142,9 @@ def run_forked(spec: dict[str, Any], body: Any) -> list[Any]:
     import airflow_oauth_connector.hooks  # warm imports for the children
     import airflow_oauth_connector.store  # noqa: F401
 
+    if spec["store"]["backend"] == "redis":
+        import redis  # noqa: F401 - 0.4 s per process otherwise
+
     n = int(spec.get("processes", 1))
     barrier = _Barrier()
     out_dir = Path(tempfile.mkdtemp(prefix="store-worker-"))

@@ -129,6 +129,7 @@ def test_to_dict_from_dict_round_trip():
         refresh_token="rt",
         scope="a b",
         issued_at=NOW,
+        origin="o1",
     )
     data = token.to_dict()
     assert data == {
@@ -138,6 +139,7 @@ def test_to_dict_from_dict_round_trip():
         "refresh_token": "rt",
         "scope": "a b",
         "issued_at": NOW,
+        "origin": "o1",
     }
     assert Token.from_dict(json.loads(json.dumps(data))) == token
 

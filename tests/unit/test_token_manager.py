@@ -90,17 +90,35 @@ def test_authorization_code_uses_connection_refresh_token_then_rotated_one():
     assert "refresh-1" in (transport.requests[-1].body or "")
 
 
-def test_rejected_cached_refresh_token_falls_back_to_the_connection_one():
+def test_newest_grant_wins_when_the_connection_is_reauthorized():
+    clock = Clock()
+    server = TokenServer(expires_in=100)
+    store = MemoryTokenStore()
+    old = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
+    tokens, _ = manager(old, server, clock, store)
+    assert tokens.get_token().access_token == "access-1"
+    # a person authorized again: the connection now holds a new refresh token
+    server.valid_refresh = {"refresh-new"}
+    new = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-new")
+    tokens, transport = manager(new, server, clock, store)
+    assert tokens.get_token().access_token == "access-2"  # the cached token of the old grant is not used
+    assert "refresh-new" in (transport.requests[-1].body or "")
+
+
+def test_a_rotated_chain_never_replays_the_connections_old_refresh_token():
     clock = Clock()
     server = TokenServer(expires_in=100)
     profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
     store = MemoryTokenStore()
-    tokens, _ = manager(profile, server, clock, store)
-    tokens.get_token()
-    # someone re-authorized: the connection's refresh token is valid again, the cached one is not
-    server.valid_refresh = {"refresh-0"}
+    tokens, transport = manager(profile, server, clock, store)
+    tokens.get_token()  # refresh-0 -> refresh-1 (rotated)
+    server.valid_refresh = set()  # the grant was revoked at the provider
     clock.now += 100
-    assert tokens.get_token().access_token == "access-2"
+    with pytest.raises(InvalidGrantError):
+        tokens.get_token()
+    sent = [r.body for r in transport.requests]
+    assert sum("refresh-0" in (b or "") for b in sent) == 1  # used once, never replayed after rotation
+    assert store.load_status(tokens.key)["state"] == "needs_reauthorization"
 
 
 def test_invalid_grant_on_every_refresh_token_raises():

@@ -1,0 +1,121 @@
+"""store_for(): which backend a profile gets, and one shared store object per backend and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.store import (
+    FileTokenStore,
+    MemoryTokenStore,
+    RedisTokenStore,
+    TokenStatusStore,
+    TokenStore,
+    VariableTokenStore,
+)
+from airflow_oauth_connector.store.factory import (
+    clear_status,
+    commit_token,
+    load_status,
+    save_status,
+    store_for,
+    store_named,
+)
+from tests.unit.store.conftest import make_token
+
+
+def profile(**extra: Any) -> OAuthProfile:
+    return OAuthProfile.from_fields(
+        "my_api",
+        host="https://api.example.com",
+        login="client-1",
+        password="secret-1",
+        extra={"access_url": "https://auth.example.com/token", **extra},
+    )
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+
+
+def test_override_wins() -> None:
+    mine = MemoryTokenStore()
+    assert store_for(profile(store_backend="redis"), mine) is mine
+
+
+def test_default_is_the_file_store_under_airflow_home(tmp_path: Path) -> None:
+    store = store_for(profile())
+    assert isinstance(store, FileTokenStore)
+    assert store.directory == tmp_path / "oauth_connector" / "tokens"
+
+
+def test_provider_wide_default_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "Redis")
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__REDIS_URL", "redis://cache.internal:6379/3")
+    store = store_for(profile())
+    assert isinstance(store, RedisTokenStore)
+    assert store.url == "redis://cache.internal:6379/3"
+    assert isinstance(store_for(profile(store_backend="variables")), VariableTokenStore)  # the connection wins
+
+
+def test_unknown_provider_wide_default_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "etcd")
+    with pytest.raises(OAuthConnectorError, match=r"\[oauth_connector\] token_store is 'etcd'"):
+        store_for(profile())
+
+
+def test_memory_is_the_process_wide_memory_store() -> None:
+    assert store_for(profile(store_backend="memory")) is MemoryTokenStore.shared()
+
+
+@pytest.mark.parametrize("backend", ["file", "redis", "variables"])
+def test_one_store_object_per_backend_and_settings(backend: str) -> None:
+    first = store_for(profile(store_backend=backend))
+    assert store_for(profile(store_backend=backend)) is first
+    assert store_named(backend) is first
+    assert isinstance(first, TokenStore)
+    assert isinstance(first, TokenStatusStore)
+
+
+def test_changed_settings_give_another_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = store_named("file")
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "elsewhere"))
+    second = store_named("file")
+    assert second is not first
+    assert isinstance(second, FileTokenStore)
+    assert second.directory == tmp_path / "elsewhere"
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    third = store_named("file")
+    assert third is not second
+    assert isinstance(third, FileTokenStore)
+    assert third.codec.encrypted
+
+
+def test_commit_token_and_status_helpers(tmp_path: Path) -> None:
+    token = make_token()
+    for store in (MemoryTokenStore(), FileTokenStore(tmp_path / "t")):
+        assert commit_token(store, "k", token) == token
+        assert store.load("k") == token
+        assert load_status(store, "k") is None
+        save_status(store, "k", {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0})
+        assert load_status(store, "k") == {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0}
+        clear_status(store, "k")
+        assert load_status(store, "k") is None
+
+
+def test_memory_store_status_is_a_copy() -> None:
+    store = MemoryTokenStore()
+    status = {"state": "needs_reauthorization"}
+    store.save_status("k", status)
+    status["state"] = "changed"
+    loaded = store.load_status("k")
+    assert loaded == {"state": "needs_reauthorization"}
+    assert loaded is not None
+    loaded["state"] = "changed"
+    assert store.load_status("k") == {"state": "needs_reauthorization"}
