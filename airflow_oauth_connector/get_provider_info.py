@@ -118,6 +118,12 @@ CONFIG: dict[str, Any] = {
             ),
             "redis_url": _option("Redis server of the redis token store.", None, "redis://127.0.0.1:6379/0"),
             "redis_prefix": _option("Key prefix of the redis token store.", None, "oauth_connector:"),
+            "callback_base_url": _option(
+                "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
+                "becomes <callback_base_url>/oauth-connector/callback (default: taken from the request).",
+                "https://airflow.example.com",
+                None,
+            ),
             "variable_prefix": _option("Variable name prefix of the variables token store.", None, "oauth_connector__"),
         },
     }
@@ -146,6 +152,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "config": CONFIG,
+        "cli": ["airflow_oauth_connector.cli.get_cli_commands"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_oauth_connector.hooks.oauth.OAuthConnectorHook",

@@ -275,6 +275,24 @@ def parse_body(response: requests.Response) -> Any:
         return None
 
 
+def following_request(paginator: Paginator | None, page: Page) -> PageRequest | None:
+    """The request after ``page``: ``None`` at the end, at an empty page, or at ``max_pages``."""
+    if paginator is None:
+        return None
+    if paginator.stop_on_empty and page.records is not None and not page.records:
+        return None
+    if paginator.max_pages is not None and page.request.number >= paginator.max_pages:
+        log.info("Stopped after max_pages=%d pages", paginator.max_pages)
+        return None
+    return paginator.next_request(page.request, page)
+
+
+def make_page(paginator: Paginator | None, request: PageRequest, response: requests.Response) -> Page:
+    data = parse_body(response)
+    records = paginator.records(data) if paginator is not None else None
+    return Page(request=request, response=response, data=data, records=records)
+
+
 def iterate_pages(
     send: Callable[[PageRequest], requests.Response],
     first: PageRequest,
@@ -289,22 +307,10 @@ def iterate_pages(
     ``first`` request is used as it is (a resumed call), not passed through ``first_request``.
     """
     request: PageRequest | None = first if (resume or paginator is None) else paginator.first_request(first)
-    fetched = 0
     while request is not None:
-        response = send(request)
-        data = parse_body(response)
-        records = paginator.records(data) if paginator is not None else None
-        page = Page(request=request, response=response, data=data, records=records)
+        page = make_page(paginator, request, send(request))
         yield page
-        fetched += 1
-        if paginator is None:
-            return
-        if paginator.stop_on_empty and records is not None and not records:
-            return
-        if paginator.max_pages is not None and request.number >= paginator.max_pages:
-            log.info("Stopped after max_pages=%d pages", paginator.max_pages)
-            return
-        request = paginator.next_request(request, page)
+        request = following_request(paginator, page)
 
 
 def query_params(url: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,15 @@ from airflow.sdk import BaseOperator
 
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
-from airflow_oauth_connector.pagination import Page, PageRequest, Paginator, iterate_pages, parse_body
+from airflow_oauth_connector.pagination import (
+    Page,
+    PageRequest,
+    Paginator,
+    following_request,
+    iterate_pages,
+    make_page,
+    parse_body,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -21,6 +30,23 @@ _EXCERPT = 200
 
 class ResponseCheckFailed(OAuthConnectorError):
     """``response_check`` returned a false value for a response."""
+
+
+class DeferredCallFailed(OAuthConnectorError):
+    """The call made by the trigger failed; the message is the original (secret-free) error."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        super().__init__(f"{error_type}: {message}")
+
+
+def _default_deferrable() -> bool:
+    try:
+        from airflow.sdk.configuration import conf
+
+        return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+    except Exception:  # pragma: no cover - configuration unavailable
+        return False
 
 
 class OAuthConnectorOperator(BaseOperator):
@@ -52,6 +78,9 @@ class OAuthConnectorOperator(BaseOperator):
     :param check_response: fail on a non-2xx status (after retries and one token refresh); set ``False``
         to let ``response_check`` judge every status.
     :param log_response: log each page's status and size (never the body).
+    :param deferrable: make each call in the triggerer (one deferral per page), freeing the worker slot. The
+        trigger's arguments hold no token or secret; it takes the token from the connection's token store.
+        A non-replayable POST/PATCH is sent at most once, even if the triggerer restarts.
     """
 
     template_fields: Sequence[str] = ("endpoint", "method", "query_params", "json", "data", "headers")
@@ -77,6 +106,7 @@ class OAuthConnectorOperator(BaseOperator):
         replayable: bool | None = None,
         check_response: bool = True,
         log_response: bool = True,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,18 +128,63 @@ class OAuthConnectorOperator(BaseOperator):
         self.replayable = replayable
         self.check_response = check_response
         self.log_response = log_response
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
 
     @property
     def hook(self) -> OAuthConnectorHook:
         return OAuthConnectorHook(self.oauth_conn_id, timeout=self.timeout, retry=self.retry)
 
     def execute(self, context: Context) -> Any:
-        hook = self.hook
         first = PageRequest(endpoint=self.endpoint, params=dict(self.query_params or {}))
+        if self.deferrable:
+            self.defer_page(self.pagination.first_request(first) if self.pagination else first, [], context)
+        hook = self.hook
         pages = []
         for page in iterate_pages(lambda request: self._send(hook, request), first, self.pagination):
             self._check(hook, page.response, context)
             pages.append(page)
+        return self.result(pages, context)
+
+    def defer_page(self, request: PageRequest, done: list[dict[str, Any]], context: Context) -> None:
+        """Hand the call for ``request`` to the triggerer; ``done`` carries the pages fetched so far."""
+        from airflow_oauth_connector.triggers.oauth import OAuthConnectorTrigger
+
+        self.defer(
+            trigger=OAuthConnectorTrigger(
+                oauth_conn_id=self.oauth_conn_id,
+                method=self.method,
+                request=request.serialize(),
+                json=self.json,
+                data=self.data,
+                headers=dict(self.headers) if self.headers else None,
+                timeout=self.timeout,
+                retry=_retry_as_dict(self.retry),
+                replayable=self.replayable,
+                check_response=self.check_response,
+                marker=_at_most_once_marker(context, request),
+            ),
+            method_name="execute_complete",
+            kwargs={"request": request.serialize(), "done": done},
+        )
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], request: dict[str, Any], done: list[dict[str, Any]]
+    ) -> Any:
+        """Back from the triggerer with one page: check it, then defer for the next page or finish."""
+        from airflow_oauth_connector.triggers.oauth import response_from_event
+
+        if event.get("status") != "success":
+            raise DeferredCallFailed(str(event.get("error_type")), str(event.get("message")))
+        page = make_page(self.pagination, PageRequest.deserialize(request), response_from_event(event["response"]))
+        self._check(self.hook, page.response, context)
+        done = [*done, {"request": request, "response": event["response"]}]
+        following = following_request(self.pagination, page)
+        if following is not None:
+            self.defer_page(following, done, context)
+        pages = [
+            make_page(self.pagination, PageRequest.deserialize(d["request"]), response_from_event(d["response"]))
+            for d in done
+        ]
         return self.result(pages, context)
 
     def _send(self, hook: OAuthConnectorHook, request: PageRequest) -> requests.Response:
@@ -153,6 +228,22 @@ class OAuthConnectorOperator(BaseOperator):
         for page in pages:
             records.extend(page.records or [])
         return records
+
+
+def _retry_as_dict(retry: RetryOverride) -> dict[str, Any] | None:
+    if retry is None:
+        return None
+    if isinstance(retry, Mapping):
+        return dict(retry)
+    return dataclasses.asdict(retry)
+
+
+def _at_most_once_marker(context: Context, request: PageRequest) -> str | None:
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is None:
+        return None
+    parts = [ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1), getattr(ti, "try_number", 0)]
+    return "request:" + ":".join(str(p) for p in [*parts, request.number])
 
 
 def _body(response: requests.Response) -> Any:

@@ -13,6 +13,7 @@ connection reset, a truncated body, an HTML error page, a 200 without ``access_t
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -163,10 +164,8 @@ class FaultProxy:
                     self._reply(502, {"Content-Type": "text/plain"}, b"upstream unreachable")
                     return
                 out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up meanwhile
                     self._reply(upstream.status_code, out, upstream.content)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout) while we were slow
 
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)

@@ -1,0 +1,53 @@
+"""
+The Airflow plugin of the provider: an "OAuth profiles" page in the Airflow UI (Admin menu).
+
+Registered through the ``airflow.plugins`` entry point, so **every** Airflow process that loads plugins
+(schedulers, workers, every task process) imports this module. It therefore imports nothing but the
+plugin base class, which ``airflow.sdk`` has already loaded: the web application (FastAPI, the routes,
+the HTML pages) is built only when the api-server asks for :attr:`OAuthConnectorPlugin.fastapi_apps`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.plugins_manager import AirflowPlugin
+
+URL_PREFIX = "/oauth-connector"
+"""Where the api-server mounts the plugin's web app (under Airflow's own base path)."""
+
+MENU_NAME = "OAuth profiles"
+
+
+class OAuthConnectorPlugin(AirflowPlugin):
+    """Adds the "OAuth profiles" page: status of every OAuth connection, Authorize / Test / Forget tokens."""
+
+    name = "oauth_connector"
+
+    @property
+    def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The page's FastAPI app, built on first access (only the api-server asks)."""
+        from airflow_oauth_connector.plugins.app import get_app
+
+        return [{"app": get_app(), "url_prefix": URL_PREFIX, "name": MENU_NAME}]
+
+    @property
+    def external_views(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """
+        The Admin-menu entry. It has no ``url_route`` on purpose: Airflow shows such views in a sandboxed
+        iframe that may neither navigate the top window nor open pop-ups, and authorization servers refuse
+        to be framed (``X-Frame-Options: DENY``), so the page opens as a page of its own (a new tab).
+        """
+        from airflow_oauth_connector.plugins.urls import airflow_base_path
+
+        return [
+            {
+                "name": MENU_NAME,
+                "href": f"{airflow_base_path()}{URL_PREFIX}/",
+                "category": "admin",
+                "destination": "nav",
+            }
+        ]
+
+
+__all__ = ["MENU_NAME", "URL_PREFIX", "OAuthConnectorPlugin"]

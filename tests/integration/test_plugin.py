@@ -1,0 +1,479 @@
+"""The "OAuth profiles" plugin in a real Airflow: a real ``airflow api-server`` (SimpleAuthManager with an admin
+and a viewer, a Fernet key), the real DOT authorization server, and a real browser (Playwright + Chromium).
+
+One AIRFLOW_HOME and one api-server serve the module; every test uses connections of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.browser import browser_unavailable, chromium
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = "/oauth-connector"
+AUTHORIZATION_KEYS = {"refresh_token", "access_token", "access_token_expires_at", "authorized_at", "authorized_scope"}
+
+
+# ------------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    home = tmp_path_factory.mktemp("plugin_airflow_home")
+    env = {"AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    migrate_db(home, env=env)
+    api_server = start_api_server(home, env=env, users={"admin": "ADMIN", "viewer": "VIEWER"})
+    try:
+        yield api_server
+    finally:
+        api_server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_api(server: ApiServer) -> Iterator[requests.Session]:
+    with server.session("admin") as session:
+        yield session
+
+
+def _add_connection(server: ApiServer, api: requests.Session, auth_server: Any, conn_id: str, **extra: Any) -> None:
+    client = auth_server.client("ac")
+    body = {
+        "connection_id": conn_id,
+        "conn_type": "oauth_connector",
+        "host": auth_server.api_base,
+        "login": client.client_id,
+        "password": client.client_secret,
+        "extra": json.dumps(
+            {
+                "grant_type": "authorization_code",
+                "access_url": auth_server.token_url,
+                "authorize_url": auth_server.authorize_url,
+                "scope": "read write",
+                **extra,
+            }
+        ),
+    }
+    resp = api.post(server.url("/api/v2/connections"), json=body, timeout=30)
+    assert resp.status_code == 201, resp.text[:500]
+
+
+@pytest.fixture
+def ac_connection(server: ApiServer, admin_api: requests.Session, auth_server: Any) -> str:
+    conn_id = f"oauth_it_ac_{secrets.token_hex(4)}"
+    _add_connection(server, admin_api, auth_server, conn_id)
+    return conn_id
+
+
+class PageSession:
+    """A signed-in user's HTTP session on the plugin (Bearer JWT), with the page's CSRF token."""
+
+    def __init__(self, server: ApiServer, username: str) -> None:
+        self.server = server
+        self.http = server.session(username)
+        page = self.http.get(server.url(PLUGIN + "/"), timeout=30)
+        assert page.status_code == 200, page.text[:500]
+        self.page = page.text
+        self.csrf = _csrf(page.text)
+
+    def authorize(self, conn_id: str) -> str:
+        """Press Authorize: the 303 Location (the provider's authorization URL)."""
+        resp = self.http.post(
+            self.server.url(f"{PLUGIN}/profiles/{conn_id}/authorize"),
+            data={"csrf_token": self.csrf},
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert resp.status_code == 303, resp.text[:500]
+        return resp.headers["Location"]
+
+    def callback(self, url: str) -> requests.Response:
+        """Follow the provider's redirect back to the plugin's callback (on this server)."""
+        parts = urlsplit(url)
+        assert parts.path == PLUGIN + "/callback", url
+        return self.http.get(self.server.url(urlunsplit(("", "", parts.path, parts.query, ""))), timeout=60)
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r"name='csrf_token' value='([^']+)'", html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def _stored_extra(server: ApiServer, api: requests.Session, conn_id: str) -> dict[str, Any]:
+    resp = api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30)
+    assert resp.status_code == 200, resp.text[:300]
+    return dict(json.loads(resp.json()["extra"] or "{}"))
+
+
+def _assert_nothing_stored(server: ApiServer, api: requests.Session, conn_id: str) -> None:
+    extra = _stored_extra(server, api, conn_id)
+    assert not AUTHORIZATION_KEYS & set(extra), f"authorization data stored: {sorted(AUTHORIZATION_KEYS & set(extra))}"
+    page = PageSession(server, "admin").page
+    row = _row_html(page, conn_id)
+    assert "state-not_authorized" in row, row
+
+
+def _row_html(page: str, conn_id: str) -> str:
+    match = re.search(rf"<tr data-conn-id='{re.escape(conn_id)}'>.*?</tr>", page, re.S)
+    assert match, f"{conn_id} not listed"
+    return match.group(0)
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    query.update(params)
+    from urllib.parse import urlencode
+
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _code_grants(auth_server: Any) -> int:
+    return int(auth_server.stats()["token_requests"]["by_grant_type"].get("authorization_code", 0))
+
+
+# ------------------------------------------------------------------------------- 1. the plugin, registered
+def test_plugin_import_is_light_and_lazy() -> None:
+    """Every task process imports the plugin module: it must not pull in the web app (FastAPI & co.)."""
+    script = textwrap.dedent(
+        """
+        import json, sys, time
+        import airflow.sdk
+        before = set(sys.modules)
+        start = time.perf_counter()
+        import airflow_oauth_connector.plugins as plugin
+        elapsed = (time.perf_counter() - start) * 1000
+        new = sorted(set(sys.modules) - before)
+        print(json.dumps({"ms": elapsed, "new": new, "name": plugin.OAuthConnectorPlugin.name}))
+        """
+    )
+    runs = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    heavy = ("fastapi", "starlette", "jinja2", "airflow.api_fastapi", "airflow_oauth_connector.plugins.app", "pydantic")
+    for run in runs:
+        offenders = [m for m in run["new"] if m.split(".")[0] in heavy or m.startswith(heavy)]
+        assert not offenders, f"importing the plugin module imported {offenders}"
+        assert run["name"] == "oauth_connector"
+    best = min(run["ms"] for run in runs)
+    print(f"\nplugin module import over `import airflow.sdk`: best of 3 = {best:.2f} ms; modules: {runs[0]['new']}")
+    assert best <= 5.0, f"importing the plugin module took {best:.2f} ms (goal: <= 5 ms)"
+
+
+def test_plugin_is_registered_with_menu_entry_and_app(server: ApiServer, admin_api: requests.Session) -> None:
+    resp = admin_api.get(server.url("/api/v2/plugins"), timeout=30)
+    assert resp.status_code == 200, resp.text[:300]
+    ours = [p for p in resp.json()["plugins"] if p["name"] == "oauth_connector"]
+    assert len(ours) == 1
+    plugin = ours[0]
+    assert plugin["source"].startswith("airflow-oauth-connector==")
+    assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [PLUGIN]
+    (view,) = plugin["external_views"]
+    assert view["name"] == "OAuth profiles"
+    assert view["category"] == "admin"
+    assert view["href"] == PLUGIN + "/"
+    assert view["url_route"] is None  # a page of its own: providers refuse to be framed
+    errors = admin_api.get(server.url("/api/v2/plugins/importErrors"), timeout=30).json()
+    assert errors["total_entries"] == 0, errors
+
+
+# ------------------------------------------------- 2. a real browser (first: the screenshot shows only its rows)
+def _run_python(server: ApiServer, script: str, timeout: float = 120) -> str:
+    """Run ``script`` with the api-server's AIRFLOW_HOME, DB and keys (server context: DB connections)."""
+    env = {**server.env, "_AIRFLOW_PROCESS_CONTEXT": "server", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=str(server.airflow_home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_browser_signs_in_authorizes_and_a_hook_uses_the_refresh_token(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, tmp_path: Path
+) -> None:
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect
+
+    conn_id = "oauth_demo_ac"
+    _add_connection(server, admin_api, auth_server, conn_id)
+    _add_connection(server, admin_api, auth_server, "calendar_api")
+    _add_connection(server, admin_api, auth_server, "partner_crm_cc", grant_type="client_credentials")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1360, "height": 640}, color_scheme="light")
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+
+        # Sign in to Airflow (SimpleAuthManager's login page), then Admin -> OAuth profiles (opens a tab).
+        page.goto(server.url("/"))
+        page.locator("input[name='username']").fill("admin")
+        page.locator("input[name='password']").fill(server.passwords["admin"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Admin").click()
+        with context.expect_page() as opened:
+            page.get_by_role("menuitem", name="OAuth profiles").click()
+        profiles = opened.value
+        profiles.wait_for_load_state()
+        assert profiles.url == server.url(PLUGIN + "/")
+        timings["sign-in and menu"] = time.monotonic() - started
+
+        row = profiles.locator(f"tr[data-conn-id='{conn_id}']")
+        expect(row.locator(".state")).to_have_text("not authorized")
+        expect(row).to_contain_text(server.url(PLUGIN + "/callback"))  # the redirect URI to register
+        expect(profiles.locator("tr[data-conn-id='partner_crm_cc'] button", has_text="Authorize")).to_have_count(0)
+
+        # Authorize: the provider's login and consent pages, then back to the plugin's callback.
+        row.get_by_role("button", name="Authorize").click()
+        profiles.wait_for_url(f"{auth_server.base_url}/**")
+        profiles.locator("input[name='username']").fill(auth_server.username)
+        profiles.locator("input[name='password']").fill(auth_server.password)
+        profiles.locator("input[type='submit'][value='Sign in']").click()
+        profiles.get_by_role("button", name="Authorize").click()
+        profiles.wait_for_url(server.url(PLUGIN + "/callback") + "?**")
+        expect(profiles.locator(".notice-success")).to_contain_text(f"Connection '{conn_id}' is authorized")
+        timings["authorize at the provider"] = time.monotonic() - started - sum(timings.values())
+
+        profiles.get_by_role("link", name="Back to OAuth profiles").click()
+        row = profiles.locator(f"tr[data-conn-id='{conn_id}']")
+        expect(row.locator(".state")).to_have_text("authorized")
+        expect(row).to_contain_text("read write")
+
+        # Test: fetch a token now; the page shows the hook's message.
+        row.get_by_role("button", name="Test").click()
+        expect(profiles.locator(".notice-success")).to_contain_text(f"Test of '{conn_id}' passed")
+        expect(profiles.locator(".notice-success")).to_contain_text("issued a Bearer token")
+        html = profiles.content()
+        screenshot = profiles.screenshot(full_page=True)
+        (tmp_path / "oauth-profiles.png").write_bytes(screenshot)
+        if os.environ.get("OAUTH_CONNECTOR_UPDATE_SCREENSHOT"):  # refresh the README's picture on request
+            (REPO / "docs").mkdir(exist_ok=True)
+            (REPO / "docs" / "oauth-profiles.png").write_bytes(screenshot)
+        context.close()
+    timings["browser total"] = time.monotonic() - started
+    client_secret = auth_server.client("ac").client_secret
+    assert client_secret not in html
+    assert _stored_extra(server, admin_api, conn_id)["refresh_token"] == "***"
+
+    # A hook in another process (same AIRFLOW_HOME and DB, like a task) calls the API with the stored
+    # authorization: it renews the access token from the refresh token and calls /whoami.
+    grants = auth_server.stats()["token_requests"]["by_grant_type"].get("refresh_token", 0)
+    out = _run_python(
+        server,
+        textwrap.dedent(
+            f"""
+            import json
+            from airflow_oauth_connector.hooks import OAuthConnectorHook
+            from airflow_oauth_connector.store.factory import store_for
+            probe = OAuthConnectorHook({conn_id!r})
+            hook = OAuthConnectorHook({conn_id!r}, token_store=store_for(probe.profile))
+            hook.tokens.renew()
+            print(json.dumps(hook.run("whoami").json()))
+            """
+        ),
+    )
+    whoami = json.loads(out.strip().splitlines()[-1])
+    assert whoami["user"] == auth_server.username
+    assert auth_server.stats()["token_requests"]["by_grant_type"].get("refresh_token", 0) == grants + 1
+    print(f"\nbrowser flow timings: { {k: round(v, 2) for k, v in timings.items()} }")
+
+
+# -------------------------------------------------------------------------------------- 3. access control
+ROUTES = [
+    ("GET", PLUGIN + "/"),
+    ("POST", PLUGIN + "/profiles/{conn}/authorize"),
+    ("GET", PLUGIN + "/callback?state=x&code=y"),
+    ("POST", PLUGIN + "/profiles/{conn}/test"),
+    ("POST", PLUGIN + "/profiles/{conn}/forget"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_anonymous_gets_401(server: ApiServer, ac_connection: str, method: str, path: str) -> None:
+    resp = requests.request(method, server.url(path.format(conn=ac_connection)), allow_redirects=False, timeout=30)
+    assert resp.status_code == 401, resp.text[:300]
+    assert "Sign in" in resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_viewer_gets_403(
+    server: ApiServer, admin_api: requests.Session, ac_connection: str, method: str, path: str
+) -> None:
+    admin = PageSession(server, "admin")
+    viewer = server.session("viewer")
+    url = server.url(path.format(conn=ac_connection))
+    if "callback" in path:  # a real pending state of the admin's: the viewer may not complete it
+        state = parse_qs(urlsplit(admin.authorize(ac_connection)).query)["state"][0]
+        url = server.url(f"{PLUGIN}/callback?state={state}&code=some-code")
+    # Even with a valid CSRF pair copied from the admin's session, the viewer is refused.
+    viewer.cookies.update(admin.http.cookies)
+    resp = viewer.request(method, url, data={"csrf_token": admin.csrf}, allow_redirects=False, timeout=30)
+    assert resp.status_code == 403, resp.text[:300]
+    _assert_nothing_stored(server, admin_api, ac_connection)
+
+
+def test_post_without_valid_csrf_token_is_refused(
+    server: ApiServer, admin_api: requests.Session, ac_connection: str
+) -> None:
+    admin = PageSession(server, "admin")
+    url = server.url(f"{PLUGIN}/profiles/{ac_connection}/authorize")
+    for data in ({}, {"csrf_token": "forged"}, {"csrf_token": admin.csrf + "x"}):
+        resp = admin.http.post(url, data=data, allow_redirects=False, timeout=30)
+        assert resp.status_code == 403, resp.text[:300]
+        assert "CSRF" in resp.text
+    # The right token without the cookie it is bound to (another browser) fails too.
+    bare = server.session("admin")
+    resp = bare.post(url, data={"csrf_token": admin.csrf}, allow_redirects=False, timeout=30)
+    assert resp.status_code == 403
+    _assert_nothing_stored(server, admin_api, ac_connection)
+
+
+# ------------------------------------------------------------------- 4. the authorization request and state
+def test_authorize_redirects_with_pkce_and_state(server: ApiServer, auth_server: Any, ac_connection: str) -> None:
+    location = PageSession(server, "admin").authorize(ac_connection)
+    assert location.startswith(auth_server.authorize_url + "?")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert query["response_type"] == "code"
+    assert query["client_id"] == auth_server.client("ac").client_id
+    assert query["redirect_uri"] == server.url(PLUGIN + "/callback")
+    assert query["scope"] == "read write"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert len(query["state"]) >= 32
+    assert "code_verifier" not in location
+
+
+def test_tampered_state_is_rejected_then_the_real_one_works_once(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, ac_connection: str
+) -> None:
+    admin = PageSession(server, "admin")
+    back = auth_server.authorize_url_flow(admin.authorize(ac_connection))
+    query = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    code, state = query["code"], query["state"]
+    grants_before = _code_grants(auth_server)
+
+    tampered = state[:-1] + ("A" if state[-1] != "A" else "B")
+    resp = admin.callback(_with_query(back, state=tampered))
+    assert resp.status_code == 400, resp.text[:300]
+    assert "unknown or was altered" in resp.text
+    missing = admin.callback(_with_query(back, state=""))
+    assert missing.status_code == 400
+    assert _code_grants(auth_server) == grants_before  # no exchange was attempted
+    _assert_nothing_stored(server, admin_api, ac_connection)
+
+    ok = admin.callback(back)
+    assert ok.status_code == 200, ok.text[:500]
+    assert f"Connection &#x27;{ac_connection}&#x27; is authorized" in ok.text
+    assert _code_grants(auth_server) == grants_before + 1
+    extra = _stored_extra(server, admin_api, ac_connection)
+    assert extra["refresh_token"] == "***"  # stored, and masked by Airflow like every secret
+    assert "state-authorized" in _row_html(PageSession(server, "admin").page, ac_connection)
+
+    reused = admin.callback(back)
+    assert reused.status_code == 400, reused.text[:300]
+    assert "already used" in reused.text
+    assert _code_grants(auth_server) == grants_before + 1  # the replay exchanged nothing
+
+    client_secret = auth_server.client("ac").client_secret
+    for text in (ok.text, reused.text, PageSession(server, "admin").page, server.log_text()):
+        assert code not in text
+        assert client_secret not in text
+
+
+def test_provider_error_access_denied_stores_nothing(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, ac_connection: str
+) -> None:
+    admin = PageSession(server, "admin")
+    back = auth_server.authorize_url_flow(admin.authorize(ac_connection), allow=False)  # "Cancel" at the provider
+    assert "error=access_denied" in back
+    grants_before = _code_grants(auth_server)
+    resp = admin.callback(back)
+    assert resp.status_code == 400, resp.text[:300]
+    assert "access_denied" in resp.text
+    assert "Nothing was stored" in resp.text
+    assert _code_grants(auth_server) == grants_before
+    _assert_nothing_stored(server, admin_api, ac_connection)
+    again = admin.callback(back)  # the state was consumed by the error answer
+    assert again.status_code == 400
+    assert "already used" in again.text
+
+
+def test_failed_code_exchange_stores_nothing(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, ac_connection: str
+) -> None:
+    admin = PageSession(server, "admin")
+    back = auth_server.authorize_url_flow(admin.authorize(ac_connection))
+    resp = admin.callback(_with_query(back, code="not-a-code-the-provider-issued"))
+    assert resp.status_code == 502, resp.text[:300]
+    assert "invalid_grant" in resp.text
+    assert "Nothing was stored" in resp.text
+    _assert_nothing_stored(server, admin_api, ac_connection)
+
+
+def test_expired_state_is_rejected(server: ApiServer, admin_api: requests.Session, ac_connection: str) -> None:
+    """A pending record older than the TTL: written through the plugin's own store with an old timestamp."""
+    admin = PageSession(server, "admin")
+    location = admin.authorize(ac_connection)
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    script = textwrap.dedent(
+        f"""
+        import time
+        from airflow_oauth_connector.plugins.security import PendingAuthorizations, server_secret
+        store = PendingAuthorizations.from_secret(server_secret())
+        store._clock = lambda: time.time() - 3600  # created an hour ago
+        store.create({ac_connection!r}, "admin", redirect_uri="http://127.0.0.1/x", code_verifier="v" * 43,
+                     state={state!r} + "-old")
+        """
+    )
+    _run_python(server, script)
+    resp = admin.callback(server.url(f"{PLUGIN}/callback?state={state}-old&code=whatever"))
+    assert resp.status_code == 400, resp.text[:300]
+    assert "expired" in resp.text
+    _assert_nothing_stored(server, admin_api, ac_connection)
+
+
+def test_forget_tokens_from_the_page(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, ac_connection: str
+) -> None:
+    admin = PageSession(server, "admin")
+    back = auth_server.authorize_url_flow(admin.authorize(ac_connection))
+    assert admin.callback(back).status_code == 200
+    assert "refresh_token" in _stored_extra(server, admin_api, ac_connection)
+    resp = admin.http.post(
+        server.url(f"{PLUGIN}/profiles/{ac_connection}/forget"), data={"csrf_token": admin.csrf}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    assert f"Tokens of &#x27;{ac_connection}&#x27; removed" in resp.text
+    _assert_nothing_stored(server, admin_api, ac_connection)
+    test = admin.http.post(
+        server.url(f"{PLUGIN}/profiles/{ac_connection}/test"), data={"csrf_token": admin.csrf}, timeout=60
+    )
+    assert test.status_code == 200
+    assert "needs authorization" in test.text

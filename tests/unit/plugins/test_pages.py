@@ -1,0 +1,67 @@
+"""The HTML of the OAuth profiles page: escaping, actions per grant type, notices."""
+
+from __future__ import annotations
+
+from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, profiles_page, result_page
+
+
+def _row(**overrides: object) -> ProfileRow:
+    values: dict[str, object] = {
+        "conn_id": "crm",
+        "grant_type": "authorization_code",
+        "state": "not_authorized",
+        "description": "not authorized yet",
+        "scope": "read write",
+        "last_refresh": None,
+        "redirect_uri": "https://airflow.example.com/oauth-connector/callback",
+    }
+    values.update(overrides)
+    return ProfileRow(**values)  # type: ignore[arg-type]
+
+
+def _page(rows: list[ProfileRow], notice: Notice | None = None) -> str:
+    return profiles_page(
+        rows,
+        base="/oauth-connector",
+        airflow_home_url="/",
+        user_name="admin",
+        csrf_token="tok<en>",
+        callback_url="https://airflow.example.com/oauth-connector/callback",
+        notice=notice,
+    )
+
+
+def test_authorization_code_row_has_authorize_and_redirect_uri() -> None:
+    html = _page([_row()])
+    assert "action='/oauth-connector/profiles/crm/authorize'" in html
+    assert "action='/oauth-connector/profiles/crm/test'" in html
+    assert "action='/oauth-connector/profiles/crm/forget'" in html
+    assert "Redirect URI to register: <code>https://airflow.example.com/oauth-connector/callback</code>" in html
+    assert html.count("value='tok&lt;en&gt;'") == 3  # every POST form carries the (escaped) CSRF token
+    assert "method='post'" in html
+    assert "method='get'" not in html
+
+
+def test_client_credentials_row_has_no_authorize() -> None:
+    html = _page([_row(conn_id="cc", grant_type="client_credentials", state="ready", redirect_uri=None)])
+    assert "/profiles/cc/authorize" not in html
+    assert "/profiles/cc/test" in html
+
+
+def test_everything_is_escaped() -> None:
+    evil = "<script>alert(1)</script>"
+    html = _page([_row(conn_id=evil, description=evil, scope=evil)], Notice("error", evil, evil))
+    assert "<script>" not in html
+    assert "%3Cscript%3E" in html  # the conn id in URLs is percent-encoded
+
+
+def test_empty_list_explains_itself() -> None:
+    assert "No connection of type" in _page([])
+
+
+def test_result_page_links() -> None:
+    html = result_page(Notice("success", "Connection 'crm' is authorized"), profiles_url="/oauth-connector/")
+    assert "Back to OAuth profiles" in html
+    assert "notice-success" in html
+    html = result_page(Notice("error", "Sign in"), profiles_url="/p/", sign_in_url="/auth/login?next=x")
+    assert "href='/auth/login?next=x'" in html
