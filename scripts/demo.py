@@ -163,7 +163,10 @@ def report(values: dict[str, object], stats: dict[str, object]) -> None:
     print(f"API requests: {api['total']}, of which rejected with 401: {api['unauthorized']}")
     by_grant = ", ".join(f"{k}: {v}" for k, v in sorted(tokens["by_grant_type"].items()))
     print(f"Token requests counted by the authorization server: {tokens['total']} ({by_grant})")
-    print("(each `airflow dags test` is its own process, so each run fetched one token for its connection)")
+    print(
+        "(three `airflow dags test` processes; the connections' default file token store under AIRFLOW_HOME "
+        "let later runs reuse the tokens earlier runs obtained)"
+    )
 
 
 if __name__ == "__main__":
