@@ -482,6 +482,7 @@ def request_device_authorization(profile: OAuthProfile, client: TokenClient, dev
             headers=headers,
             timeout=profile.timeout,
             verify=profile.verify,
+            cert=profile.cert,
             allow_redirects=False,
         ),
         client.retry,

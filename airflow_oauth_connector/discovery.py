@@ -78,6 +78,7 @@ def fetch_metadata(profile: OAuthProfile, session: requests.Session) -> dict[str
                 url,
                 timeout=profile.timeout,
                 verify=profile.verify,
+                cert=profile.cert,
                 headers={"Accept": "application/json"},
             ),
             profile.retry,

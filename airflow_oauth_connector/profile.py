@@ -104,6 +104,8 @@ class OAuthProfile:
     default_expires_in: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     verify: bool | str = True
+    cert: str | tuple[str, str] | None = None
+    """Client certificate for mutual TLS: a PEM path, or (certificate path, key path)."""
     allow_insecure_http: bool = False
     token_store: str | None = None
     """Token-store backend name (memory, file, redis, variables); ``None`` means the provider default."""
@@ -215,6 +217,7 @@ class OAuthProfile:
                 retry_non_idempotent=p.boolean("retry_non_idempotent", False),
             ),
             verify=p.text("ca_bundle") or p.boolean("verify_tls", True),
+            cert=_client_cert(conn_id, p.text("client_cert"), p.text("client_key")),
             allow_insecure_http=allow_http,
             token_store=p.choice("store_backend", _TOKEN_STORES, None),
         )
@@ -259,6 +262,14 @@ def is_loopback_host(hostname: str | None) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def _client_cert(conn_id: str, cert: str | None, key: str | None) -> str | tuple[str, str] | None:
+    if key and not cert:
+        raise ProfileError(conn_id, "client_key", "needs 'client_cert' (the certificate's PEM file) as well")
+    if cert and key:
+        return (cert, key)
+    return cert
 
 
 def _scope(value: str | None) -> str | None:

@@ -95,6 +95,7 @@ class TokenClient:
                 headers=headers,
                 timeout=self.profile.timeout,
                 verify=self.profile.verify,
+                cert=self.profile.cert,
                 allow_redirects=False,
             ),
             self.retry,

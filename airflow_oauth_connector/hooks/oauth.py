@@ -84,6 +84,7 @@ class OAuthConnectorHook(BaseHook):
     def session(self) -> OAuthSession:
         session = OAuthSession(self.profile.base_url, OAuthAuth.for_profile(self.tokens, self.profile))
         session.verify = self.profile.verify
+        session.cert = self.profile.cert
         return session
 
     def get_conn(self) -> OAuthSession:
