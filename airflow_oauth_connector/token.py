@@ -34,8 +34,17 @@ class Token:
         return dataclasses.replace(self, origin=origin)
 
     def needs_refresh(self, now: float, leeway: float) -> bool:
-        """True when the token expires within ``leeway`` seconds of ``now``."""
-        return self.expires_at is not None and now + leeway >= self.expires_at
+        """
+        True when the token expires within ``leeway`` seconds of ``now``.
+
+        The leeway is capped at half the token's lifetime, so a short-lived token (say 30 s, with the default
+        60 s leeway) is still used for the first half of its life instead of being renewed on every call.
+        """
+        if self.expires_at is None:
+            return False
+        if self.issued_at:
+            leeway = min(leeway, max(0.0, self.expires_at - self.issued_at) / 2)
+        return now + leeway >= self.expires_at
 
     def expires_in(self, now: float) -> float | None:
         return None if self.expires_at is None else self.expires_at - now

@@ -100,15 +100,32 @@ def test_discovery_from_issuer(make_conn, auth_server):
     assert hook.token_client.endpoints.authorize_url == auth_server.authorize_url
 
 
-def test_proactive_refresh_before_expiry(make_conn, fresh_stats):
-    lifetime = 300  # the server's access-token lifetime
-    hook = hook_for(make_conn("cc_leeway", expiry_leeway=str(lifetime - 1)))
-    hook.run("whoami")
-    time.sleep(1.2)
-    hook.run("whoami")
-    stats = fresh_stats.stats()
-    assert stats["token_requests"]["total"] == 2
+def test_proactive_refresh_before_expiry(monkeypatch, tmp_path):
+    """4-second tokens: the default leeway (60 s) is capped at half the lifetime, so the token is used for 2 s,
+    then renewed before it expires: no request is ever rejected."""
+    from tests.support.authserver.runner import start_auth_server
+
+    with start_auth_server(tmp_path / "short", access_token_lifetime=4) as server:
+        c = server.client("cc")
+        body = {
+            "conn_type": "oauth_connector",
+            "host": server.api_base,
+            "login": c.client_id,
+            "password": c.client_secret,
+            "extra": {"access_url": server.token_url, "scope": "read"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_CC_SHORT", json.dumps(body))
+        hook = hook_for("cc_short")
+        deadline = time.monotonic() + 6.5
+        calls = 0
+        while time.monotonic() < deadline:
+            hook.run("whoami")
+            calls += 1
+            time.sleep(0.1)
+        stats = server.stats()
     assert stats["api_requests"]["unauthorized"] == 0
+    assert 3 <= stats["token_requests"]["total"] <= 5  # one per ~2 s, not one per call
+    assert calls > 30
 
 
 def test_revoked_token_gets_401_then_one_refresh_and_replay(make_conn, fresh_stats):

@@ -158,3 +158,14 @@ def test_cache_key_separates_profiles():
     b, _ = manager(make_profile(scope="write"), TokenServer(), store=store)
     a.get_token()
     assert b.current() is None
+
+
+def test_leeway_is_capped_at_half_a_short_token_lifetime():
+    clock = Clock()
+    server = TokenServer(expires_in=30)
+    tokens, _ = manager(make_profile(expiry_leeway=60), server, clock)
+    first = tokens.get_token()
+    clock.now += 14
+    assert tokens.get_token() is first  # a 60 s leeway would renew a 30 s token on every call
+    clock.now += 1
+    assert tokens.get_token().access_token == "access-2"
