@@ -36,7 +36,13 @@ with DAG(
         clients = set()
         for _ in range(int(params["calls"])):
             clients.add(hook.run("whoami").json()["client_id"])
-        return {"index": index, "pid": os.getpid(), "started": started, "ended": time.time(), "clients": sorted(clients)}
+        return {
+            "index": index,
+            "pid": os.getpid(),
+            "started": started,
+            "ended": time.time(),
+            "clients": sorted(clients),
+        }
 
     for i in range(TASKS):
         call_api.override(task_id=f"call_{i:02d}")(i)

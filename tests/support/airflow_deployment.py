@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -105,7 +106,9 @@ def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
         )
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DeploymentUnavailable(f"PostgreSQL at {PG_USER}@{PG_HOST}:{PG_PORT} is unreachable: {first_line}") from exc
+        raise DeploymentUnavailable(
+            f"PostgreSQL at {PG_USER}@{PG_HOST}:{PG_PORT} is unreachable: {first_line}"
+        ) from exc
 
 
 def postgres_available() -> str | None:
@@ -247,10 +250,23 @@ class Deployment:
         self.request("PATCH", f"/api/v2/dags/{quote(dag_id)}", json={"is_paused": False})
 
     # --------------------------------------------------------------------- runs
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, *, run_id: str | None = None) -> DagRunRef:
-        """Unpause ``dag_id`` and create a manual run (``POST /api/v2/dags/{id}/dagRuns``)."""
+    def trigger(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        logical_date: str | bool | None = None,
+    ) -> DagRunRef:
+        """Unpause ``dag_id`` and create a manual run (``POST /api/v2/dags/{id}/dagRuns``).
+
+        ``logical_date``: ``None`` (a run without one, as the REST API allows), an ISO timestamp, or ``True``
+        for "now" (what the UI's trigger form fills in).
+        """
         self.unpause(dag_id)
-        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
+        if logical_date is True:
+            logical_date = datetime.now(timezone.utc).isoformat()
+        body: dict[str, Any] = {"logical_date": logical_date or None, "conf": dict(conf or {})}
         if run_id:
             body["dag_run_id"] = run_id
         data = self.request("POST", f"/api/v2/dags/{quote(dag_id)}/dagRuns", json=body)
@@ -275,10 +291,16 @@ class Deployment:
             time.sleep(poll)
 
     def run_dag(
-        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, timeout: float = 120.0, run_id: str | None = None
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 120.0,
+        run_id: str | None = None,
+        logical_date: str | bool | None = None,
     ) -> DagRunRef:
         """Trigger ``dag_id`` and wait for the run to finish; returns the finished run (check ``.state``)."""
-        return self.wait(self.trigger(dag_id, conf, run_id=run_id), timeout=timeout)
+        return self.wait(self.trigger(dag_id, conf, run_id=run_id, logical_date=logical_date), timeout=timeout)
 
     def task_instances(self, run: DagRunRef) -> list[dict[str, Any]]:
         path = f"/api/v2/dags/{quote(run.dag_id)}/dagRuns/{quote(run.run_id)}/taskInstances"
