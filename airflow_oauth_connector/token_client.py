@@ -13,6 +13,7 @@ import requests
 from airflow_oauth_connector import grants
 from airflow_oauth_connector.client_auth import apply_client_auth
 from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
+from airflow_oauth_connector.exceptions import TokenResponseError
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.token import Token, parse_token_body
@@ -20,6 +21,8 @@ from airflow_oauth_connector.token import Token, parse_token_body
 log = logging.getLogger(__name__)
 
 _FORM = "application/x-www-form-urlencoded"
+#: A token response is a few kilobytes; anything far larger is an error page or hostile, and is not read.
+MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024
 
 
 def register_secret(value: str | None) -> None:
@@ -97,6 +100,7 @@ class TokenClient:
                 verify=self.profile.verify,
                 cert=self.profile.cert,
                 allow_redirects=False,
+                stream=True,
             ),
             self.retry,
             method="POST",
@@ -104,7 +108,8 @@ class TokenClient:
             replayable=True,
             sleep=self._sleep,
         )
-        payload = parse_token_body(response.content, response.headers.get("Content-Type", ""), response.status_code)
+        content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
+        payload = parse_token_body(content, response.headers.get("Content-Type", ""), response.status_code)
         token = Token.from_payload(
             payload,
             now=self._clock(),
@@ -121,6 +126,25 @@ class TokenClient:
             "an unknown time" if lifetime is None else f"{lifetime:.0f} s",
         )
         return token
+
+
+def read_bounded(response: requests.Response, limit: int) -> bytes:
+    """The (streamed) body, refusing to read more than ``limit`` bytes of it."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise TokenResponseError(
+                    f"Token endpoint answered HTTP {response.status_code} with a body over {limit // 1024} KiB; "
+                    f"not a token response (check the access-token URL)",
+                    status_code=response.status_code,
+                )
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 def _with_query(url: str, query: Mapping[str, str]) -> str:

@@ -50,6 +50,7 @@ class FakeTransport(BaseAdapter):
             body = jsonlib.dumps(body)
             headers = {"Content-Type": "application/json", **headers}
         response._content = body.encode() if isinstance(body, str) else body
+        response._content_consumed = True
         response.headers = CaseInsensitiveDict(headers)
         response.url = str(request.url)
         response.request = request
