@@ -31,7 +31,7 @@ def oauth_post_with_response_check() -> None:
         oauth_conn_id="oauth_demo_cc",
         endpoint="echo",
         method="POST",
-        json={"event": "run-finished", "run_id": "{{ run_id }}", "logical_date": "{{ ds }}"},
+        json={"event": "run-finished", "run_id": "{{ run_id }}", "run_after": "{{ dag_run.run_after | ds }}"},
         headers={"X-Request-Source": "airflow"},
         response_check=_accepted,
         response_filter=lambda response: response.json()["json"],

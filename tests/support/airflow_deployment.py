@@ -133,9 +133,8 @@ def create_postgres_database(name: str | None = None) -> tuple[str, str]:
 
 def drop_postgres_database(name: str) -> None:
     """``DROP DATABASE ... WITH (FORCE)`` (closes leftover sessions); a missing server/database is ignored."""
-    with contextlib.suppress(DeploymentUnavailable):
-        with _pg_connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with contextlib.suppress(DeploymentUnavailable), _pg_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------------------------- deployment
@@ -376,10 +375,7 @@ class Deployment:
     def task_log_files(self, run: DagRunRef | None = None) -> list[Path]:
         """Task log files under ``$AIRFLOW_HOME/logs`` (of ``run``, or of every run)."""
         root = self.home / "logs"
-        if run is None:
-            pattern = "dag_id=*/**/*.log"
-        else:
-            pattern = f"dag_id={run.dag_id}/run_id={run.run_id}/**/*.log"
+        pattern = "dag_id=*/**/*.log" if run is None else f"dag_id={run.dag_id}/run_id={run.run_id}/**/*.log"
         return sorted(p for p in root.glob(pattern) if p.is_file())
 
     def component_log_path(self, name: str) -> Path:
@@ -407,6 +403,19 @@ class Deployment:
                 continue
             out.append(path)
         return out
+
+    def dump_database(self, timeout: float = 60.0) -> str:
+        """The whole metadata database as SQL text (``pg_dump``; for SQLite, ``iterdump``)."""
+        if self.db == "sqlite":
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as conn:
+                return "\n".join(conn.iterdump())
+        cmd = ["pg_dump", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "--no-owner", str(self.db_name)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode != 0:
+            raise AirflowProcessError(f"pg_dump failed ({result.returncode}): {result.stderr[-500:]}")
+        return result.stdout
 
     # --------------------------------------------------------------------- CLI
     def airflow(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:

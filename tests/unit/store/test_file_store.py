@@ -154,7 +154,8 @@ def test_record_for_another_key_is_ignored(store: FileTokenStore) -> None:
 def test_save_replaces_atomically_readers_never_see_a_partial_file(store: FileTokenStore) -> None:
     big = "x" * 300_000
     store.save(KEY, make_token(f"0-{big}"))
-    inode = store.path_for(KEY).stat().st_ino
+    original = open(store.path_for(KEY), "rb")  # noqa: SIM115 - kept open: its inode cannot be reused meanwhile
+    original_bytes = original.read()
     stop = threading.Event()
     seen: list[str | None] = []
 
@@ -173,7 +174,11 @@ def test_save_replaces_atomically_readers_never_see_a_partial_file(store: FileTo
         t.join()
     assert seen
     assert None not in seen  # every read found a complete, decodable token
-    assert store.path_for(KEY).stat().st_ino != inode  # replaced by rename, not rewritten in place
+    # replaced by rename, never rewritten in place: the first file is unlinked and still holds its bytes
+    assert os.fstat(original.fileno()).st_nlink == 0
+    original.seek(0)
+    assert original.read() == original_bytes
+    original.close()
     assert not [p for p in store.directory.iterdir() if p.name.startswith(".tmp-")]
 
 
