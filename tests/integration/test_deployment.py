@@ -227,7 +227,7 @@ def env(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tmp_path_factory.mktemp("deployment_home"),
         dags_folders=[REPO / "dags", REPO / "tests" / "dags"],
         env=extra_env,
-        wait_for_dags=[PARALLEL_DAG, HYGIENE_DAG, *EXAMPLE_DAGS],
+        wait_for_dags=[PARALLEL_DAG, HYGIENE_DAG, DEFERRABLE_DAG, *EXAMPLE_DAGS],
     )
     try:
         state = Env(
@@ -249,6 +249,9 @@ def env(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             for key in redis_client.scan_iter(match=redis_prefix + "*"):
                 redis_client.delete(key)
             redis_client.close()
+
+
+DEFERRABLE_DAG = "oauth_deferrable"
 
 
 def _max_overlap(results: list[dict[str, Any]]) -> int:
@@ -478,3 +481,21 @@ def test_example_dag_without_logical_date(env: Env) -> None:
     run = env.deployment.run_dag("oauth_post_with_response_check", timeout=RUN_TIMEOUT)
     env.runs.append(run)
     assert run.state == "success", env.deployment.describe_run(run)
+
+
+# ------------------------------------------------------------------------- deferrable calls in the triggerer
+def test_deferrable_operator_runs_its_calls_in_the_real_triggerer(env: Env) -> None:
+    env.auth_server.reset_stats()
+    run = env.deployment.run_dag(DEFERRABLE_DAG, timeout=RUN_TIMEOUT)
+    env.runs.append(run)
+    assert run.state == "success", env.deployment.describe_run(run)
+    records = env.deployment.xcom(run, "fetch_items_deferred")
+    assert [r["id"] for r in records] == list(range(1, 46))
+    assert env.deployment.xcom(run, "post_deferred") == {"deferred": True, "run_id": run.run_id}
+    stats = env.auth_server.stats()
+    tries = {ti["task_id"]: ti["try_number"] for ti in env.deployment.task_instances(run)}
+    env.figures["deferrable_tries"] = tries  # > 1 only when Airflow's defer race (apache/airflow#72716) hit
+    assert stats["api_requests"]["by_path"].get("/api/echo") == tries["post_deferred"]  # once per try
+    assert stats["api_requests"]["by_path"].get("/api/items", 0) >= 3  # three pages, three deferrals
+    final = env.deployment.task_log(run, "fetch_items_deferred", tries["fetch_items_deferred"])
+    assert final.count("Pausing task as DEFERRED") == 3  # each page's call went to the triggerer
