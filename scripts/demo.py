@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -43,33 +42,9 @@ def connection(server: AuthServer, client: str, **extra: object) -> str:
 
 def consent_once(server: AuthServer) -> str:
     """The one-time Authorize step: returns the refresh token obtained from the real server."""
-    from airflow_oauth_connector.grants import build_authorization_request
-    from airflow_oauth_connector.profile import OAuthProfile
-    from airflow_oauth_connector.token_client import TokenClient
+    from tests.support.consent import obtain_refresh_token
 
-    c = server.client("ac")
-    profile = OAuthProfile.from_fields(
-        "oauth_demo_ac",
-        host=server.api_base,
-        login=c.client_id,
-        password=c.client_secret,
-        extra={
-            "grant_type": "authorization_code",
-            "access_url": server.token_url,
-            "authorize_url": server.authorize_url,
-            "scope": "read write",
-        },
-    )
-    request = build_authorization_request(profile, server.authorize_url, redirect_uri=c.redirect_uris[0])
-    landed = parse_qs(urlsplit(server.authorize_url_flow(request.url)).query)
-    if landed.get("state") != [request.state]:
-        raise SystemExit("demo: the authorization server returned a different state")
-    token = TokenClient(profile).exchange_code(
-        landed["code"][0], code_verifier=request.code_verifier, redirect_uri=request.redirect_uri
-    )
-    if not token.refresh_token:
-        raise SystemExit("demo: the authorization server issued no refresh token")
-    return token.refresh_token
+    return obtain_refresh_token(server)
 
 
 def run_dag(dag_id: str, env: dict[str, str], log_dir: Path) -> None:

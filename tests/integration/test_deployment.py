@@ -28,16 +28,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
-from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store.crypto import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
-from airflow_oauth_connector.token_client import TokenClient
 from tests.support.airflow_deployment import DagRunRef, Deployment, postgres_available, start_deployment
+from tests.support.consent import obtain_refresh_token
 
 pytestmark = pytest.mark.integration
 
@@ -91,21 +90,7 @@ def _ac_extra(auth_server: Any) -> dict[str, Any]:
 
 def _refresh_token(auth_server: Any) -> str:
     """A real refresh token for the ``ac`` client (authorization code + PKCE, consent by the seeded user)."""
-    c = auth_server.client("ac")
-    profile = OAuthProfile.from_fields(
-        "oauth_demo_ac",
-        host=auth_server.api_base,
-        login=c.client_id,
-        password=c.client_secret,
-        extra=_ac_extra(auth_server),
-    )
-    request = build_authorization_request(profile, auth_server.authorize_url, redirect_uri=c.redirect_uris[0])
-    code = parse_qs(urlsplit(auth_server.authorize_url_flow(request.url)).query)["code"][0]
-    token = TokenClient(profile).exchange_code(
-        code, code_verifier=request.code_verifier, redirect_uri=c.redirect_uris[0]
-    )
-    assert token.refresh_token
-    return token.refresh_token
+    return obtain_refresh_token(auth_server)
 
 
 def _auth_db(auth_server: Any) -> sqlite3.Connection:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.operators import OAuthConnectorOperator
-from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.token_client import TokenClient
+from tests.support.consent import obtain_refresh_token
 
 pytestmark = pytest.mark.integration
 
@@ -30,26 +27,7 @@ def _conn(server, client: str, **extra) -> str:
 
 
 def _refresh_token(server) -> str:
-    c = server.client("ac")
-    profile = OAuthProfile.from_fields(
-        "oauth_demo_ac",
-        host=server.api_base,
-        login=c.client_id,
-        password=c.client_secret,
-        extra={
-            "grant_type": "authorization_code",
-            "access_url": server.token_url,
-            "authorize_url": server.authorize_url,
-            "scope": "read write",
-        },
-    )
-    request = build_authorization_request(profile, server.authorize_url, redirect_uri=c.redirect_uris[0])
-    code = parse_qs(urlsplit(server.authorize_url_flow(request.url)).query)["code"][0]
-    token = TokenClient(profile).exchange_code(
-        code, code_verifier=request.code_verifier, redirect_uri=c.redirect_uris[0]
-    )
-    assert token.refresh_token
-    return token.refresh_token
+    return obtain_refresh_token(server)
 
 
 @pytest.fixture

@@ -16,16 +16,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store.file import FileTokenStore
 from airflow_oauth_connector.store.redis import RedisTokenStore
-from airflow_oauth_connector.token_client import TokenClient
+from tests.support.consent import obtain_refresh_token
 from tests.support.store_worker import expect_line, run_launcher, start_worker
 
 pytestmark = pytest.mark.integration
@@ -98,17 +96,7 @@ def test_twenty_processes_needing_a_token_at_once_cause_one_token_request(
 
 
 def _initial_refresh_token(auth_server: Any, env: dict[str, str], conn_id: str) -> str:
-    profile = profile_from(env, conn_id)
-    redirect_uri = auth_server.client("ac").redirect_uris[0]
-    request = build_authorization_request(profile, auth_server.authorize_url, redirect_uri=redirect_uri)
-    landed = auth_server.authorize_url_flow(request.url)
-    query = parse_qs(urlsplit(landed).query)
-    assert query["state"] == [request.state]
-    token = TokenClient(profile).exchange_code(
-        query["code"][0], code_verifier=request.code_verifier, redirect_uri=redirect_uri
-    )
-    assert token.refresh_token
-    return token.refresh_token
+    return obtain_refresh_token(auth_server, profile_from(env, conn_id))
 
 
 def test_rotating_refresh_tokens_across_processes_never_hit_invalid_grant(
