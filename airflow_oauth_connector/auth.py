@@ -46,6 +46,7 @@ class OAuthAuth(AuthBase):
         self.header_name = header_name
         self.header_prefix = header_prefix
         self.query_param = query_param
+        self._same_origin: dict[str, bool] = {}  # "scheme://netloc" -> same origin? (bounded)
 
     @classmethod
     def for_profile(cls, tokens: TokenSource, profile: OAuthProfile) -> OAuthAuth:
@@ -69,7 +70,17 @@ class OAuthAuth(AuthBase):
         return request
 
     def applies_to(self, url: str | None) -> bool:
-        return bool(url) and origin_of(str(url)) == self.origin
+        if not url:
+            return False
+        start = url.find("//")
+        end = url.find("/", start + 2) if start >= 0 else -1
+        head = url if end < 0 else url[:end]  # "scheme://netloc" (the whole URL when it has no path)
+        verdict = self._same_origin.get(head)
+        if verdict is None:
+            verdict = origin_of(url) == self.origin
+            if len(self._same_origin) < 64:
+                self._same_origin[head] = verdict
+        return verdict
 
     def attach(self, request: requests.PreparedRequest, token: Token) -> None:
         if self.query_param:

@@ -36,13 +36,14 @@ class TokenManager:
         self.key = profile.cache_key
         self._clock = clock
         self._origin = refresh_origin(profile.refresh_token)
+        self._cached: Token | None = None  # last good token: no store read per request while it is valid
 
     def __repr__(self) -> str:
         return f"TokenManager(conn_id={self.profile.conn_id!r}, store={self.store!r})"
 
     def current(self) -> Token | None:
-        """The stored token, whether or not it is still valid."""
-        return self.store.load(self.key)
+        """The stored token (or the one this process holds, if the store lost it), valid or not."""
+        return self.store.load(self.key) or self._cached
 
     def _usable(self, token: Token | None) -> bool:
         if token is None or token.needs_refresh(self._clock(), self.profile.expiry_leeway):
@@ -59,12 +60,17 @@ class TokenManager:
 
     def get_token(self) -> Token:
         """A token that is valid for at least the profile's leeway, fetched or refreshed if needed."""
+        cached = self._cached
+        if cached is not None and self._usable(cached):
+            return cached
         token = self.store.load(self.key)
         if token is not None and self._usable(token):
+            self._cached = token
             return token
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and self._usable(token):
+                self._cached = token
                 return token
             return self._renew(token)
 
@@ -75,6 +81,7 @@ class TokenManager:
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and token.access_token != rejected.access_token and self._usable(token):
+                self._cached = token
                 return token
             return self._renew(token or rejected)
 
@@ -86,6 +93,7 @@ class TokenManager:
     def forget(self) -> None:
         """Drop the stored token (the connection's own refresh token, if any, is kept)."""
         with self.store.lock(self.key):
+            self._cached = None
             self.store.delete(self.key)
 
     def _renew(self, previous: Token | None) -> Token:
@@ -101,6 +109,7 @@ class TokenManager:
             raise
         token = commit_token(self.store, self.key, token)  # a store without a lock may adopt a racing winner
         clear_status(self.store, self.key)
+        self._cached = token
         return token
 
     def _obtain(self, previous: Token | None) -> Token:

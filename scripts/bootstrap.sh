@@ -13,7 +13,7 @@ if [ ! -f "$STAMP" ]; then
   fi
   if command -v uv >/dev/null 2>&1; then
     uv venv --quiet --allow-existing --python "$PYTHON" "$VENV"
-    VIRTUAL_ENV="$VENV" uv pip install --quiet -e ".[dev]"
+    VIRTUAL_ENV="$VENV" uv pip install --quiet --compile-bytecode -e ".[dev]"
   else
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip

@@ -77,7 +77,8 @@ class OAuthConnectorOperator(BaseOperator):
     :param replayable: allow re-sending a non-idempotent request after an ambiguous failure.
     :param check_response: fail on a non-2xx status (after retries and one token refresh); set ``False``
         to let ``response_check`` judge every status.
-    :param log_response: log each page's status and size (never the body).
+    :param log_response: log a summary of the call (pages, records, bytes, statuses; never the body), and
+        each page's status and size at DEBUG level.
     :param deferrable: make each call in the triggerer (one deferral per page), freeing the worker slot. The
         trigger's arguments hold no token or secret; it takes the token from the connection's token store.
         A non-replayable POST/PATCH is sent at most once, even if the triggerer restarts.
@@ -143,7 +144,24 @@ class OAuthConnectorOperator(BaseOperator):
         for page in iterate_pages(lambda request: self._send(hook, request), first, self.pagination):
             self._check(hook, page.response, context)
             pages.append(page)
+        self._log_summary(pages)
         return self.result(pages, context)
+
+    def _log_summary(self, pages: list[Page]) -> None:
+        if not self.log_response:
+            return
+        size = sum(len(p.response.content or b"") for p in pages)
+        records = sum(len(p.records) for p in pages if p.records is not None)
+        statuses = sorted({p.response.status_code for p in pages})
+        self.log.info(
+            "%s %s: %d page(s), %d record(s), %d bytes, HTTP %s",
+            self.method.upper(),
+            self.endpoint or "/",
+            len(pages),
+            records,
+            size,
+            "/".join(map(str, statuses)),
+        )
 
     def defer_page(self, request: PageRequest, done: list[dict[str, Any]], context: Context) -> None:
         """Hand the call for ``request`` to the triggerer; ``done`` carries the pages fetched so far."""
@@ -199,7 +217,7 @@ class OAuthConnectorOperator(BaseOperator):
             check_response=self.check_response,
         )
         if self.log_response:
-            self.log.info(
+            self.log.debug(
                 "Page %d: HTTP %d, %d bytes", request.number, response.status_code, len(response.content or b"")
             )
         return response

@@ -107,3 +107,17 @@ def test_same_origin_redirect_keeps_custom_header():
 def test_repr_has_no_token():
     assert "tok" not in repr(OAuthAuth(Tokens(), "https://api.example.com:443"))
     assert isinstance(OAuthSession("https://x", OAuthAuth(Tokens(), "https://x:443")), requests.Session)
+
+
+def test_origin_verdicts_are_cached_per_exact_scheme_and_netloc():
+    auth = OAuthAuth(Tokens(), "https://api.example.com:443")
+    assert auth.applies_to("https://api.example.com")  # no path
+    assert not auth.applies_to("https://api.example.co/x")  # a prefix of the cached key is another host
+    assert not auth.applies_to("https://api.example.com.evil.test/x")
+    assert not auth.applies_to("https://api.example.com@evil.test/x")
+    assert auth.applies_to("https://api.example.com/x?y=1")
+    assert auth.applies_to("https://api.example.com:443/x")
+    assert not auth.applies_to("http://api.example.com/x")
+    for n in range(200):  # the cache stays bounded
+        auth.applies_to(f"https://h{n}.example.com/")
+    assert len(auth._same_origin) <= 64

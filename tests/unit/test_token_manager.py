@@ -169,3 +169,20 @@ def test_leeway_is_capped_at_half_a_short_token_lifetime():
     assert tokens.get_token() is first  # a 60 s leeway would renew a 30 s token on every call
     clock.now += 1
     assert tokens.get_token().access_token == "access-2"
+
+
+def test_valid_token_is_served_from_the_process_without_a_store_read():
+    class CountingStore(MemoryTokenStore):
+        loads = 0
+
+        def load(self, key):
+            CountingStore.loads += 1
+            return super().load(key)
+
+    store = CountingStore()
+    tokens, _ = manager(make_profile(), TokenServer(), store=store)
+    tokens.get_token()
+    before = CountingStore.loads
+    for _ in range(10):
+        tokens.get_token()
+    assert CountingStore.loads == before
