@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_oauth_connector.calls import ApiCall
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
 from airflow_oauth_connector.pagination import (
@@ -132,6 +133,17 @@ class OAuthConnectorOperator(BaseOperator):
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
 
     @property
+    def call(self) -> ApiCall:
+        return ApiCall(
+            method=self.method,
+            json=self.json,
+            data=self.data,
+            headers=self.headers,
+            replayable=self.replayable,
+            check_response=self.check_response,
+        )
+
+    @property
     def hook(self) -> OAuthConnectorHook:
         return OAuthConnectorHook(self.oauth_conn_id, timeout=self.timeout, retry=self.retry)
 
@@ -206,16 +218,7 @@ class OAuthConnectorOperator(BaseOperator):
         return self.result(pages, context)
 
     def _send(self, hook: OAuthConnectorHook, request: PageRequest) -> requests.Response:
-        response = hook.run(
-            request.endpoint,
-            self.method,
-            params=request.params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            replayable=self.replayable,
-            check_response=self.check_response,
-        )
+        response = self.call.send(hook, request)
         if self.log_response:
             self.log.debug(
                 "Page %d: HTTP %d, %d bytes", request.number, response.status_code, len(response.content or b"")

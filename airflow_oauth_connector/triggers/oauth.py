@@ -11,6 +11,7 @@ import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from requests.structures import CaseInsensitiveDict
 
+from airflow_oauth_connector.calls import ApiCall
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.pagination import PageRequest
 from airflow_oauth_connector.retry import IDEMPOTENT_METHODS, redact_text
@@ -96,16 +97,8 @@ class OAuthConnectorTrigger(BaseTrigger):
         once = self.marker is not None and not self._replayable(hook)
         if once:
             self._claim(hook)
-        response = hook.run(
-            request.endpoint,
-            self.method,
-            params=request.params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            replayable=self.replayable,
-            check_response=self.check_response,
-        )
+        call = ApiCall(self.method, self.json, self.data, self.headers, self.replayable, self.check_response)
+        response = call.send(hook, request)
         if once:
             assert self.marker is not None
             save_status(hook.tokens.store, self.marker, {"state": "done", "status": response.status_code})
