@@ -10,19 +10,23 @@ that is corrupt, truncated, encrypted with another key or for another cache key 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.token import Token
+
+H = TypeVar("H")
 
 log = logging.getLogger(__name__)
 
@@ -200,3 +204,49 @@ class KeyedLocks:
     def get(self, key: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(key, threading.RLock())
+
+
+class TwoLevelLock(Generic[H]):
+    """
+    A per-key lock in two levels: a re-entrant in-process lock, then the store's cross-process lock.
+
+    Threads of one process queue on the in-process lock, so the process holds at most one cross-process
+    lock per key (``acquire(key, deadline)`` / ``release(handle)``), taken on the outermost entry and
+    released on the outermost exit. Waiting is bounded by ``wait_timeout`` in all.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        wait_timeout: float,
+        acquire: Callable[[str, float], H],
+        release: Callable[[H], None],
+    ) -> None:
+        self.backend = backend
+        self.wait_timeout = wait_timeout
+        self._acquire = acquire
+        self._release = release
+        self._locks = KeyedLocks()
+        self._held: dict[str, tuple[H, int]] = {}  # key -> (handle, depth); touched only by the RLock owner
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        deadline = time.monotonic() + self.wait_timeout
+        local = self._locks.get(key)
+        if not local.acquire(timeout=max(self.wait_timeout, 0.0)):
+            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
+        try:
+            entry = self._held.get(key)
+            handle, depth = entry if entry is not None else (self._acquire(key, deadline), 0)
+            self._held[key] = (handle, depth + 1)
+            try:
+                yield
+            finally:
+                handle, depth = self._held[key]
+                if depth == 1:
+                    del self._held[key]
+                    self._release(handle)
+                else:
+                    self._held[key] = (handle, depth - 1)
+        finally:
+            local.release()

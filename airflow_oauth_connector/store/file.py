@@ -10,15 +10,16 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from airflow_oauth_connector.store.crypto import (
-    KeyedLocks,
     TokenCodec,
     TokenStoreError,
     TokenStoreLockTimeout,
+    TwoLevelLock,
     airflow_home,
     key_digest,
 )
@@ -72,8 +73,7 @@ class FileTokenStore:
         self._codec = codec
         self._codec_guard = threading.Lock()
         self._ready = False
-        self._locks = KeyedLocks()
-        self._held: dict[str, tuple[int, int]] = {}  # key -> (fd, depth); touched only by the RLock owner
+        self._lock = TwoLevelLock(self.backend, wait_timeout, self._acquire_flock, _release_flock)
 
     def __repr__(self) -> str:
         return f"FileTokenStore(directory={str(self.directory)!r})"
@@ -175,28 +175,8 @@ class FileTokenStore:
     def delete(self, key: str) -> None:
         self._unlink(self.path_for(key))
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[object]:
-        deadline = time.monotonic() + self.wait_timeout
-        local = self._locks.get(key)
-        if not local.acquire(timeout=max(self.wait_timeout, 0.0)):
-            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
-        try:
-            fd, depth = self._held.get(key, (-1, 0))
-            if depth == 0:
-                fd = self._acquire_flock(key, deadline)
-            self._held[key] = (fd, depth + 1)
-            try:
-                yield self
-            finally:
-                fd, depth = self._held[key]
-                if depth == 1:
-                    del self._held[key]
-                    _release_flock(fd)
-                else:
-                    self._held[key] = (fd, depth - 1)
-        finally:
-            local.release()
+    def lock(self, key: str) -> AbstractContextManager[object]:
+        return self._lock.hold(key)
 
     def _acquire_flock(self, key: str, deadline: float) -> int:
         self._prepare()

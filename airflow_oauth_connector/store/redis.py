@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_oauth_connector.store.crypto import (
-    KeyedLocks,
     TokenCodec,
     TokenStoreError,
     TokenStoreLockTimeout,
+    TwoLevelLock,
     config_option,
 )
 from airflow_oauth_connector.token import Token
@@ -82,8 +82,7 @@ class RedisTokenStore:
         self._codec = codec
         self._client = client
         self._guard = threading.Lock()
-        self._locks = KeyedLocks()
-        self._held: dict[str, tuple[_HeldLock, int]] = {}
+        self._lock: TwoLevelLock[_HeldLock] = TwoLevelLock(self.backend, wait_timeout, self._acquire, _HeldLock.release)
 
     def __repr__(self) -> str:
         return f"RedisTokenStore(url={redact_redis_url(self.url)!r}, prefix={self.prefix!r})"
@@ -143,28 +142,8 @@ class RedisTokenStore:
         name = self.redis_key(key)
         self._call("deleting a token", lambda: self.client.delete(name))
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[object]:
-        deadline = time.monotonic() + self.wait_timeout
-        local = self._locks.get(key)
-        if not local.acquire(timeout=max(self.wait_timeout, 0.0)):
-            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
-        try:
-            held, depth = self._held.get(key, (None, 0))
-            if held is None:
-                held = self._acquire(key, deadline)
-            self._held[key] = (held, depth + 1)
-            try:
-                yield self
-            finally:
-                held, depth = self._held[key]
-                if depth == 1:
-                    del self._held[key]
-                    held.release()
-                else:
-                    self._held[key] = (held, depth - 1)
-        finally:
-            local.release()
+    def lock(self, key: str) -> AbstractContextManager[object]:
+        return self._lock.hold(key)
 
     def _acquire(self, key: str, deadline: float) -> _HeldLock:
         lock = self.client.lock(
