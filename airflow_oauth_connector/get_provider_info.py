@@ -69,6 +69,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "/.well-known/oauth-authorization-server or /.well-known/openid-configuration.",
         "schema": {"type": _STRING, "format": "url"},
     },
+    "device_url": {
+        "label": "Device authorization URL",
+        "description": "Optional. For headless authorization with `airflow-oauth-connector authorize --device` "
+        "(RFC 8628); else read from the issuer's metadata.",
+        "schema": {"type": _STRING, "format": "url"},
+    },
     "store_backend": {
         "label": "Token store",
         "description": "Where tokens are kept and shared: file (one machine, the default), redis (many hosts), "

@@ -44,6 +44,7 @@ READABLE_EXTRAS: dict[str, Any] = {
     "authorize_params": json.dumps({"access_type": "offline", "prompt": "consent"}),
     "pkce": True,
     "store_backend": "redis",
+    "device_url": "https://auth.example.com/oauth/device",
 }
 
 
@@ -137,6 +138,7 @@ EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
     "scope": (["string", "null"], None, None),
     "pkce": (["boolean", "null"], None, None),
     "store_backend": (["string", "null"], None, ["file", "redis", "variables", "memory"]),
+    "device_url": (["string", "null"], "url", None),
     "refresh_token": (["string", "null"], "password", None),
 }
 
