@@ -73,16 +73,9 @@ class StaticBearer(requests.auth.AuthBase):
 
 def connection_env(conn_id: str, server: Any, host: str, **extra: Any) -> None:
     """Define ``conn_id`` (client credentials, client ``cc`` of the test server) as ``AIRFLOW_CONN_*`` JSON."""
-    client = server.client("cc")
-    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-        {
-            "conn_type": "oauth_connector",
-            "host": host,
-            "login": client.client_id,
-            "password": client.client_secret,
-            "extra": {"access_url": server.token_url, "scope": "read", **extra},
-        }
-    )
+    from tests.support.connections import connection
+
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection(server, host=host, scope="read", **extra))
 
 
 def time_rounds(

@@ -15,7 +15,6 @@ measured only if Redis answers on 127.0.0.1:6379.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 import tempfile
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.airflow_deployment import postgres_available, start_deployment  # noqa: E402
 from tests.support.authserver.runner import start_auth_server  # noqa: E402
+from tests.support.connections import connection, connection_env  # noqa: E402
 
 DAG_ID = "oauth_parallel_tasks"
 TASKS = 20
@@ -66,19 +66,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="deployment-bench-"))
     auth = start_auth_server(work / "authserver")
     backends = ["file", "memory"] + (["redis"] if _redis_ok(args.redis_url) else [])
-    client = auth.client("cc")
-    env = {
-        f"AIRFLOW_CONN_BENCH_{backend.upper()}": json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": auth.api_base,
-                "login": client.client_id,
-                "password": client.client_secret,
-                "extra": {"access_url": auth.token_url, "scope": "read write", "store_backend": backend},
-            }
-        )
-        for backend in backends
-    }
+    env: dict[str, str] = {}
+    for backend in backends:
+        env.update(connection_env(f"bench_{backend}", connection(auth, store_backend=backend)))
     env["AIRFLOW__OAUTH_CONNECTOR__REDIS_URL"] = args.redis_url
     env["AIRFLOW__OAUTH_CONNECTOR__REDIS_PREFIX"] = f"oauth_connector_bench_{secrets.token_hex(4)}:"
     t0 = time.monotonic()

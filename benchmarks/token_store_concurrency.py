@@ -16,7 +16,6 @@ makes no cross-process promise (see ``VariableTokenStore``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.authserver.runner import start_auth_server  # noqa: E402
+from tests.support.connections import connection, connection_env  # noqa: E402
 from tests.support.store_worker import run_launcher  # noqa: E402
 
 
@@ -54,18 +54,7 @@ def main() -> None:
     server = start_auth_server(work / "authserver", threads=64)
     prefix = f"oauth_connector_bench:{uuid.uuid4().hex[:12]}:"
     try:
-        c = server.client("cc")
-        env = {
-            "AIRFLOW_CONN_BENCH_API": json.dumps(
-                {
-                    "conn_type": "oauth_connector",
-                    "host": server.api_base,
-                    "login": c.client_id,
-                    "password": c.client_secret,
-                    "extra": {"access_url": server.token_url, "scope": "read write"},
-                }
-            )
-        }
+        env = connection_env("bench_api", connection(server))
         backends: list[tuple[str, dict[str, Any]]] = [
             ("memory (naive: one store per process)", {"backend": "memory"}),
             ("file", {"backend": "file", "directory": str(work / "tokens")}),

@@ -23,21 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.authserver.runner import AuthServer, start_auth_server  # noqa: E402
+from tests.support.connections import connection as test_connection  # noqa: E402
 
 DAGS = ("oauth_client_credentials_pagination", "oauth_authorization_code_refresh", "oauth_post_with_response_check")
 
 
 def connection(server: AuthServer, client: str, **extra: object) -> str:
-    c = server.client(client)
-    return json.dumps(
-        {
-            "conn_type": "oauth_connector",
-            "host": server.api_base,
-            "login": c.client_id,
-            "password": c.client_secret,
-            "extra": {"access_url": server.token_url, "scope": "read write", **extra},
-        }
-    )
+    return json.dumps(test_connection(server, client, **extra))
 
 
 def consent_once(server: AuthServer) -> str:

@@ -15,6 +15,7 @@ from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token_client import TokenClient
+from tests.support.connections import connection, connection_env
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,9 @@ pytestmark = pytest.mark.integration
 def make_conn(monkeypatch, auth_server):
     """Define an oauth_connector connection as AIRFLOW_CONN_<ID> JSON, as a user would."""
 
-    def make(conn_id: str, client: str = "cc", *, secret: str | None = "default", **extra) -> str:
-        c = auth_server.client(client)
-        body = {
-            "conn_type": "oauth_connector",
-            "host": auth_server.api_base,
-            "login": c.client_id,
-            "password": c.client_secret if secret == "default" else secret,
-            "extra": {"access_url": auth_server.token_url, "scope": "read write", **extra},
-        }
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
+    def make(conn_id: str, client: str = "cc", **extra) -> str:
+        for name, value in connection_env(conn_id, connection(auth_server, client, **extra)).items():
+            monkeypatch.setenv(name, value)
         return conn_id
 
     return make
@@ -106,15 +100,7 @@ def test_proactive_refresh_before_expiry(monkeypatch, tmp_path):
     from tests.support.authserver.runner import start_auth_server
 
     with start_auth_server(tmp_path / "short", access_token_lifetime=4) as server:
-        c = server.client("cc")
-        body = {
-            "conn_type": "oauth_connector",
-            "host": server.api_base,
-            "login": c.client_id,
-            "password": c.client_secret,
-            "extra": {"access_url": server.token_url, "scope": "read"},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_CC_SHORT", json.dumps(body))
+        monkeypatch.setenv("AIRFLOW_CONN_CC_SHORT", json.dumps(connection(server, scope="read")))
         hook = hook_for("cc_short")
         deadline = time.monotonic() + 6.5
         calls = 0

@@ -14,6 +14,7 @@ from airflow_oauth_connector.operators.oauth import DeferredCallFailed
 from airflow_oauth_connector.pagination import OffsetPaginator, PageRequest
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
+from tests.support.connections import connection
 
 pytestmark = pytest.mark.integration
 
@@ -21,19 +22,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cc_conn(monkeypatch, auth_server, tmp_path):
     monkeypatch.setattr(MemoryTokenStore, "_shared", None)
-    c = auth_server.client("cc")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OAUTH_DEFER",
-        json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": auth_server.api_base,
-                "login": c.client_id,
-                "password": c.client_secret,
-                "extra": {"access_url": auth_server.token_url, "scope": "read write", "store_backend": "file"},
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_OAUTH_DEFER", json.dumps(connection(auth_server, store_backend="file")))
     monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "tokens"))
     from airflow_oauth_connector.store.factory import clear_store_cache
 

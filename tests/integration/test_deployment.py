@@ -36,6 +36,7 @@ from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store.crypto import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
 from tests.support.airflow_deployment import DagRunRef, Deployment, postgres_available, start_deployment
+from tests.support.connections import connection
 from tests.support.consent import obtain_refresh_token
 
 pytestmark = pytest.mark.integration
@@ -69,14 +70,7 @@ def _redis_client():  # type: ignore[no-untyped-def]
 
 
 def _conn(auth_server: Any, client: str, *, secret: str | None = None, **extra: Any) -> dict[str, Any]:
-    c = auth_server.client(client)
-    return {
-        "conn_type": "oauth_connector",
-        "host": auth_server.api_base,
-        "login": c.client_id,
-        "password": c.client_secret if secret is None else secret,
-        "extra": {"access_url": auth_server.token_url, "scope": "read write", **extra},
-    }
+    return connection(auth_server, client, **({} if secret is None else {"secret": secret}), **extra)
 
 
 def _ac_extra(auth_server: Any) -> dict[str, Any]:

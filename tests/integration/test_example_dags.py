@@ -8,22 +8,14 @@ import pytest
 
 from airflow_oauth_connector.operators import OAuthConnectorOperator
 from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.connections import connection
 from tests.support.consent import obtain_refresh_token
 
 pytestmark = pytest.mark.integration
 
 
 def _conn(server, client: str, **extra) -> str:
-    c = server.client(client)
-    return json.dumps(
-        {
-            "conn_type": "oauth_connector",
-            "host": server.api_base,
-            "login": c.client_id,
-            "password": c.client_secret,
-            "extra": {"access_url": server.token_url, "scope": "read write", **extra},
-        }
-    )
+    return json.dumps(connection(server, client, **extra))
 
 
 def _refresh_token(server) -> str:

@@ -21,6 +21,7 @@ from airflow_oauth_connector.exceptions import (
 )
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.connections import connection
 from tests.support.faultproxy import Fault, FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -40,14 +41,14 @@ def hook_via_proxy(proxy, auth_server, monkeypatch):
     proxy.clear()
 
     def make(conn_id: str = "faulty", *, secret: str | None = None, **extra) -> OAuthConnectorHook:
-        c = auth_server.client("cc")
-        body = {
-            "conn_type": "oauth_connector",
-            "host": proxy.url("/api"),
-            "login": c.client_id,
-            "password": secret or c.client_secret,
-            "extra": {"access_url": proxy.url(TOKEN_PATH), "scope": "read write", "timeout": "2", **extra},
-        }
+        body = connection(
+            auth_server,
+            host=proxy.url("/api"),
+            access_url=proxy.url(TOKEN_PATH),
+            **({"secret": secret} if secret else {}),
+            timeout="2",
+            **extra,
+        )
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
         return OAuthConnectorHook(conn_id, token_store=MemoryTokenStore(), retry={"backoff_initial": 0.05})
 
@@ -136,18 +137,10 @@ def test_connection_refused_is_bounded_and_typed(monkeypatch, auth_server):
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
     c = auth_server.client("cc")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_REFUSED",
-        json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": auth_server.api_base,
-                "login": c.client_id,
-                "password": c.client_secret,
-                "extra": {"access_url": f"http://127.0.0.1:{closed_port}/token", "retry_max_attempts": "3"},
-            }
-        ),
+    refused = connection(
+        auth_server, access_url=f"http://127.0.0.1:{closed_port}/token", scope=None, retry_max_attempts="3"
     )
+    monkeypatch.setenv("AIRFLOW_CONN_REFUSED", json.dumps(refused))
     hook = OAuthConnectorHook("refused", token_store=MemoryTokenStore(), retry={"backoff_initial": 0.05})
     with pytest.raises(EndpointUnreachableError) as info:
         hook.get_access_token()

@@ -16,6 +16,7 @@ from airflow_oauth_connector.pagination import (
     PageNumberPaginator,
 )
 from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.connections import connection
 
 pytestmark = pytest.mark.integration
 
@@ -25,19 +26,7 @@ ALL_IDS = list(range(1, TOTAL + 1))
 
 @pytest.fixture
 def cc_conn(monkeypatch, auth_server):
-    c = auth_server.client("cc")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_OAUTH_TEST_CC",
-        json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": auth_server.api_base,
-                "login": c.client_id,
-                "password": c.client_secret,
-                "extra": {"access_url": auth_server.token_url, "scope": "read write"},
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_OAUTH_TEST_CC", json.dumps(connection(auth_server)))
     return "oauth_test_cc"
 
 

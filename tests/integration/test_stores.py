@@ -23,6 +23,7 @@ from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.store.file import FileTokenStore
 from airflow_oauth_connector.store.redis import RedisTokenStore
+from tests.support.connections import connection, connection_env
 from tests.support.consent import obtain_refresh_token
 from tests.support.store_worker import expect_line, run_launcher, start_worker
 
@@ -57,15 +58,7 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]
 
 
 def conn_env(auth_server: Any, conn_id: str, client: str = "cc", **extra: Any) -> dict[str, str]:
-    c = auth_server.client(client)
-    body = {
-        "conn_type": "oauth_connector",
-        "host": auth_server.api_base,
-        "login": c.client_id,
-        "password": c.client_secret,
-        "extra": {"access_url": auth_server.token_url, "scope": "read write", **extra},
-    }
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(body)}
+    return connection_env(conn_id, connection(auth_server, client, **extra))
 
 
 def profile_from(env: dict[str, str], conn_id: str) -> OAuthProfile:
