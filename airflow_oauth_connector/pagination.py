@@ -14,15 +14,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 
 log = logging.getLogger(__name__)
-
-_MISSING = object()
 
 
 class PaginationError(OAuthConnectorError):
@@ -311,7 +309,3 @@ def iterate_pages(
         page = make_page(paginator, request, send(request))
         yield page
         request = following_request(paginator, page)
-
-
-def query_params(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
