@@ -46,15 +46,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from airflow_oauth_connector import authorization
-from airflow_oauth_connector.client_auth import apply_client_auth
 from airflow_oauth_connector.exceptions import OAuthConnectorError, TokenEndpointError
 from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, check_endpoint_url
-from airflow_oauth_connector.retry import send_with_retry
-from airflow_oauth_connector.token import Token, parse_token_body
+from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
 
 PROG = "airflow-oauth-connector"
@@ -64,7 +62,6 @@ DEVICE_URL_KEY = "device_url"
 DEFAULT_TIMEOUT = 300.0
 CALLBACK_PATH = "/callback"
 SLOW_DOWN_STEP = 5.0
-_FORM = "application/x-www-form-urlencoded"
 _SAFE_TEXT = re.compile(r"[^\x20-\x7e]")
 
 
@@ -465,32 +462,10 @@ def device_endpoint(profile: OAuthProfile, client: TokenClient) -> str:
 
 def request_device_authorization(profile: OAuthProfile, client: TokenClient, device_url: str) -> DeviceAuthorization:
     """POST the device authorization request (RFC 8628 3.1) with the client's credentials."""
-    params: dict[str, str] = {**profile.access_params.body, "client_id": profile.client_id}
+    params: dict[str, str] = {"client_id": profile.client_id}
     if profile.scope:
         params["scope"] = profile.scope
-    url = device_url
-    if profile.access_params.query:
-        url += ("&" if "?" in url else "?") + urlencode(dict(profile.access_params.query))
-    headers = {"Accept": "application/json", "Content-Type": _FORM, **profile.access_params.headers}
-    url, headers, body = apply_client_auth(
-        profile.client_auth, profile.client_id, profile.client_secret, url, headers, urlencode(params)
-    )
-    response = send_with_retry(
-        lambda: client.session.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=profile.timeout,
-            verify=profile.verify,
-            cert=profile.cert,
-            allow_redirects=False,
-        ),
-        client.retry,
-        method="POST",
-        url=device_url,
-        replayable=True,
-    )
-    payload = parse_token_body(response.content, response.headers.get("Content-Type", ""), response.status_code)
+    payload = client.post_form(device_url, params)
     device_code = payload.get("device_code")
     user_code = payload.get("user_code")
     uri = payload.get("verification_uri") or payload.get("verification_url")  # the latter: older Google

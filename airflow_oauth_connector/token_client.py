@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
@@ -82,34 +83,8 @@ class TokenClient:
 
     def request_token(self, grant_params: Mapping[str, str], *, previous_refresh_token: str | None = None) -> Token:
         """POST a grant to the token endpoint with the profile's token parameters; parse the answer."""
-        token_url = self.endpoints.token_url
-        extra = self.profile.access_params
-        url = _with_query(token_url, extra.query)
-        headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
-        body = urlencode({**extra.body, **grant_params})
-        url, headers, body = apply_client_auth(
-            self.profile.client_auth, self.profile.client_id, self.profile.client_secret, url, headers, body
-        )
         grant = grant_params.get("grant_type", "?")
-        response = send_with_retry(
-            lambda: self.session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.profile.timeout,
-                verify=self.profile.verify,
-                cert=self.profile.cert,
-                allow_redirects=False,
-                stream=True,
-            ),
-            self.retry,
-            method="POST",
-            url=token_url,
-            replayable=True,
-            sleep=self._sleep,
-        )
-        content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
-        payload = parse_token_body(content, response.headers.get("Content-Type", ""), response.status_code)
+        payload = self.post_form(self.endpoints.token_url, grant_params)
         token = Token.from_payload(
             payload,
             now=self._clock(),
@@ -126,6 +101,39 @@ class TokenClient:
             "an unknown time" if lifetime is None else f"{lifetime:.0f} s",
         )
         return token
+
+    def post_form(self, endpoint: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """
+        POST ``params`` to an endpoint of the authorization server (token, device authorization) the way
+        every token request goes: the profile's token parameters merged in, client authentication, the
+        retry policy, a bounded body, OAuth errors raised as typed exceptions. Returns the parsed payload.
+        """
+        extra = self.profile.access_params
+        url = _with_query(endpoint, extra.query)
+        headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
+        body = urlencode({**extra.body, **params})
+        url, headers, body = apply_client_auth(
+            self.profile.client_auth, self.profile.client_id, self.profile.client_secret, url, headers, body
+        )
+        response = send_with_retry(
+            lambda: self.session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.profile.timeout,
+                verify=self.profile.verify,
+                cert=self.profile.cert,
+                allow_redirects=False,
+                stream=True,
+            ),
+            self.retry,
+            method="POST",
+            url=endpoint,
+            replayable=True,
+            sleep=self._sleep,
+        )
+        content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
+        return parse_token_body(content, response.headers.get("Content-Type", ""), response.status_code)
 
 
 def read_bounded(response: requests.Response, limit: int) -> bytes:
