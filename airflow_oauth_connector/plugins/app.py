@@ -106,6 +106,9 @@ def _auth_manager_allows(user: Any, conn_id: str | None) -> bool:
 @functools.cache
 def get_app() -> FastAPI:
     """The app the api-server mounts (built once per process)."""
+    from airflow_oauth_connector.plugins import standard_fields
+
+    standard_fields.install()  # the Connections page's Test button works for our connections
     return create_app()
 
 

@@ -25,6 +25,7 @@ from cryptography.fernet import Fernet
 
 from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
 from tests.support.browser import browser_unavailable, chromium
+from tests.support.connections import connection
 
 pytestmark = pytest.mark.integration
 
@@ -477,3 +478,90 @@ def test_forget_tokens_from_the_page(
     )
     assert test.status_code == 200
     assert "needs authorization" in test.text
+
+
+# ------------------------------------------------- 5. Airflow's own Connections page: its Test button works
+def _add_cc_connection(server: ApiServer, api: requests.Session, auth_server: Any, conn_id: str, secret: str) -> None:
+    """A client-credentials connection created as the Connections page creates one: no port in the body."""
+    body = connection(auth_server, "cc", secret=secret)
+    body = {**body, "connection_id": conn_id, "extra": json.dumps(body["extra"])}
+    resp = api.post(server.url("/api/v2/connections"), json=body, timeout=30)
+    assert resp.status_code == 201, resp.text[:500]
+
+
+def test_connections_page_test_button_shows_the_hooks_messages(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    """Airflow's Connections page posts ``port: 0`` on Test; the stored port must compare equal (0, not null)."""
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect
+
+    good, bad = f"cc_page_ok_{secrets.token_hex(3)}", f"cc_page_bad_{secrets.token_hex(3)}"
+    _add_cc_connection(server, admin_api, auth_server, good, auth_server.client("cc").client_secret)
+    _add_cc_connection(server, admin_api, auth_server, bad, "not-the-secret")
+    # One more written behind the api-server's back with a null port (as the CLI or an older version did).
+    legacy = f"cc_page_legacy_{secrets.token_hex(3)}"
+    body = connection(auth_server, "cc")
+    _run_python(
+        server,
+        textwrap.dedent(
+            f"""
+            import json
+            from airflow.models import Connection
+            from airflow.utils.session import create_session
+            with create_session() as session:
+                session.add(Connection(conn_id={legacy!r}, conn_type="oauth_connector", host={body["host"]!r},
+                                       login={body["login"]!r}, password={body["password"]!r},
+                                       extra={json.dumps(body["extra"])!r}))
+            """
+        ),
+    )
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1360, "height": 800})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        page.goto(server.url("/"))
+        page.locator("input[name='username']").fill("admin")
+        page.locator("input[name='password']").fill(server.passwords["admin"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
+        page.goto(server.url("/connections"))
+
+        def press_test(conn_id: str) -> Any:
+            page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
+            row = page.locator("tr", has_text=conn_id)
+            expect(row).to_have_count(1, timeout=30_000)
+            try:
+                with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
+                    row.get_by_role("button", name=re.compile("^Test", re.I)).click()
+            except Exception:
+                (REPO / "artifacts").mkdir(exist_ok=True)
+                page.screenshot(path=str(REPO / "artifacts" / "connections-page.png"))
+                (REPO / "artifacts" / "connections-page.html").write_text(page.content())
+                raise
+            return answer.value
+
+        for conn_id in (good, legacy):
+            response = press_test(conn_id)
+            assert response.status == 200, response.text()[:300]
+            assert json.loads(response.request.post_data or "{}")["port"] == 0  # what the page sends
+            toast = page.get_by_role("status").filter(has_text="issued a Bearer token").last
+            expect(toast).to_contain_text(f"client '{auth_server.client('cc').client_id}' via client_credentials")
+            page.keyboard.press("Escape")
+
+        response = press_test(bad)
+        assert response.status == 200, response.text()[:300]
+        assert response.json()["status"] is False
+        toast = page.get_by_role("status").filter(has_text="invalid_client").last
+        expect(toast).to_contain_text("Could not obtain a token")
+        screenshot = page.screenshot(full_page=True)
+        if os.environ.get("OAUTH_CONNECTOR_UPDATE_SCREENSHOT"):
+            (REPO / "docs" / "connections-page-test.png").write_bytes(screenshot)
+        html = page.content()
+        context.close()
+    assert auth_server.client("cc").client_secret not in html
+    # The stored rows say port 0; the hook ignores it (the base URL keeps its own port).
+    for conn_id in (good, legacy):
+        assert admin_api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).json()["port"] == 0
