@@ -114,6 +114,19 @@ class AuthorizationRequiredError(OAuthConnectorError):
         )
 
 
+class CapturedValueMissingError(OAuthConnectorError):
+    """A call needs a value captured at authorization (``{name}`` in the base URL or a header) that is not held."""
+
+    def __init__(self, conn_id: str, name: str) -> None:
+        self.conn_id = conn_id
+        self.name = name
+        super().__init__(
+            f"Connection {conn_id!r} needs the value {name!r}, which is captured when the connection is "
+            f"authorized, but its grant does not hold it (authorized before this setting or preset existed?): "
+            f"authorize again (airflow-oauth-connector authorize {conn_id}, or the OAuth profiles page)"
+        )
+
+
 class ForeignOriginError(OAuthConnectorError):
     """A request would have sent the connection's token to a host other than the API's own."""
 

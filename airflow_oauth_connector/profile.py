@@ -14,7 +14,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
-from airflow_oauth_connector.exceptions import ProfileError
+from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
+from airflow_oauth_connector.presets import apply_preset
 from airflow_oauth_connector.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -26,6 +27,36 @@ CONN_TYPE = "oauth_connector"
 class GrantType(str, enum.Enum):
     CLIENT_CREDENTIALS = "client_credentials"
     AUTHORIZATION_CODE = "authorization_code"
+    PASSWORD = "password"  # RFC 6749 4.3, legacy: resource-owner password credentials
+    JWT_BEARER = "jwt_bearer"  # RFC 7523 2.1: a signed assertion from a service-account key
+    CUSTOM = "custom"  # a provider's own grant_type (e.g. Zoom's account_credentials) with extra parameters
+
+    @property
+    def needs_person(self) -> bool:
+        """True for grants a person authorizes (the token is renewed by refresh, not by asking again)."""
+        return self is GrantType.AUTHORIZATION_CODE
+
+
+class TokenBody(str, enum.Enum):
+    """How the parameters of a token request are encoded."""
+
+    FORM = "form"  # application/x-www-form-urlencoded body (RFC 6749)
+    JSON = "json"  # application/json body (Notion, Atlassian, ...)
+
+
+class TokenMethod(str, enum.Enum):
+    POST = "POST"
+    GET = "GET"  # parameters in the query string (a few legacy providers)
+
+
+class ExpiresFormat(str, enum.Enum):
+    """How the token response states the access token's lifetime."""
+
+    SECONDS = "seconds"  # RFC 6749 expires_in: seconds from now
+    EPOCH = "epoch"  # absolute expiry, epoch seconds
+    EPOCH_MS = "epoch_ms"  # absolute expiry, epoch milliseconds
+    TIMESTAMP = "timestamp"  # absolute expiry, an ISO 8601 timestamp
+    FIXED = "fixed"  # the response says nothing usable: always 'default_expires_in'
 
 
 class ClientAuthMethod(str, enum.Enum):
@@ -58,7 +89,15 @@ _CLIENT_AUTH_ALIASES = {
 _GRANT_ALIASES = {
     "client_credentials": GrantType.CLIENT_CREDENTIALS,
     "authorization_code": GrantType.AUTHORIZATION_CODE,
+    "password": GrantType.PASSWORD,
+    "jwt_bearer": GrantType.JWT_BEARER,
+    "urn:ietf:params:oauth:grant_type:jwt_bearer": GrantType.JWT_BEARER,
+    "custom": GrantType.CUSTOM,
 }
+_TOKEN_BODIES = {"form": TokenBody.FORM, "json": TokenBody.JSON}
+_TOKEN_METHODS = {"post": TokenMethod.POST, "get": TokenMethod.GET}
+_EXPIRES_FORMATS = {f.value: f for f in ExpiresFormat} | {"iso8601": ExpiresFormat.TIMESTAMP}
+_RESPONSE_MAP_KEYS = ("access_token", "refresh_token", "expires", "token_type", "scope")
 _TOKEN_STORES = {name: name for name in ("memory", "file", "redis", "variables")}
 _ACCESS_PARAM_PARTS = ("query", "headers", "body")
 _MAX_JSON_FIELD = 64 * 1024
@@ -75,6 +114,48 @@ class AccessParams:
     query: Mapping[str, str] = field(default_factory=_frozen)
     headers: Mapping[str, str] = field(default_factory=_frozen)
     body: Mapping[str, str] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True)
+class ResponseMap:
+    """Where a token response keeps its fields (dotted paths), and how it states the expiry."""
+
+    access_token: str = "access_token"
+    refresh_token: str = "refresh_token"
+    expires: str = "expires_in"
+    token_type: str = "token_type"
+    scope: str = "scope"
+    expires_format: ExpiresFormat = ExpiresFormat.SECONDS
+    capture: Mapping[str, str] = field(default_factory=_frozen)
+    """Captured value name -> dotted path of a token-response field kept with the grant (``instance_url``)."""
+    error_map: Mapping[str, str] = field(default_factory=_frozen)
+    """A provider's own error code -> the OAuth error code it means (``invalid_refresh_token`` -> ``invalid_grant``)."""
+
+
+@dataclass(frozen=True)
+class JwtBearer:
+    """RFC 7523 2.1 assertion settings: the service-account key and the claims it signs. Never in a repr."""
+
+    private_key: str = field(repr=False)
+    issuer: str
+    audience: str | None = None
+    """``None``: the token endpoint URL."""
+    subject: str | None = None
+    key_id: str | None = None
+    algorithm: str = "RS256"
+    lifetime: float = 3600.0
+    scope_in_claim: bool = False
+    """Put the scope in the assertion (Google) instead of a ``scope`` form parameter (RFC 7523)."""
+    claims: Mapping[str, str] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True)
+class PostAuthorizeCall:
+    """One API call made right after authorization with the new token; values of its answer are captured."""
+
+    url: str
+    capture: Mapping[str, str]
+    """Captured value name -> dotted path in the JSON answer (``0.tenantId`` for a list's first item)."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +190,48 @@ class OAuthProfile:
     allow_insecure_http: bool = False
     token_store: str | None = None
     """Token-store backend name (memory, file, redis, variables); ``None`` means the provider default."""
+    provider: str = "custom"
+    """The preset the settings came from (``custom``: none)."""
+    token_body: TokenBody = TokenBody.FORM
+    token_method: TokenMethod = TokenMethod.POST
+    refresh_url: str | None = None
+    """A separate endpoint for refresh-token requests (default: the access-token URL)."""
+    custom_grant_type: str | None = None
+    """The ``grant_type`` value sent for ``GrantType.CUSTOM``."""
+    grant_params: Mapping[str, str] = field(default_factory=_frozen)
+    """Parameters of the password/custom/client-credentials grant request (not of refreshes)."""
+    username: str | None = None
+    user_password: str | None = field(default=None, repr=False)
+    jwt: JwtBearer | None = None
+    response: ResponseMap = field(default_factory=ResponseMap)
+    code_param: str = "code"
+    """Name of the callback query parameter that carries the authorization code (``spapi_oauth_code``)."""
+    capture_callback: tuple[str, ...] = ()
+    """Callback query parameters kept with the grant (``realmId``)."""
+    post_authorize: PostAuthorizeCall | None = None
+    api_headers: Mapping[str, str] = field(default_factory=_frozen)
+    """Fixed headers on every API call; values may hold ``{name}`` placeholders of captured values."""
+    captured: Mapping[str, str] = field(default_factory=_frozen)
+    """Values captured when the connection was authorized (saved in its extra beside the refresh token)."""
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Names of captured values that the base URL and API headers need."""
+        return placeholders_in(self.base_url, *self.api_headers.values())
+
+    def resolve(self, template: str, captured: Mapping[str, str]) -> str:
+        """``template`` with its ``{name}`` placeholders filled from captured values."""
+        return fill_placeholders(self.conn_id, template, captured)
+
+    def resolved_base_url(self, captured: Mapping[str, str]) -> str:
+        return self.resolve(self.base_url, captured).rstrip("/")
+
+    def resolved_headers(self, captured: Mapping[str, str]) -> dict[str, str]:
+        return {name: self.resolve(value, captured) for name, value in self.api_headers.items()}
 
     @property
     def api_origin(self) -> str:
+        """The API's origin; for a base URL with captured placeholders use :meth:`resolved_base_url` first."""
         return origin_of(self.base_url)
 
     @property
@@ -127,6 +247,12 @@ class OAuthProfile:
                 hashlib.sha256((self.client_secret or "").encode()).hexdigest(),
                 json.dumps(dict(self.access_params.body), sort_keys=True),
                 json.dumps(dict(self.access_params.query), sort_keys=True),
+                json.dumps(dict(self.grant_params), sort_keys=True),
+                self.custom_grant_type or "",
+                self.username or "",
+                hashlib.sha256((self.user_password or "").encode()).hexdigest(),
+                "" if self.jwt is None else f"{self.jwt.issuer}|{self.jwt.subject or ''}|{self.jwt.key_id or ''}",
+                hashlib.sha256((self.jwt.private_key if self.jwt else "").encode()).hexdigest(),
             ]
         )
         digest = hashlib.sha256(material.encode()).hexdigest()[:16]
@@ -158,12 +284,19 @@ class OAuthProfile:
         password: str | None,
         extra: Mapping[str, Any],
     ) -> OAuthProfile:
+        provider, extra, host = apply_preset(conn_id, extra, host)
         p = _FieldReader(conn_id, extra)
         allow_http = p.boolean("allow_insecure_http", False)
         grant_type = p.choice("grant_type", _GRANT_ALIASES, GrantType.CLIENT_CREDENTIALS)
-        client_auth = p.choice("client_auth", _CLIENT_AUTH_ALIASES, ClientAuthMethod.HEADER)
+        jwt_bearer = grant_type is GrantType.JWT_BEARER
+        client_auth = p.choice(
+            "client_auth", _CLIENT_AUTH_ALIASES, ClientAuthMethod.NONE if jwt_bearer else ClientAuthMethod.HEADER
+        )
+        jwt = _jwt_bearer(conn_id, p, login, password) if jwt_bearer else None
         issuer_url = p.url("issuer_url", allow_http)
         access_url = p.url("access_url", allow_http)
+        if access_url is None and jwt is not None and jwt.audience:
+            access_url = check_endpoint_url(conn_id, "password", jwt.audience, allow_http)
         authorize_url = p.url("authorize_url", allow_http)
         if access_url is None and issuer_url is None:
             raise ProfileError(
@@ -177,18 +310,32 @@ class OAuthProfile:
                 "authorize_url",
                 "the authorization-code grant needs an authorization URL (or an issuer URL for discovery)",
             )
-        client_id = (login or "").strip()
+        client_id = (login or "").strip() or (jwt.issuer if jwt is not None else "")
         if not client_id:
             raise ProfileError(conn_id, "login", "the client ID is required")
-        secret = password or None
-        if secret is None and client_auth is not ClientAuthMethod.NONE:
+        secret = None if jwt_bearer else (password or None)
+        if secret is None and client_auth is not ClientAuthMethod.NONE and not jwt_bearer:
             raise ProfileError(
                 conn_id,
                 "password",
                 "the client secret is required unless the credentials mechanism is 'none' (public client)",
             )
+        custom_grant_type = p.text("custom_grant_type")
+        if grant_type is GrantType.CUSTOM and not custom_grant_type:
+            raise ProfileError(
+                conn_id,
+                "custom_grant_type",
+                "the custom grant needs the grant_type value to send, e.g. account_credentials",
+            )
+        username, user_password = p.text("username"), p.text("user_password")
+        if grant_type is GrantType.PASSWORD and not (username and user_password):
+            missing = "username" if not username else "user_password"
+            raise ProfileError(conn_id, missing, "the password grant needs the resource owner's username and password")
         header_name = p.text("header_name") or "Authorization"
         _check_header_name(conn_id, "header_name", header_name)
+        api_headers = p.string_map("api_headers")
+        for name in api_headers:
+            _check_header_name(conn_id, "api_headers", name)
         return cls(
             conn_id=conn_id,
             base_url=_base_url(conn_id, host, port, allow_http),
@@ -220,7 +367,128 @@ class OAuthProfile:
             cert=_client_cert(conn_id, p.text("client_cert"), p.text("client_key")),
             allow_insecure_http=allow_http,
             token_store=p.choice("store_backend", _TOKEN_STORES, None),
+            provider=provider,
+            token_body=p.choice("token_body", _TOKEN_BODIES, TokenBody.FORM),
+            token_method=p.choice("token_method", _TOKEN_METHODS, TokenMethod.POST),
+            refresh_url=p.url("refresh_url", allow_http),
+            custom_grant_type=custom_grant_type,
+            grant_params=p.string_map("grant_params"),
+            username=username,
+            user_password=user_password,
+            jwt=jwt,
+            response=_response_map(p, grant_type),
+            code_param=p.text("code_param") or "code",
+            capture_callback=tuple(p.names("capture_callback")),
+            post_authorize=_post_authorize(p, allow_http),
+            api_headers=api_headers,
+            captured=p.string_map("captured"),
         )
+
+
+def _response_map(p: _FieldReader, grant_type: GrantType) -> ResponseMap:
+    paths = p.string_map("response_map")
+    unknown = sorted(k for k in paths if k not in _RESPONSE_MAP_KEYS)
+    if unknown:
+        raise p.fail(
+            "response_map", f"unknown key(s) {', '.join(unknown)[:80]}; expected: {', '.join(_RESPONSE_MAP_KEYS)}"
+        )
+    expires_format = p.choice("expires_format", _EXPIRES_FORMATS, ExpiresFormat.SECONDS)
+    if expires_format is ExpiresFormat.FIXED and p.optional_number("default_expires_in", minimum=1) is None:
+        raise p.fail("default_expires_in", "expires_format 'fixed' needs the lifetime in seconds here")
+    return ResponseMap(
+        **{key: value for key, value in paths.items()},
+        expires_format=expires_format,
+        capture=p.string_map("capture_response"),
+        error_map=p.string_map("error_map"),
+    )
+
+
+def _post_authorize(p: _FieldReader, allow_http: bool) -> PostAuthorizeCall | None:
+    data = p.json_object("post_authorize")
+    if not data:
+        return None
+    url = data.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise p.fail("post_authorize", 'needs "url": the API URL to GET with the new token')
+    capture = p.string_map("post_authorize.capture", data.get("capture") or {})
+    if not capture:
+        raise p.fail("post_authorize", 'needs "capture": {"name": "dotted.path"} of values to keep')
+    return PostAuthorizeCall(
+        url=check_endpoint_url(p.conn_id, "post_authorize.url", url.strip(), allow_http), capture=capture
+    )
+
+
+def _jwt_bearer(conn_id: str, p: _FieldReader, login: str | None, password: str | None) -> JwtBearer:
+    """The service-account key from the password field: a JSON key file (Google's format) or a PEM key."""
+    key = (password or "").strip()
+    if not key:
+        raise ProfileError(conn_id, "password", "the JWT bearer grant needs the service account's private key here")
+    fields: Mapping[str, Any] = {}
+    if key.startswith("{"):
+        try:
+            fields = json.loads(key)
+        except ValueError:
+            raise ProfileError(
+                conn_id, "password", "the service-account key is not valid JSON (paste the whole key file)"
+            ) from None
+        if not isinstance(fields, Mapping):
+            raise ProfileError(conn_id, "password", "the service-account key must be a JSON object")
+        private_key = fields.get("private_key")
+        if not isinstance(private_key, str) or "-----BEGIN" not in private_key:
+            raise ProfileError(
+                conn_id, "password", "the service-account key file has no PEM 'private_key' (is it the right file?)"
+            )
+        key = private_key
+    elif "-----BEGIN" not in key:
+        raise ProfileError(
+            conn_id, "password", "expected a PEM private key or a JSON service-account key file (content not shown)"
+        )
+    issuer = p.text("jwt_issuer") or (login or "").strip() or _text_of(fields, "client_email")
+    if not issuer:
+        raise ProfileError(conn_id, "jwt_issuer", "the assertion's issuer is required (the client ID or client_email)")
+    return JwtBearer(
+        private_key=key,
+        issuer=issuer,
+        audience=p.text("jwt_audience") or _text_of(fields, "token_uri") or None,
+        subject=p.text("jwt_subject"),
+        key_id=p.text("jwt_key_id") or _text_of(fields, "private_key_id") or None,
+        algorithm=p.text("jwt_algorithm") or "RS256",
+        lifetime=p.number("jwt_lifetime", 3600.0, minimum=1),
+        scope_in_claim=p.boolean("jwt_scope_in_claim", False),
+        claims=p.string_map("jwt_claims"),
+    )
+
+
+def _text_of(fields: Mapping[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+
+
+def placeholders_in(*templates: str) -> tuple[str, ...]:
+    """The distinct ``{name}`` placeholders of ``templates``, in order of appearance."""
+    names: dict[str, None] = {}
+    for template in templates:
+        for match in _PLACEHOLDER.finditer(template):
+            names[match.group(1)] = None
+    return tuple(names)
+
+
+def fill_placeholders(conn_id: str, template: str, values: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced; a missing value raises :class:`CapturedValueMissingError`."""
+    if "{" not in template:
+        return template
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        found = values.get(name)
+        if found is None or found == "":
+            raise CapturedValueMissingError(conn_id, name)
+        return str(found)
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 def origin_of(url: str) -> str:
@@ -291,13 +559,21 @@ def _base_url(conn_id: str, host: str | None, port: int | None, allow_http: bool
     text = (host or "").strip()
     if not text:
         raise ProfileError(conn_id, "host", "the API base URL is required, e.g. https://api.example.com/v1")
-    parts = _split_url(conn_id, "host", text)
+    # A {name} placeholder (a value captured at authorization) is checked as a stand-in: a leading one
+    # stands for a whole origin (Salesforce's {instance_url}), any other for one word.
+    probe = _PLACEHOLDER.sub("placeholder", re.sub(r"^\{[^}]*\}", "https://placeholder.invalid", text))
+    parts = _split_url(conn_id, "host", probe)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProfileError(conn_id, "host", "the API base URL needs a scheme and host, e.g. https://api.example.com/v1")
     _require_secure(conn_id, "host", parts.scheme, parts.hostname, allow_http)
-    if port and parts.port is None:
+    if port and parts.port is None and probe == text:
         text = _split_url(conn_id, "port", parts._replace(netloc=f"{parts.netloc}:{port}").geturl()).geturl()
     return text.rstrip("/")
+
+
+def check_resolved_base_url(profile: OAuthProfile, url: str) -> str:
+    """A base URL filled from captured values must still be https (or loopback): values come from a server."""
+    return check_endpoint_url(profile.conn_id, "host", url, profile.allow_insecure_http).rstrip("/")
 
 
 def _require_secure(conn_id: str, name: str, scheme: str, hostname: str, allow_http: bool) -> None:
@@ -413,6 +689,21 @@ class _FieldReader:
                 raise self.fail(name, f"{str(key)[:40]!r} contains a line break or NUL character")
             result[str(key)] = text
         return MappingProxyType(result)
+
+    def names(self, name: str) -> list[str]:
+        """A list of names: a JSON list, or text separated by commas or spaces."""
+        value = self._raw(name)
+        if value is None:
+            return []
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise self.fail(name, "is not a valid JSON list") from None
+        items = value.replace(",", " ").split() if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
+            raise self.fail(name, "expected a list of names")
+        return [i.strip() for i in items]
 
     def access_params(self, name: str) -> AccessParams:
         data = self.json_object(name)

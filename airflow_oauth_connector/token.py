@@ -8,10 +8,13 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
 from airflow_oauth_connector.exceptions import TokenEndpointError, TokenResponseError
+from airflow_oauth_connector.profile import ExpiresFormat, ResponseMap
 
 _MAX_BODY_EXCERPT = 80
 
@@ -29,9 +32,15 @@ class Token:
     issued_at: float = 0.0
     origin: str | None = None
     """Fingerprint of the connection's refresh token this token's refresh chain started from."""
+    captured: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Values kept with the grant (token-response fields, callback parameters, a post-authorization call)."""
 
     def with_origin(self, origin: str | None) -> Token:
         return dataclasses.replace(self, origin=origin)
+
+    def with_captured(self, values: Mapping[str, str]) -> Token:
+        """This token with ``values`` added to its captured values (new ones win)."""
+        return dataclasses.replace(self, captured=MappingProxyType({**self.captured, **values}))
 
     def needs_refresh(self, now: float, leeway: float) -> bool:
         """
@@ -59,6 +68,7 @@ class Token:
             "scope": self.scope,
             "issued_at": self.issued_at,
             "origin": self.origin,
+            "captured": dict(self.captured),
         }
 
     @classmethod
@@ -71,6 +81,7 @@ class Token:
             scope=data.get("scope") or None,
             issued_at=float(data.get("issued_at") or 0.0),
             origin=data.get("origin") or None,
+            captured=MappingProxyType({str(k): str(v) for k, v in (data.get("captured") or {}).items()}),
         )
 
     @classmethod
@@ -81,33 +92,59 @@ class Token:
         now: float,
         default_lifetime: float | None,
         previous_refresh_token: str | None = None,
+        mapping: ResponseMap | None = None,
+        previous_captured: Mapping[str, str] | None = None,
     ) -> Token:
         """
-        Build a token from a parsed token-endpoint payload.
+        Build a token from a parsed token-endpoint payload, reading fields where ``mapping`` says.
 
-        ``expires_in`` may be a number, a numeric string or absent (``default_lifetime`` then applies).
-        A refresh response without a new refresh token keeps ``previous_refresh_token`` (RFC 6749 6).
+        The expiry may be seconds (a number or numeric string), an absolute epoch / timestamp, or absent
+        (``default_lifetime`` then applies; with the ``fixed`` format it always does). A refresh response
+        without a new refresh token keeps ``previous_refresh_token`` (RFC 6749 6); captured values the
+        response does not repeat are kept from ``previous_captured``.
         """
-        access_token = payload.get("access_token")
+        mapping = mapping or ResponseMap()
+        access_token = lookup(payload, mapping.access_token)
         if not isinstance(access_token, str) or not access_token:
             keys = ", ".join(sorted(str(k) for k in payload)) or "none"
-            raise TokenResponseError(f"Token response has no 'access_token' (keys present: {keys})")
-        token_type = payload.get("token_type")
-        lifetime = _parse_expires_in(payload.get("expires_in"))
-        if lifetime is None:
+            raise TokenResponseError(
+                f"Token response has no {mapping.access_token!r} (keys present: {keys}); "
+                f"if the provider puts it elsewhere, set 'response_map'"
+            )
+        lifetime = _lifetime(lookup(payload, mapping.expires), mapping.expires_format, now)
+        if lifetime is None or mapping.expires_format is ExpiresFormat.FIXED:
             lifetime = default_lifetime
-        refresh_token = payload.get("refresh_token")
-        scope = payload.get("scope")
+        refresh_token = lookup(payload, mapping.refresh_token)
+        scope = lookup(payload, mapping.scope)
         if isinstance(scope, list):
             scope = " ".join(str(s) for s in scope)
+        captured = dict(previous_captured or {})
+        for name, path in mapping.capture.items():
+            value = lookup(payload, path)
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
+                captured[name] = str(value)
         return cls(
             access_token=access_token,
-            token_type=_normalise_token_type(token_type),
+            token_type=_normalise_token_type(lookup(payload, mapping.token_type)),
             expires_at=None if lifetime is None else now + lifetime,
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else previous_refresh_token,
             scope=scope if isinstance(scope, str) and scope else None,
             issued_at=now,
+            captured=MappingProxyType(captured),
         )
+
+
+def lookup(payload: Any, path: str) -> Any:
+    """The value at a dotted ``path`` (``authed_user.access_token``; ``0.tenantId`` indexes a list), or ``None``."""
+    value = payload
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
 
 
 def refresh_origin(refresh_token: str | None) -> str | None:
@@ -140,12 +177,37 @@ def _parse_expires_in(value: Any) -> float | None:
     return number
 
 
-def parse_token_body(body: bytes, content_type: str, status_code: int) -> dict[str, Any]:
+def _lifetime(value: Any, fmt: ExpiresFormat, now: float) -> float | None:
+    """Seconds from ``now`` until the expiry that ``value`` states in format ``fmt`` (``None``: unknown)."""
+    if fmt in (ExpiresFormat.SECONDS, ExpiresFormat.FIXED):
+        return _parse_expires_in(value)
+    if fmt is ExpiresFormat.TIMESTAMP:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return max(0.0, moment.timestamp() - now)
+    epoch = _parse_expires_in(value)
+    if epoch is None:
+        return None
+    if fmt is ExpiresFormat.EPOCH_MS:
+        epoch /= 1000.0
+    return max(0.0, epoch - now)
+
+
+def parse_token_body(
+    body: bytes, content_type: str, status_code: int, error_map: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """
     Decode a token-endpoint body: JSON, or form-encoded (some providers still answer that way).
 
-    Raises :class:`TokenEndpointError` for an OAuth error payload and :class:`TokenResponseError` for a
-    body that is neither (an HTML error page, junk).
+    Raises :class:`TokenEndpointError` for an OAuth error payload — also one inside a 2xx answer
+    (``{"ok": false, "error": ...}``, ``error=...`` in a form body) and a provider's own error code that
+    ``error_map`` translates — and :class:`TokenResponseError` for a body that is neither (an HTML page, junk).
     """
     payload = _decode(body, content_type)
     if payload is None:
@@ -160,17 +222,47 @@ def parse_token_body(body: bytes, content_type: str, status_code: int) -> dict[s
         raise TokenResponseError(
             f"Token endpoint answered {described}; check the access-token URL", status_code=status_code
         )
-    error = payload.get("error")
-    if isinstance(error, str) and error:
-        description = payload.get("error_description")
+    error_map = error_map or {}
+    code = _error_code(payload, status_code, error_map)
+    description = _error_detail(payload)
+    if code:
         raise TokenEndpointError.create(
-            error, _excerpt(description) if isinstance(description, str) else None, status_code
+            error_map.get(code, code), _excerpt(description) if description else None, status_code
         )
     if status_code >= 400:
+        detail = f": {_excerpt(description)}" if description else ""
         raise TokenResponseError(
-            f"Token endpoint answered HTTP {status_code} without an OAuth error code", status_code=status_code
+            f"Token endpoint answered HTTP {status_code} without an OAuth error code{detail}", status_code=status_code
         )
     return payload
+
+
+def _error_code(payload: Mapping[str, Any], status_code: int, error_map: Mapping[str, str]) -> str | None:
+    """The OAuth error code of an error payload (standard or not), else ``None``."""
+    error = payload.get("error")
+    if isinstance(error, Mapping):
+        error = error.get("code") or error.get("type") or error.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if payload.get("ok") is False or payload.get("success") is False:
+        return "error"
+    for key in ("status", "code", "errorCode", "error_code"):  # e.g. HubSpot's {"status": "BAD_REFRESH_TOKEN"}
+        value = payload.get(key)
+        if isinstance(value, str) and value and (value in error_map or status_code >= 400):
+            return value
+    return None
+
+
+def _error_detail(payload: Mapping[str, Any]) -> str | None:
+    """The human explanation of an error payload, from the standard field or a provider's own."""
+    error = payload.get("error")
+    candidates = [payload.get(k) for k in ("error_description", "reason", "message", "detail", "error_message")]
+    if isinstance(error, Mapping):
+        candidates += [error.get("message"), error.get("description")]
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+        candidates.append(errors[0].get("message"))
+    return next((c for c in candidates if isinstance(c, str) and c.strip()), None)
 
 
 def _decode(body: bytes, content_type: str) -> dict[str, Any] | None:

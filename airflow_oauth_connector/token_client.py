@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from airflow_oauth_connector import grants
+from airflow_oauth_connector import grants, jwt_bearer
 from airflow_oauth_connector.client_auth import apply_client_auth
 from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
 from airflow_oauth_connector.exceptions import TokenResponseError
-from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.token import Token, parse_token_body
 
@@ -69,27 +70,66 @@ class TokenClient:
             return self._endpoints
 
     def client_credentials(self) -> Token:
-        return self.request_token(grants.client_credentials_params(self.profile))
+        return self.request_token({**self.profile.grant_params, **grants.client_credentials_params(self.profile)})
+
+    def obtain_without_person(self) -> Token:
+        """A new token from a grant that needs no person: client credentials, password, JWT bearer, custom."""
+        profile = self.profile
+        if profile.grant_type is GrantType.PASSWORD:
+            params = {
+                "grant_type": "password",
+                "username": profile.username or "",
+                "password": profile.user_password or "",
+            }
+            if profile.scope:
+                params["scope"] = profile.scope
+            return self.request_token({**profile.grant_params, **params})
+        if profile.grant_type is GrantType.JWT_BEARER:
+            token_url = self.endpoints.token_url
+            return self.request_token({**profile.grant_params, **jwt_bearer.grant_params(profile, token_url)})
+        if profile.grant_type is GrantType.CUSTOM:
+            params = {**profile.grant_params, "grant_type": profile.custom_grant_type or ""}
+            if profile.scope and "scope" not in params:
+                params["scope"] = profile.scope
+            return self.request_token(params)
+        return self.client_credentials()
 
     def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
         """Finish the authorization-code grant (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636)."""
         params = grants.authorization_code_params(code, redirect_uri or self.profile.redirect_uri, code_verifier)
         return self.request_token(params)
 
-    def refresh(self, refresh_token: str) -> Token:
-        """Use a refresh token (RFC 6749 6); a response without a new refresh token keeps the old one."""
+    def refresh(self, refresh_token: str, *, previous: Token | None = None) -> Token:
+        """
+        Use a refresh token (RFC 6749 6) at the refresh URL (default: the token URL). A response without a
+        new refresh token keeps the old one; captured values the response does not repeat are kept.
+        """
         params = grants.refresh_token_params(refresh_token)
-        return self.request_token(params, previous_refresh_token=refresh_token)
+        return self.request_token(
+            params,
+            previous_refresh_token=refresh_token,
+            previous_captured=None if previous is None else previous.captured,
+            endpoint=self.profile.refresh_url,
+        )
 
-    def request_token(self, grant_params: Mapping[str, str], *, previous_refresh_token: str | None = None) -> Token:
-        """POST a grant to the token endpoint with the profile's token parameters; parse the answer."""
+    def request_token(
+        self,
+        grant_params: Mapping[str, str],
+        *,
+        previous_refresh_token: str | None = None,
+        previous_captured: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+    ) -> Token:
+        """Send a grant to the token endpoint with the profile's token parameters; parse the answer."""
         grant = grant_params.get("grant_type", "?")
-        payload = self.post_form(self.endpoints.token_url, grant_params)
+        payload = self.post_form(endpoint or self.endpoints.token_url, grant_params)
         token = Token.from_payload(
             payload,
             now=self._clock(),
             default_lifetime=self.profile.default_expires_in,
             previous_refresh_token=previous_refresh_token,
+            mapping=self.profile.response,
+            previous_captured=previous_captured,
         )
         register_secret(token.access_token)
         register_secret(token.refresh_token)
@@ -104,36 +144,49 @@ class TokenClient:
 
     def post_form(self, endpoint: str, params: Mapping[str, str]) -> dict[str, Any]:
         """
-        POST ``params`` to an endpoint of the authorization server (token, device authorization) the way
+        Send ``params`` to an endpoint of the authorization server (token, device authorization) the way
         every token request goes: the profile's token parameters merged in, client authentication, the
-        retry policy, a bounded body, OAuth errors raised as typed exceptions. Returns the parsed payload.
+        request shape (form or JSON body, or GET with a query), the retry policy, a bounded body, OAuth
+        errors raised as typed exceptions. Returns the parsed payload.
         """
-        extra = self.profile.access_params
+        profile = self.profile
+        extra = profile.access_params
         url = _with_query(endpoint, extra.query)
         headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
-        body = urlencode({**extra.body, **params})
-        url, headers, body = apply_client_auth(
-            self.profile.client_auth, self.profile.client_id, self.profile.client_secret, url, headers, body
+        form = urlencode({**extra.body, **params})
+        url, headers, form = apply_client_auth(
+            profile.client_auth, profile.client_id, profile.client_secret, url, headers, form
         )
+        method = profile.token_method.value
+        body: str | None = form
+        if profile.token_method is TokenMethod.GET:
+            url, body = _with_query(url, dict(parse_qsl(form, keep_blank_values=True))), None
+            headers.pop("Content-Type", None)
+        elif profile.token_body is TokenBody.JSON:
+            body = json.dumps(dict(parse_qsl(form, keep_blank_values=True)))
+            headers["Content-Type"] = "application/json"
         response = send_with_retry(
-            lambda: self.session.post(
+            lambda: self.session.request(
+                method,
                 url,
                 data=body,
                 headers=headers,
-                timeout=self.profile.timeout,
-                verify=self.profile.verify,
-                cert=self.profile.cert,
+                timeout=profile.timeout,
+                verify=profile.verify,
+                cert=profile.cert,
                 allow_redirects=False,
                 stream=True,
             ),
             self.retry,
-            method="POST",
+            method=method,
             url=endpoint,
             replayable=True,
             sleep=self._sleep,
         )
         content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
-        return parse_token_body(content, response.headers.get("Content-Type", ""), response.status_code)
+        return parse_token_body(
+            content, response.headers.get("Content-Type", ""), response.status_code, profile.response.error_map
+        )
 
 
 def read_bounded(response: requests.Response, limit: int) -> bytes:

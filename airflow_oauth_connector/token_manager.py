@@ -113,12 +113,16 @@ class TokenManager:
         return token
 
     def _obtain(self, previous: Token | None) -> Token:
-        if self.profile.grant_type is GrantType.CLIENT_CREDENTIALS:
-            return self.client.client_credentials()
+        if not self.profile.grant_type.needs_person:
+            return self.client.obtain_without_person()
         refresh_token, origin = self._refresh_source(previous)
         if not refresh_token:
             raise AuthorizationRequiredError(self.profile.conn_id)
-        return self.client.refresh(refresh_token).with_origin(origin)
+        chain = previous if previous is not None and previous.refresh_token == refresh_token else None
+        # Values captured at authorization live with the stored chain, else in the connection's extra.
+        captured = {**self.profile.captured, **(chain.captured if chain is not None else {})}
+        base = Token(access_token="-", captured=captured) if captured else None
+        return self.client.refresh(refresh_token, previous=base).with_origin(origin)
 
     def _refresh_source(self, previous: Token | None) -> tuple[str | None, str | None]:
         """

@@ -349,11 +349,11 @@ def test_text_fields_reject_non_text(name):
 
 
 def test_unknown_grant_type():
-    error = profile_error({"grant_type": "password"})
+    error = profile_error({"grant_type": "implicit"})
     assert error.field == "grant_type"
     assert error.conn_id == "oauth_test"
-    assert "'password'" in error.problem
-    assert "authorization_code, client_credentials" in error.problem
+    assert "'implicit'" in error.problem
+    assert "authorization_code, client_credentials, custom, jwt_bearer, password" in error.problem
     assert str(error).startswith("Connection 'oauth_test', field 'grant_type': ")
 
 

@@ -140,6 +140,7 @@ def test_to_dict_from_dict_round_trip():
         "scope": "a b",
         "issued_at": NOW,
         "origin": "o1",
+        "captured": {},
     }
     assert Token.from_dict(json.loads(json.dumps(data))) == token
 

@@ -164,7 +164,7 @@ def test_test_connection_needs_authorization_for_code_grant(connection):
 
 
 def test_invalid_profile_surfaces_as_profile_error(connection):
-    conn_id = connection(grant_type="password")
+    conn_id = connection(grant_type="implicit")
     with pytest.raises(ProfileError, match="grant_type"):
         OAuthConnectorHook(conn_id).run("x")
 

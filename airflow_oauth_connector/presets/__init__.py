@@ -1,0 +1,177 @@
+"""Provider presets: load the declarative provider files and lay one under a connection's own fields."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+from airflow_oauth_connector.exceptions import ProfileError
+
+CUSTOM = "custom"
+"""The ``provider`` value of a connection that uses no preset."""
+
+#: Fields whose values a preset and the connection combine instead of one replacing the other.
+_MERGED_MAPPINGS = ("authorize_params", "api_headers", "grant_params", "response_map", "capture_response", "error_map")
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SLUG = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class ProviderParam:
+    """One ``provider_params`` key a preset reads."""
+
+    name: str
+    description: str
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str = r"^[A-Za-z0-9._-]+$"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One provider's settings, as data (``presets/<slug>.yaml``)."""
+
+    slug: str
+    name: str
+    fields: Mapping[str, Any]
+    params: Mapping[str, ProviderParam]
+    grant_fields: Mapping[str, Mapping[str, Any]]
+    """Fields that apply only when the connection's grant type is the key (``client_credentials``)."""
+    scope_extra: Mapping[str, str]
+    """Scopes added to the user's own for a grant type (``offline_access`` for a refresh token)."""
+    raw: Mapping[str, Any]
+
+
+def preset_names() -> list[str]:
+    """Every preset slug, sorted (no file is parsed)."""
+    folder = resources.files(__name__)
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+@functools.cache
+def load_preset(slug: str) -> Preset:
+    """The preset ``slug``; :class:`KeyError` when there is no such file."""
+    if not _SLUG.match(slug) or slug not in preset_names():
+        raise KeyError(slug)
+    import yaml  # only connections that use a preset pay for YAML
+
+    data = yaml.safe_load(resources.files(__name__).joinpath(f"{slug}.yaml").read_text(encoding="utf-8"))
+    params = {
+        name: ProviderParam(
+            name=name,
+            description=str(spec.get("description", "")),
+            default=None if spec.get("default") is None else str(spec["default"]),
+            choices=tuple(str(c) for c in spec.get("choices", ())),
+            pattern=str(spec.get("pattern", ProviderParam.pattern)),
+        )
+        for name, spec in (data.get("params") or {}).items()
+    }
+    return Preset(
+        slug=slug,
+        name=str(data["name"]),
+        fields=MappingProxyType(dict(data["fields"])),
+        params=MappingProxyType(params),
+        grant_fields=MappingProxyType(
+            {k: MappingProxyType(dict(v)) for k, v in (data.get("grant_fields") or {}).items()}
+        ),
+        scope_extra=MappingProxyType({k: str(v) for k, v in (data.get("scope_extra") or {}).items()}),
+        raw=MappingProxyType(data),
+    )
+
+
+def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tuple[str, Mapping[str, Any], str | None]:
+    """
+    ``(slug, fields, host)`` with the connection's preset laid under its own fields.
+
+    Any field the connection sets (non-empty) wins; mapping fields such as ``authorize_params`` combine key by
+    key; the preset's refresh-token scopes are added to the connection's scopes. ``{param}`` placeholders
+    are filled from ``provider_params``; other placeholders (values captured at authorization) stay.
+    """
+    raw_slug = extra.get("provider")
+    slug = str(raw_slug).strip().lower().replace("-", "_") if raw_slug not in (None, "") else CUSTOM
+    if slug == CUSTOM:
+        return CUSTOM, extra, host
+    try:
+        preset = load_preset(slug)
+    except KeyError:
+        valid = ", ".join([CUSTOM, *preset_names()])
+        raise ProfileError(
+            conn_id, "provider", f"unknown provider {str(raw_slug)[:40]!r}; expected one of: {valid}"
+        ) from None
+    values = _provider_params(conn_id, preset, extra.get("provider_params"))
+    own = {k: v for k, v in extra.items() if v is not None and v != "" and k not in ("provider", "provider_params")}
+    grant = str(own.get("grant_type") or preset.fields.get("grant_type") or "client_credentials")
+    layered: dict[str, Any] = {**preset.fields, **preset.grant_fields.get(grant, {})}
+    filled = {k: _fill(v, values) for k, v in layered.items()}
+    preset_host = filled.pop("host", None)
+    merged: dict[str, Any] = {**filled, **own}
+    for name in _MERGED_MAPPINGS:
+        if isinstance(filled.get(name), Mapping) and name in own:
+            merged[name] = {**filled[name], **_as_mapping(conn_id, name, own[name])}
+    extra_scope = preset.scope_extra.get(grant)
+    if extra_scope:
+        scopes = str(merged.get("scope") or "").replace(",", " ").split()
+        merged["scope"] = " ".join(scopes + [s for s in extra_scope.split() if s not in scopes])
+    return slug, merged, (host if host and host.strip() else preset_host)
+
+
+def _provider_params(conn_id: str, preset: Preset, raw: Any) -> dict[str, str]:
+    given = _as_mapping(conn_id, "provider_params", raw if raw not in (None, "") else {})
+    unknown = sorted(str(k) for k in given if k not in preset.params)
+    if unknown:
+        allowed = ", ".join(preset.params) or "none"
+        raise ProfileError(
+            conn_id,
+            "provider_params",
+            f"unknown key(s) {', '.join(unknown)[:80]} for provider {preset.slug!r}; it reads: {allowed}",
+        )
+    values: dict[str, str] = {}
+    for name, param in preset.params.items():
+        value = given.get(name)
+        text = param.default if value in (None, "") else str(value).strip()
+        if text is None:
+            raise ProfileError(
+                conn_id,
+                "provider_params",
+                f"provider {preset.slug!r} needs the key {name!r}: {param.description}",
+            )
+        if param.choices and text not in param.choices:
+            raise ProfileError(
+                conn_id,
+                "provider_params",
+                f"{name!r} of provider {preset.slug!r} must be one of: {', '.join(param.choices)} (got {text[:40]!r})",
+            )
+        if not re.match(param.pattern, text):
+            raise ProfileError(
+                conn_id, "provider_params", f"{name!r} of provider {preset.slug!r} is not valid: {param.description}"
+            )
+        values[name] = text
+    return values
+
+
+def _as_mapping(conn_id: str, name: str, value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ProfileError(conn_id, name, "is not valid JSON; expected a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise ProfileError(conn_id, name, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _fill(value: Any, params: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _PARAM.sub(lambda m: params.get(m.group(1), m.group(0)), value)
+    if isinstance(value, Mapping):
+        return {k: _fill(v, params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, params) for v in value]
+    return value
