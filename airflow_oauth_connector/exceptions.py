@@ -168,3 +168,34 @@ class EndpointUnreachableError(OAuthConnectorError):
             f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {reason}. "
             f"Check that the host is reachable, or raise the connection's retry limits"
         )
+
+
+class DestinationError(OAuthConnectorError):
+    """A load into a destination failed; nothing of this run is visible there (the message names it)."""
+
+
+class DestinationUnavailableError(DestinationError):
+    """The destination cannot be reached or written; raised before any API call is made."""
+
+    def __init__(self, destination: str, problem: str) -> None:
+        self.destination = destination
+        super().__init__(
+            f"Destination {destination} cannot be written: {problem}. Check the path or connection and its "
+            f"permissions; no API call was made"
+        )
+
+
+class DestinationSchemaError(DestinationError):
+    """A record does not fit the destination's columns (e.g. a field turned from number to text)."""
+
+    def __init__(self, destination: str, field: str, problem: str) -> None:
+        self.destination = destination
+        self.field = field
+        super().__init__(
+            f"Destination {destination}, field {field!r}: {problem}. Nothing of this run was loaded; change the "
+            f"column's type or map the field before loading"
+        )
+
+
+class IncrementalCursorError(OAuthConnectorError):
+    """The incremental cursor of a record cannot be compared with the others (``cursor_path`` named)."""

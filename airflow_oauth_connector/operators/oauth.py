@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_oauth_connector.calls import ApiCall
+from airflow_oauth_connector.destinations.base import Destination, RunKey
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
+from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.pagination import (
     Page,
     PageRequest,
@@ -82,10 +84,29 @@ class OAuthConnectorOperator(BaseOperator):
         each page's status and size at DEBUG level.
     :param deferrable: make each call in the triggerer (one deferral per page), freeing the worker slot. The
         trigger's arguments hold no token or secret; it takes the token from the connection's token store.
-        A non-replayable POST/PATCH is sent at most once, even if the triggerer restarts.
+        A non-replayable POST/PATCH is sent at most once, even if the triggerer restarts. Not with a
+        ``destination`` (a load streams pages through one worker process): ``deferrable=True`` is refused
+        there, and ``[operators] default_deferrable`` does not apply.
+    :param destination: land the records instead of returning them: an
+        :class:`~airflow_oauth_connector.destinations.ObjectStorageDestination` or
+        :class:`~airflow_oauth_connector.destinations.SqlDestination` (its own fields are templated). Each
+        page is written as it arrives (memory holds one page); the run's output becomes visible at once when
+        the last page is in. The XCom value is a small manifest: ``records``, ``pages``, ``cursor`` (with
+        ``incremental``) and the destination's keys (``files`` / ``table``, ``rows_written``).
+    :param incremental: an :class:`~airflow_oauth_connector.incremental.Incremental`: the stored high-water
+        mark is sent as ``request_param``; the new mark is stored only after the destination committed.
+        Needs a ``destination``.
     """
 
-    template_fields: Sequence[str] = ("endpoint", "method", "query_params", "json", "data", "headers")
+    template_fields: Sequence[str] = (
+        "endpoint",
+        "method",
+        "query_params",
+        "json",
+        "data",
+        "headers",
+        "destination",
+    )
     template_fields_renderers = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
     ui_color = "#e8f0fe"
 
@@ -109,11 +130,14 @@ class OAuthConnectorOperator(BaseOperator):
         check_response: bool = True,
         log_response: bool = True,
         deferrable: bool | None = None,
+        destination: Destination | None = None,
+        incremental: Incremental | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if combine not in (None, "records", "pages"):
             raise ValueError("combine must be 'records' or 'pages'")
+        _check_landing(destination, incremental, deferrable, response_filter, combine)
         self.endpoint = endpoint
         self.method = method
         self.query_params = query_params
@@ -130,7 +154,11 @@ class OAuthConnectorOperator(BaseOperator):
         self.replayable = replayable
         self.check_response = check_response
         self.log_response = log_response
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.destination = destination
+        self.incremental = incremental
+        self.deferrable = (
+            False if destination is not None else (_default_deferrable() if deferrable is None else deferrable)
+        )
 
     @property
     def call(self) -> ApiCall:
@@ -149,6 +177,8 @@ class OAuthConnectorOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         first = PageRequest(endpoint=self.endpoint, params=dict(self.query_params or {}))
+        if self.destination is not None:
+            return self.land(self.destination, first, context)
         if self.deferrable:
             self.defer_page(self.pagination.first_request(first) if self.pagination else first, [], context)
         hook = self.hook
@@ -158,6 +188,49 @@ class OAuthConnectorOperator(BaseOperator):
             pages.append(page)
         self._log_summary(pages)
         return self.result(pages, context)
+
+    def land(self, destination: Destination, first: PageRequest, context: Context) -> dict[str, Any]:
+        """Stream every page's records into ``destination``, commit once, then store the incremental mark."""
+        run = RunKey.from_context(context)
+        load = destination.open(run)  # raises before any API call when the destination cannot be written
+        hook = self.hook
+        key, tracker = None, None
+        try:
+            if self.incremental is not None:
+                key = self.incremental.variable_key(run.dag_id, run.task_id, self.oauth_conn_id)
+                mark = self.incremental.load(key)
+                tracker = self.incremental.tracker(mark)
+                if mark is not None and self.incremental.request_param:
+                    first = PageRequest(first.endpoint, {**first.params, self.incremental.request_param: mark})
+            pages = records = size = 0
+            for page in iterate_pages(lambda request: self._send(hook, request), first, self.pagination):
+                self._check(hook, page.response, context)
+                batch = _page_records(page)
+                load.write(batch)
+                if tracker is not None:
+                    tracker.observe(batch)
+                pages, records, size = pages + 1, records + len(batch), size + len(page.response.content or b"")
+            manifest = load.commit()
+        except BaseException:
+            load.abort()
+            raise
+        result: dict[str, Any] = {"records": records, "pages": pages}
+        if self.incremental is not None and tracker is not None and key is not None:
+            if tracker.value is not None:
+                self.incremental.save(key, tracker.value, run.run_id)
+            result["cursor"] = tracker.value
+        result.update(manifest)
+        if self.log_response:
+            self.log.info(
+                "%s %s: %d page(s), %d record(s), %d bytes landed in %s",
+                self.method.upper(),
+                self.endpoint or "/",
+                pages,
+                records,
+                size,
+                destination.describe(),
+            )
+        return result
 
     def _log_summary(self, pages: list[Page]) -> None:
         if not self.log_response:
@@ -249,6 +322,39 @@ class OAuthConnectorOperator(BaseOperator):
         for page in pages:
             records.extend(page.records or [])
         return records
+
+
+def _check_landing(
+    destination: Destination | None,
+    incremental: Incremental | None,
+    deferrable: bool | None,
+    response_filter: Callable[..., Any] | None,
+    combine: str | None,
+) -> None:
+    """Refuse argument combinations a landing task cannot honour (at DAG parse time)."""
+    if incremental is not None and destination is None:
+        raise ValueError("incremental needs a destination: the mark is stored once the destination has committed")
+    if destination is None:
+        return
+    if deferrable:
+        raise ValueError(
+            "deferrable=True cannot be combined with a destination: a load streams pages from one worker "
+            "process into the destination's staging area. Use a non-deferrable task (or a deferrable "
+            "OAuthConnectorSensor to wait for the data first)"
+        )
+    if response_filter is not None or combine is not None:
+        raise ValueError("response_filter and combine shape XCom; with a destination the records are landed")
+
+
+def _page_records(page: Page) -> list[Any]:
+    """A page's records: those at the paginator's ``records_path``, else a list body, else the body itself."""
+    if page.records is not None:
+        return page.records
+    if isinstance(page.data, list):
+        return page.data
+    if page.data is None:
+        return []
+    return [page.data]
 
 
 def _retry_as_dict(retry: RetryOverride) -> dict[str, Any] | None:

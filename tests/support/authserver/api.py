@@ -10,8 +10,10 @@ modifying request gives ``403`` with ``error="insufficient_scope"``.
 from __future__ import annotations
 
 import base64
+import calendar
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -279,3 +281,93 @@ def slow(request: HttpRequest) -> JsonResponse:
     seconds = max(0.0, min(seconds, MAX_SLOW_SECONDS))
     time.sleep(seconds)
     return JsonResponse({"slept": seconds})
+
+
+RECORDS_EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
+MAX_RECORD_PAD = 10_000
+
+
+def _iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _landing_record(i: int, rev: int, pad: int, new_field_from: int, text_from: int) -> dict[str, Any]:
+    """Record ``i`` of revision ``rev``: updated_at grows with id and revision (the incremental cursor)."""
+    record: dict[str, Any] = {
+        "id": i,
+        "name": f"record-{i}" + (f"-rev{rev}" if rev > 1 else ""),
+        "amount": i * 1.5 if text_from == 0 or i < text_from else f"{i * 1.5} EUR",
+        "active": i % 2 == 0,
+        "updated_at": _iso(RECORDS_EPOCH + (rev - 1) * 86_400 + i * 60),
+        "tags": ["t", str(i % 5)],
+        "address": {"city": f"city-{i % 7}", "zip": f"{10000 + i}"},
+    }
+    if new_field_from and i >= new_field_from:
+        record["tier"] = "gold"
+    if pad:
+        record["payload"] = "x" * pad
+    return record
+
+
+@protected()
+def records(request: HttpRequest) -> JsonResponse:
+    """Records for landing tests: ids ``start``..``start+total-1`` with ``updated_at``, offset/limit pages.
+
+    ``updated_since`` keeps records updated strictly after it; ``rev`` (1, 2, …) renames records and moves
+    their ``updated_at`` a day per revision; ``pad`` adds a payload of that many bytes (~1 KB records);
+    ``new_field_from``/``text_amount_from`` change the shape from that id on (a new field; ``amount`` as text);
+    ``fail_from_offset`` answers 500 for pages at or past that offset (an API failure mid-run).
+    """
+    try:
+        start = _int_param(request, "start", 1, 1, 10**9)
+        total = _int_param(request, "total", DEFAULT_TOTAL, 0, 10**7)
+        offset = _int_param(request, "offset", 0, 0, 10**9)
+        limit = _int_param(request, "limit", 100, 1, 10_000)
+        rev = _int_param(request, "rev", 1, 1, 1000)
+        pad = _int_param(request, "pad", 0, 0, MAX_RECORD_PAD)
+        new_field_from = _int_param(request, "new_field_from", 0, 0, 10**9)
+        text_from = _int_param(request, "text_amount_from", 0, 0, 10**9)
+        fail_from = _int_param(request, "fail_from_offset", -1, -1, 10**9)
+    except ValueError as exc:
+        return JsonResponse({"error": "invalid_request", "error_description": str(exc)}, status=400)
+    if fail_from >= 0 and offset >= fail_from:
+        return JsonResponse({"error": "server_error", "error_description": "demo failure"}, status=500)
+    ids = range(start, start + total)
+    since = request.GET.get("updated_since")
+    if since:
+        try:
+            since_s = calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            return JsonResponse({"error": "invalid_request", "error_description": "updated_since format"}, status=400)
+        first_kept = max(start, (since_s - RECORDS_EPOCH - (rev - 1) * 86_400) // 60 + 1)
+        ids = range(first_kept, start + total)
+    chosen = ids[offset : offset + limit]
+    data = [_landing_record(i, rev, pad, new_field_from, text_from) for i in chosen]
+    return JsonResponse({"records": data, "offset": offset, "limit": limit, "total": len(ids)})
+
+
+_JOBS: dict[str, int] = {}
+_JOBS_LOCK = threading.Lock()
+
+
+@protected()
+def job(request: HttpRequest, name: str) -> JsonResponse:
+    """An export job's status: ``running`` until poll ``ready_after``, then ``done``.
+
+    ``reject_poll=N`` answers poll N with 401 ``invalid_token`` although the token is valid (a token the
+    provider revoked early): the client must renew its token and ask again. ``reset=1`` restarts the count.
+    """
+    with _JOBS_LOCK:
+        if request.GET.get("reset"):
+            _JOBS.pop(name, None)
+            return JsonResponse({"job": name, "reset": True})
+        polls = _JOBS[name] = _JOBS.get(name, 0) + 1
+    try:
+        ready_after = _int_param(request, "ready_after", 3, 1, 10**6)
+        reject = _int_param(request, "reject_poll", 0, 0, 10**6)
+    except ValueError as exc:
+        return JsonResponse({"error": "invalid_request", "error_description": str(exc)}, status=400)
+    if reject and polls == reject:
+        return _challenge("invalid_token", "The access token was revoked", 401)
+    state = "done" if polls >= ready_after else "running"
+    return JsonResponse({"job": name, "state": state, "polls": polls})

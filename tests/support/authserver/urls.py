@@ -33,6 +33,8 @@ urlpatterns = [
     path("api/items", api.items),
     path("api/status/<int:code>", api.status),
     path("api/slow", api.slow),
+    path("api/records", api.records),
+    path("api/jobs/<str:name>", api.job),
     path("test/stats", stats.stats_view),
     path("test/reset", stats.reset_view),
     path("test/token-requests", stats.token_requests_view),
