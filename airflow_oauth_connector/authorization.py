@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError, ProfileError
+from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError, ProfileError
 from airflow_oauth_connector.profile import CONN_TYPE, GrantType, OAuthProfile
-from airflow_oauth_connector.store.factory import clear_status, load_status, store_for
-from airflow_oauth_connector.token import Token, refresh_origin
+from airflow_oauth_connector.redaction import redact
+from airflow_oauth_connector.status import Failure, as_token_status
+from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.token import Token, refresh_origin, superseded
 from airflow_oauth_connector.token_client import TokenClient
 
 if TYPE_CHECKING:
@@ -54,10 +56,6 @@ AUTHORIZATION_KEYS = (
 )
 
 _MAX_ERROR = 300
-
-
-class AuthorizationStorageError(OAuthConnectorError):
-    """An authorization could not be recorded with (or removed from) the connection."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
     try:
         store = store_for(profile, store)
         token = store.load(profile.cache_key)
-        record = load_status(store, profile.cache_key)
+        record = as_token_status(store.load_status(profile.cache_key))
     except OAuthConnectorError as exc:
         return ProfileStatus(
             conn_id=profile.conn_id,
@@ -137,19 +135,12 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
         state = "authorized"
     else:
         state = "not_authorized"
-    last_error = None
-    if record:
-        recorded = str(record.get("state") or "")
-        last_error = _record_error(record, secrets)
-        if recorded == "needs_reauthorization" and profile.grant_type is GrantType.AUTHORIZATION_CODE:
-            if _holds_newer_grant(profile, token):
-                last_error = None
-            else:
-                state = "needs_reauthorization"
-        elif recorded == "error":
-            state = "error"
-        elif recorded in ("authorized", "ready", ""):
+    last_error = _failure_text(record.failure, secrets)
+    if record.needs_reauthorization and profile.grant_type is GrantType.AUTHORIZATION_CODE:
+        if _holds_newer_grant(profile, token):
             last_error = None
+        else:
+            state = "needs_reauthorization"
     expired = token is not None and token.expires_at is not None and token.expires_at <= time.time()
     if state == "authorized" and not refresh_present and expired:
         state = "needs_reauthorization"
@@ -253,7 +244,7 @@ def save_authorization(conn_id: str, token: Token, *, session: Session | None = 
     store = store_for(profile)
     with store.lock(profile.cache_key):
         store.save(profile.cache_key, cached)
-        clear_status(store, profile.cache_key)
+        store.clear_status(profile.cache_key)
 
 
 def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:
@@ -269,7 +260,7 @@ def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:
     store = store_for(profile)
     with store.lock(profile.cache_key):
         store.delete(profile.cache_key)
-        clear_status(store, profile.cache_key)
+        store.clear_status(profile.cache_key)
 
 
 def exchange_and_save(
@@ -350,12 +341,11 @@ def _profile_of(conn: Any) -> OAuthProfile:
 
 
 def _holds_newer_grant(profile: OAuthProfile, token: Token | None) -> bool:
-    """The connection's refresh token is not the one the rejected cached chain started from (re-authorized)."""
+    """The connection's refresh token supersedes the rejected cached chain (re-authorized): newest grant wins."""
     return (
         token is not None
-        and token.origin is not None
-        and profile.refresh_token is not None
-        and token.origin != refresh_origin(profile.refresh_token)
+        and profile.grant_type is GrantType.AUTHORIZATION_CODE
+        and superseded(token, refresh_origin(profile.refresh_token))
     )
 
 
@@ -366,22 +356,15 @@ def _secrets(profile: OAuthProfile, token: Token | None) -> list[str]:
     return [v for v in values if v]
 
 
-def _record_error(record: Mapping[str, Any], secrets: list[str]) -> str | None:
-    error = record.get("error")
-    if not error:
+def _failure_text(failure: Failure | None, secrets: list[str]) -> str | None:
+    """``kind: message (at time)`` of a recorded failure, redacted."""
+    if failure is None:
         return None
-    text = str(error)
-    description = record.get("description") or record.get("error_description")
-    if description:
-        text += f": {description}"
-    at = record.get("at")
-    if isinstance(at, (int, float)) and not isinstance(at, bool) and at > 0:
-        text += f" (at {format_time(float(at))})"
+    text = failure.kind + (f": {failure.message}" if failure.message else "")
+    if failure.at > 0:
+        text += f" (at {format_time(failure.at)})"
     return _scrub(text, secrets)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
+    return redact(text, secrets=secrets, limit=_MAX_ERROR - 3, queries=False)

@@ -37,7 +37,6 @@ import argparse
 import hmac
 import html
 import json
-import re
 import sys
 import threading
 import time
@@ -49,9 +48,10 @@ from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_oauth_connector import authorization
-from airflow_oauth_connector.exceptions import OAuthConnectorError, TokenEndpointError
+from airflow_oauth_connector.exceptions import CliError, OAuthConnectorError, TokenEndpointError
 from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, check_endpoint_url
+from airflow_oauth_connector.redaction import redact
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
 
@@ -62,15 +62,6 @@ DEVICE_URL_KEY = "device_url"
 DEFAULT_TIMEOUT = 300.0
 CALLBACK_PATH = "/callback"
 SLOW_DOWN_STEP = 5.0
-_SAFE_TEXT = re.compile(r"[^\x20-\x7e]")
-
-
-class CliError(Exception):
-    """A failure to report in one line (no traceback), with the exit status to use."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass
@@ -587,8 +578,7 @@ def get_cli_commands() -> list[Any]:
 
 def _safe(text: str, limit: int) -> str:
     """Printable ASCII only (server-supplied text goes to a terminal), shortened."""
-    clean = _SAFE_TEXT.sub("?", text)
-    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+    return redact(text, limit=limit - 3, queries=False, ascii_only=True, folded=False)
 
 
 def _number(value: Any, default: float) -> float:

@@ -1,6 +1,13 @@
-"""Typed errors raised by the provider; each message says what to do and never carries a secret."""
+"""
+Typed errors raised by the provider; each message says what to do and never carries a secret.
+
+Every public exception of the package is defined here and subclasses :class:`OAuthConnectorError`; names
+end in ``Error`` (older names are kept as aliases: ``ResponseCheckFailed``, ``TokenStoreLockTimeout``).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from airflow.sdk.exceptions import AirflowException
 
@@ -199,3 +206,110 @@ class DestinationSchemaError(DestinationError):
 
 class IncrementalCursorError(OAuthConnectorError):
     """The incremental cursor of a record cannot be compared with the others (``cursor_path`` named)."""
+
+
+class ConfigError(OAuthConnectorError):
+    """An ``[oauth_connector]`` option (or an Airflow option the provider follows) has an unusable value."""
+
+
+# -- token stores -----------------------------------------------------------------------------------------
+
+
+class TokenStoreError(OAuthConnectorError):
+    """A token store could not be used (unreachable server, unusable configuration)."""
+
+
+class TokenStoreLockTimeoutError(TokenStoreError):
+    """Another process held a token's refresh lock for longer than the store waits."""
+
+    def __init__(self, store: str, key: str, waited: float) -> None:
+        self.store = store
+        self.key = key
+        self.waited = waited
+        super().__init__(
+            f"Timed out after {waited:.0f} s waiting for the {store} token store's lock on {key!r}: another "
+            f"process is still refreshing this token (or is stuck doing so). Retry the task; if this persists, "
+            f"check the token endpoint's latency and the processes using this connection"
+        )
+
+
+TokenStoreLockTimeout = TokenStoreLockTimeoutError
+"""Old name of :class:`TokenStoreLockTimeoutError`."""
+
+
+# -- operator, pagination, trigger ------------------------------------------------------------------------
+
+
+class PaginationError(OAuthConnectorError):
+    """A page could not be read as the pagination strategy expects."""
+
+
+class ResponseCheckError(OAuthConnectorError):
+    """``response_check`` returned a false value for a response."""
+
+
+ResponseCheckFailed = ResponseCheckError
+"""Old name of :class:`ResponseCheckError`."""
+
+
+class DeferredCallFailed(OAuthConnectorError):
+    """The call made by the trigger failed; the message is the original (secret-free) error."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        super().__init__(f"{error_type}: {message}")
+
+
+class AlreadySentError(OAuthConnectorError):
+    """A non-idempotent request may have been sent by an earlier triggerer; it is not sent twice."""
+
+
+# -- authorization (CLI and plugin) -----------------------------------------------------------------------
+
+
+class AuthorizationStorageError(OAuthConnectorError):
+    """An authorization could not be recorded with (or removed from) the connection."""
+
+
+class AuthorizationError(OAuthConnectorError):
+    """An authorization by a person did not complete (denied, a redirect without a code, a wrong ``state``)."""
+
+
+class CliError(OAuthConnectorError):
+    """A failure the CLI reports in one line (no traceback), with the exit status to use."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class PluginSecurityError(OAuthConnectorError):
+    """The plugin cannot protect its forms or state (e.g. ``[api] secret_key`` is not set)."""
+
+
+StateProblem = Literal["missing", "unknown", "other_user", "used", "expired"]
+
+
+class StateError(OAuthConnectorError):
+    """The callback's ``state`` does not identify a pending authorization of this user."""
+
+    def __init__(self, problem: StateProblem, *, ttl: float = 600.0) -> None:
+        self.problem = problem
+        super().__init__(_state_message(problem, ttl))
+
+
+def _state_message(problem: StateProblem, ttl: float) -> str:
+    messages: dict[str, str] = {
+        "missing": "The provider sent no 'state' parameter back, so this answer cannot be matched to a request.",
+        "unknown": (
+            "This authorization answer does not belong to any pending request (the 'state' parameter is unknown "
+            "or was altered, or the request expired and was cleaned up). Start again with the Authorize button."
+        ),
+        "other_user": "This authorization was started by another Airflow user; only they can complete it.",
+        "used": "This authorization answer was already used. Start again with the Authorize button.",
+        "expired": (
+            f"This authorization request expired (a request is valid for {ttl / 60:.0f} minutes). "
+            "Start again with the Authorize button."
+        ),
+    }
+    return messages[problem]

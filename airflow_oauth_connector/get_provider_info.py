@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_oauth_connector.config import StoreBackend, provider_config
+
 # Extra keys are named so that Airflow's secrets masker (which hides any key *containing* a word like
 # "token", "secret", "authorization") masks the secrets and leaves URLs and settings readable.
 _STRING = ["string", "null"]
@@ -80,7 +82,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Where tokens are kept and shared: file (one machine, the default), redis (many hosts), "
         "variables (Airflow Variables, no lock) or memory (per process). Empty: the provider-wide "
         "[oauth_connector] token_store option.",
-        "schema": {"type": _STRING, "enum": ["file", "redis", "variables", "memory"]},
+        "schema": {"type": _STRING, "enum": list(StoreBackend.names())},
     },
     "refresh_token": {
         "label": "Refresh token",
@@ -97,42 +99,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "login": "client ID issued by the provider",
         "password": "client secret (leave empty for a public client)",
     },
-}
-
-
-def _option(description: str, example: str | None, default: str | None) -> dict[str, Any]:
-    return {
-        "description": description,
-        "version_added": "0.1.0",
-        "type": "string",
-        "example": example,
-        "default": default,
-    }
-
-
-CONFIG: dict[str, Any] = {
-    "oauth_connector": {
-        "description": "Provider-wide settings of airflow-oauth-connector.",
-        "options": {
-            "token_store": _option(
-                "Default token store for connections that do not choose one: file, redis, variables or memory.",
-                "redis",
-                "file",
-            ),
-            "token_directory": _option(
-                "Directory of the file token store (default: $AIRFLOW_HOME/oauth_connector/tokens).", None, None
-            ),
-            "redis_url": _option("Redis server of the redis token store.", None, "redis://127.0.0.1:6379/0"),
-            "redis_prefix": _option("Key prefix of the redis token store.", None, "oauth_connector:"),
-            "callback_base_url": _option(
-                "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
-                "becomes <callback_base_url>/oauth-connector/callback (default: taken from the request).",
-                "https://airflow.example.com",
-                None,
-            ),
-            "variable_prefix": _option("Variable name prefix of the variables token store.", None, "oauth_connector__"),
-        },
-    }
 }
 
 
@@ -157,7 +123,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_oauth_connector.hooks.oauth"],
             }
         ],
-        "config": CONFIG,
+        "config": provider_config(),
         "cli": ["airflow_oauth_connector.cli.get_cli_commands"],
         "connection-types": [
             {

@@ -18,13 +18,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector.exceptions import PaginationError
 
 log = logging.getLogger(__name__)
-
-
-class PaginationError(OAuthConnectorError):
-    """A page could not be read as the pagination strategy expects."""
 
 
 def json_path(data: Any, path: str | None, default: Any = None) -> Any:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
+from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
 from airflow_oauth_connector.presets import apply_preset
 from airflow_oauth_connector.retry import RetryPolicy
@@ -98,7 +99,7 @@ _TOKEN_BODIES = {"form": TokenBody.FORM, "json": TokenBody.JSON}
 _TOKEN_METHODS = {"post": TokenMethod.POST, "get": TokenMethod.GET}
 _EXPIRES_FORMATS = {f.value: f for f in ExpiresFormat} | {"iso8601": ExpiresFormat.TIMESTAMP}
 _RESPONSE_MAP_KEYS = ("access_token", "refresh_token", "expires", "token_type", "scope")
-_TOKEN_STORES = {name: name for name in ("memory", "file", "redis", "variables")}
+_TOKEN_STORES = {name: name for name in StoreBackend.names()}
 _ACCESS_PARAM_PARTS = ("query", "headers", "body")
 _MAX_JSON_FIELD = 64 * 1024
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import tenacity
 from urllib3.exceptions import NewConnectionError
 
 from airflow_oauth_connector.exceptions import EndpointUnreachableError
+from airflow_oauth_connector.redaction import drop_query, redact
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,6 @@ def is_transient_response(response: requests.Response, *, replayable: bool) -> b
     return replayable and response.status_code in TRANSIENT_STATUSES
 
 
-def redact_url(url: str) -> str:
-    """The URL without its query string and fragment (query strings may carry tokens)."""
-    return url.split("?", 1)[0].split("#", 1)[0]
-
-
 class _Wait(tenacity.wait.wait_base):
     """Retry-After when the server sent one, else exponential backoff with full jitter."""
 
@@ -176,7 +171,7 @@ def _retry_loop(
     started: float,
 ) -> requests.Response:
     """Attempts 2..n under tenacity; attempt 1's outcome is replayed to it so its wait honours Retry-After."""
-    safe_url = redact_url(url)
+    safe_url = drop_query(url)
     pending = [first]
 
     def attempt() -> requests.Response:
@@ -232,14 +227,5 @@ def _retry_loop(
 def _unreachable(
     method: str, url: str, exc: requests.exceptions.RequestException, attempts: int, started: float
 ) -> EndpointUnreachableError:
-    reason = f"{type(exc).__name__}: {redact_text(str(exc))}"
-    return EndpointUnreachableError(method.upper(), redact_url(url), reason, attempts, time.monotonic() - started)
-
-
-_QUERY_IN_TEXT = re.compile(r"\?[^\s'\"()]*")
-
-
-def redact_text(text: str, limit: int = 300) -> str:
-    """An error text with URL query strings removed (they may carry tokens), cut to ``limit``."""
-    clean = _QUERY_IN_TEXT.sub("?...", text)
-    return clean if len(clean) <= limit else clean[:limit] + "..."
+    reason = f"{type(exc).__name__}: {redact(str(exc), folded=False)}"
+    return EndpointUnreachableError(method.upper(), drop_query(url), reason, attempts, time.monotonic() - started)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from airflow_oauth_connector.exceptions import TokenEndpointError, TokenResponseError
 from airflow_oauth_connector.profile import ExpiresFormat, ResponseMap
+from airflow_oauth_connector.redaction import redact
 
 _MAX_BODY_EXCERPT = 80
 
@@ -154,6 +155,20 @@ def refresh_origin(refresh_token: str | None) -> str | None:
     return hashlib.sha256(refresh_token.encode()).hexdigest()[:24]
 
 
+def superseded(token: Token, connection_origin: str | None) -> bool:
+    """
+    The "newest grant wins" rule: ``token`` descends from an older grant than the connection's refresh token.
+
+    ``connection_origin`` is :func:`refresh_origin` of the connection's refresh token (``None``: the connection
+    holds none, so nothing supersedes the stored chain). A stored token whose chain started from another
+    refresh token is superseded: the refresh token a person put on the connection since (re-authorized, or
+    pasted) is the newer grant. A stored token of *unknown* origin (``None``: saved before origins were
+    recorded) is not: its chain may have rotated past the connection's refresh token, and replaying that
+    older token would make a server with reuse detection revoke the grant.
+    """
+    return connection_origin is not None and token.origin is not None and token.origin != connection_origin
+
+
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -237,6 +252,11 @@ def parse_token_body(
     return payload
 
 
+def _excerpt(text: str) -> str:
+    """A server's error text as it goes into an exception: folded, cut (no secret is known here)."""
+    return redact(text, limit=_MAX_BODY_EXCERPT * 3, queries=False)
+
+
 def _error_code(payload: Mapping[str, Any], status_code: int, error_map: Mapping[str, str]) -> str | None:
     """The OAuth error code of an error payload (standard or not), else ``None``."""
     error = payload.get("error")
@@ -285,8 +305,3 @@ def _decode(body: bytes, content_type: str) -> dict[str, Any] | None:
         return None
     form = dict(pairs)
     return form if ("access_token" in form or "error" in form) else None
-
-
-def _excerpt(text: str) -> str:
-    clean = " ".join(text.split())
-    return clean if len(clean) <= _MAX_BODY_EXCERPT * 3 else clean[: _MAX_BODY_EXCERPT * 3] + "..."

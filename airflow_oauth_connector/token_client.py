@@ -17,6 +17,7 @@ from airflow_oauth_connector.client_auth import apply_client_auth
 from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
 from airflow_oauth_connector.exceptions import TokenResponseError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
+from airflow_oauth_connector.redaction import register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.token import Token, parse_token_body
 
@@ -25,17 +26,6 @@ log = logging.getLogger(__name__)
 _FORM = "application/x-www-form-urlencoded"
 #: A token response is a few kilobytes; anything far larger is an error page or hostile, and is not read.
 MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024
-
-
-def register_secret(value: str | None) -> None:
-    """Tell Airflow's secrets masker about a value that must never appear in logs."""
-    if not value:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - the SDK is a hard dependency
-        return
-    mask_secret(value)
 
 
 class TokenClient:

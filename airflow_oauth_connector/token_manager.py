@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
+from airflow_oauth_connector.status import AuthState, Failure, TokenStatus, Where
 from airflow_oauth_connector.store.base import TokenStore
-from airflow_oauth_connector.store.factory import clear_status, commit_token, save_status
-from airflow_oauth_connector.token import Token, refresh_origin
+from airflow_oauth_connector.store.factory import commit_token
+from airflow_oauth_connector.token import Token, refresh_origin, superseded
 from airflow_oauth_connector.token_client import TokenClient
 
 
@@ -36,6 +37,8 @@ class TokenManager:
         self.key = profile.cache_key
         self._clock = clock
         self._origin = refresh_origin(profile.refresh_token)
+        # Only an authorization-code connection's refresh token supersedes a stored chain.
+        self._grant_origin = self._origin if profile.grant_type is GrantType.AUTHORIZATION_CODE else None
         self._cached: Token | None = None  # last good token: no store read per request while it is valid
 
     def __repr__(self) -> str:
@@ -52,11 +55,7 @@ class TokenManager:
 
     def _superseded(self, token: Token) -> bool:
         """The connection holds a newer grant (re-authorized, or a pasted refresh token): newest wins."""
-        return (
-            self.profile.grant_type is GrantType.AUTHORIZATION_CODE
-            and self._origin is not None
-            and token.origin != self._origin
-        )
+        return superseded(token, self._grant_origin)
 
     def get_token(self) -> Token:
         """A token that is valid for at least the profile's leeway, fetched or refreshed if needed."""
@@ -101,16 +100,21 @@ class TokenManager:
             token = self._obtain(previous)
         except InvalidGrantError as exc:
             if self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
-                status = {"state": "needs_reauthorization", "error": exc.error, "at": self._clock()}
-                save_status(self.store, self.key, status)
+                failure = Failure.of(exc, at=self._clock(), where=Where.WORKER.value, secrets=self._secrets(previous))
+                status = TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure)
+                self.store.save_status(self.key, status)
             raise
         except AuthorizationRequiredError:
-            save_status(self.store, self.key, {"state": "not_authorized", "error": None, "at": self._clock()})
+            self.store.save_status(self.key, TokenStatus(state=AuthState.NOT_AUTHORIZED))
             raise
         token = commit_token(self.store, self.key, token)  # a store without a lock may adopt a racing winner
-        clear_status(self.store, self.key)
+        self.store.clear_status(self.key)
         self._cached = token
         return token
+
+    def _secrets(self, previous: Token | None) -> tuple[str | None, ...]:
+        held = () if previous is None else (previous.access_token, previous.refresh_token)
+        return (self.profile.client_secret, self.profile.refresh_token, *held)
 
     def _obtain(self, previous: Token | None) -> Token:
         if not self.profile.grant_type.needs_person:

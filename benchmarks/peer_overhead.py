@@ -67,7 +67,7 @@ from _common import (
 
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.store.crypto import TokenCodec
+from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
 from tests.support.authserver.runner import AuthServer, start_auth_server
 

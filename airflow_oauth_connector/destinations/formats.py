@@ -8,11 +8,12 @@ from typing import IO, Any, Protocol
 
 from airflow_oauth_connector.exceptions import DestinationSchemaError
 
-try:  # orjson ships with Airflow; json is the fallback
-    import orjson
+try:  # orjson where installed (it is not a dependency of Airflow 3.3); json is the fallback
+    import orjson  # type: ignore[import-not-found, unused-ignore]
 
     def _dumps_line(record: Any) -> bytes:
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        line: bytes = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        return line
 
 except ImportError:  # pragma: no cover - orjson missing
 

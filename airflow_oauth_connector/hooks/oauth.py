@@ -19,10 +19,11 @@ from airflow_oauth_connector.exceptions import (
     OAuthConnectorError,
 )
 from airflow_oauth_connector.profile import CONN_TYPE, OAuthProfile, origin_of
-from airflow_oauth_connector.retry import RetryPolicy, redact_url, send_with_retry
+from airflow_oauth_connector.redaction import drop_query, redact, register_secret
+from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.store import TokenStore
 from airflow_oauth_connector.store.factory import store_for
-from airflow_oauth_connector.token_client import TokenClient, register_secret
+from airflow_oauth_connector.token_client import TokenClient
 from airflow_oauth_connector.token_manager import TokenManager
 
 _EXCERPT = 200
@@ -158,7 +159,7 @@ class OAuthConnectorHook(BaseHook):
             return
         raise ApiResponseError(
             response.request.method or "?",
-            redact_url(response.url or ""),
+            drop_query(response.url or ""),
             response.status_code,
             response.reason or "",
             self.excerpt(response),
@@ -170,15 +171,11 @@ class OAuthConnectorHook(BaseHook):
             text = response.content[: _EXCERPT * 4].decode("utf-8", errors="replace")
         except requests.RequestException:
             return ""
-        text = " ".join(text.split())
         token = self.tokens.current()
         secrets = [self.profile.client_secret, self.profile.refresh_token]
         if token is not None:
             secrets += [token.access_token, token.refresh_token]
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+        return redact(text, secrets=secrets, limit=_EXCERPT, queries=False)
 
     def get_access_token(self) -> str:
         """A valid access token (registered with Airflow's secrets masker), for clients of your own."""
@@ -203,7 +200,7 @@ class OAuthConnectorHook(BaseHook):
         expiry = "no stated expiry" if lifetime is None else f"expires in {lifetime:.0f} s"
         scope = f", scope '{token.scope}'" if token.scope else ""
         return True, (
-            f"Token endpoint {redact_url(self.token_client.endpoints.token_url)} issued a "
+            f"Token endpoint {drop_query(self.token_client.endpoints.token_url)} issued a "
             f"{token.token_type} token for client '{profile.client_id}' via {profile.grant_type.value} "
             f"in {elapsed:.2f} s ({expiry}{scope})"
         )

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_oauth_connector import config
 from airflow_oauth_connector.calls import ApiCall
 from airflow_oauth_connector.destinations.base import Destination, RunKey
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector.exceptions import DeferredCallFailed, ResponseCheckError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
 from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.pagination import (
@@ -29,27 +30,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _EXCERPT = 200
-
-
-class ResponseCheckFailed(OAuthConnectorError):
-    """``response_check`` returned a false value for a response."""
-
-
-class DeferredCallFailed(OAuthConnectorError):
-    """The call made by the trigger failed; the message is the original (secret-free) error."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        self.error_type = error_type
-        super().__init__(f"{error_type}: {message}")
-
-
-def _default_deferrable() -> bool:
-    try:
-        from airflow.sdk.configuration import conf
-
-        return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
-    except Exception:  # pragma: no cover - configuration unavailable
-        return False
 
 
 class OAuthConnectorOperator(BaseOperator):
@@ -157,7 +137,7 @@ class OAuthConnectorOperator(BaseOperator):
         self.destination = destination
         self.incremental = incremental
         self.deferrable = (
-            False if destination is not None else (_default_deferrable() if deferrable is None else deferrable)
+            False if destination is not None else (config.default_deferrable() if deferrable is None else deferrable)
         )
 
     @property
@@ -303,7 +283,7 @@ class OAuthConnectorOperator(BaseOperator):
             return
         if not _call_with_context(self.response_check, response, context):
             excerpt = hook.excerpt(response)
-            raise ResponseCheckFailed(
+            raise ResponseCheckError(
                 f"response_check failed for {response.request.method} page (HTTP {response.status_code})"
                 + (f": {excerpt}" if excerpt else "")
             )

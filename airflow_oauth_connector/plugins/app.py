@@ -30,7 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector.exceptions import OAuthConnectorError, StateError
 from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, profiles_page, result_page
 from airflow_oauth_connector.plugins.security import (
     CSRF_COOKIE,
@@ -38,10 +38,11 @@ from airflow_oauth_connector.plugins.security import (
     CsrfProtector,
     PendingAuthorizations,
     StateBackend,
-    StateError,
     server_secret,
 )
 from airflow_oauth_connector.plugins.urls import airflow_base_path, default_callback_url, redirect_uri_for
+from airflow_oauth_connector.profile import GrantType
+from airflow_oauth_connector.redaction import register_secret_everywhere, scrub
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -186,7 +187,7 @@ def create_app(
         require_edit(user, conn_id)
         require_csrf(request, user, form)
         profile = _load_profile_or_400(conn_id)
-        if profile.grant_type.value != "authorization_code":
+        if profile.grant_type is not GrantType.AUTHORIZATION_CODE:
             raise HTTPException(400, f"Connection {conn_id!r} uses the client-credentials grant: nothing to authorize.")
         from airflow_oauth_connector.grants import build_authorization_request
         from airflow_oauth_connector.token_client import TokenClient
@@ -215,7 +216,7 @@ def create_app(
     def callback(request: Request, user: UserDep) -> HTMLResponse:
         params = request.query_params
         profiles_url = f"{_plugin_path(request)}/"
-        _mask_in_logs(params.get("code"))  # the api-server's access log would print the query string
+        register_secret_everywhere(params.get("code"))  # the api-server's access log would print the query string
         try:
             pending = services().pending.take(params.get("state"), _user_id(user))
         except StateError as exc:
@@ -249,7 +250,7 @@ def create_app(
         try:
             new_status = exchange_and_save(profile, code, pending.code_verifier, pending.redirect_uri)
         except OAuthConnectorError as exc:
-            message = _scrub(str(exc), code, pending.code_verifier)
+            message = scrub(str(exc), (code, pending.code_verifier))
             log.warning("OAuth profiles: code exchange for %r failed: %s", conn_id, type(exc).__name__)
             return _result(
                 Notice(
@@ -356,28 +357,6 @@ def _user_name(user: BaseUser | Any) -> str:
         return str(user.get_name())
     except Exception:
         return _user_id(user)
-
-
-def _mask_in_logs(value: str | None) -> None:
-    """Register ``value`` with Airflow's secrets maskers (core and Task SDK) so no log line shows it."""
-    if not value or len(value) > 2048:
-        return
-    try:
-        from airflow._shared.secrets_masker import secrets_masker
-
-        secrets_masker.mask_secret(value)
-    except ImportError:  # pragma: no cover - layout of Airflow 3.3
-        pass
-    from airflow_oauth_connector.token_client import register_secret
-
-    register_secret(value)
-
-
-def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _connection_ids() -> list[str]:

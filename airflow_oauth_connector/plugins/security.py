@@ -27,11 +27,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector import config
+from airflow_oauth_connector.exceptions import PluginSecurityError, StateError
 
 CSRF_COOKIE = "oauth_connector_csrf"
 CSRF_FIELD = "csrf_token"
@@ -43,17 +44,9 @@ _USED = "used__"
 _MAX_STATE = 512
 
 
-class PluginSecurityError(OAuthConnectorError):
-    """The plugin cannot protect its forms or state (e.g. ``[api] secret_key`` is not set)."""
-
-
 def server_secret() -> bytes:
     """The api-server's ``[api] secret_key`` (shared by all its workers), as bytes."""
-    try:
-        from airflow.configuration import conf
-    except ImportError:  # pragma: no cover - the plugin app only runs inside the api-server
-        raise PluginSecurityError("Airflow's configuration is not available") from None
-    value = str(conf.get("api", "secret_key", fallback="") or "").strip()
+    value = config.api_secret_key()
     if not value:
         raise PluginSecurityError(
             "[api] secret_key is not set: the OAuth profiles page needs it to sign its forms and state"
@@ -96,29 +89,6 @@ class CsrfProtector:
 
 
 # ---------------------------------------------------------------------------------------------- state
-StateProblem = Literal["missing", "unknown", "other_user", "used", "expired"]
-
-_STATE_MESSAGES: dict[str, str] = {
-    "missing": "The provider sent no 'state' parameter back, so this answer cannot be matched to a request.",
-    "unknown": (
-        "This authorization answer does not belong to any pending request (the 'state' parameter is unknown or "
-        "was altered, or the request expired and was cleaned up). Start again with the Authorize button."
-    ),
-    "other_user": "This authorization was started by another Airflow user; only they can complete it.",
-    "used": "This authorization answer was already used. Start again with the Authorize button.",
-    "expired": (
-        f"This authorization request expired (a request is valid for {STATE_TTL / 60:.0f} minutes). "
-        "Start again with the Authorize button."
-    ),
-}
-
-
-class StateError(OAuthConnectorError):
-    """The callback's ``state`` does not identify a pending authorization of this user."""
-
-    def __init__(self, problem: StateProblem) -> None:
-        self.problem = problem
-        super().__init__(_STATE_MESSAGES[problem])
 
 
 @dataclass(frozen=True)
@@ -292,7 +262,7 @@ class PendingAuthorizations:
             "Used OAuth authorization request (kept for an hour to recognise replays).",
         )
         if now - created > self.ttl:
-            raise StateError("expired")
+            raise StateError("expired", ttl=STATE_TTL)
         return PendingAuthorization(
             conn_id=str(record.get("c")),
             user_id=user_id,

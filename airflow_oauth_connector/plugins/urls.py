@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from airflow_oauth_connector import config
+
 if TYPE_CHECKING:
     from airflow_oauth_connector.profile import OAuthProfile
 
@@ -14,29 +16,11 @@ CALLBACK_PATH = "/callback"
 def airflow_base_path() -> str:
     """The path part of ``[api] base_url`` without a trailing slash (``""`` when Airflow is served at ``/``)."""
     try:
-        base_url = _api_option("base_url")
+        base_url = config.api_base_url()
     except Exception:  # configuration not readable: assume Airflow is served at the root
         base_url = None
     path = urlsplit(base_url).path if base_url else ""
     return path.rstrip("/")
-
-
-def _api_option(name: str) -> str | None:
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - the Task SDK is part of Airflow 3
-        from airflow.configuration import conf
-    value = conf.get("api", name, fallback=None)
-    text = str(value or "").strip()
-    return text or None
-
-
-def configured_callback_base() -> str | None:
-    """``[oauth_connector] callback_base_url`` (env ``AIRFLOW__OAUTH_CONNECTOR__CALLBACK_BASE_URL``), if set."""
-    from airflow_oauth_connector.store.crypto import config_option
-
-    value = config_option("callback_base_url")
-    return value.rstrip("/") if value else None
 
 
 def default_callback_url(plugin_base_url: str) -> str:
@@ -49,7 +33,7 @@ def default_callback_url(plugin_base_url: str) -> str:
     """
     from airflow_oauth_connector.plugins import URL_PREFIX
 
-    configured = configured_callback_base()
+    configured = config.callback_base_url()
     if configured:
         return f"{configured}{URL_PREFIX}{CALLBACK_PATH}"
     return f"{plugin_base_url.rstrip('/')}{CALLBACK_PATH}"

@@ -3,83 +3,53 @@ Pick the token store for a profile, and share one store object per backend and s
 
 Choice, first match wins: the hook's ``token_store`` argument; the connection's ``store_backend`` extra; the
 provider-wide ``[oauth_connector] token_store`` option (env ``AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE``);
-``file``. Further options of the ``[oauth_connector]`` section:
-
-``token_directory``
-    the file store's directory (default ``$AIRFLOW_HOME/oauth_connector/tokens``)
-``redis_url``, ``redis_prefix``
-    the Redis store's server (default ``redis://127.0.0.1:6379/0``) and key prefix (``oauth_connector:``)
-``variable_prefix``
-    the Variables store's name prefix (``oauth_connector__``)
+``file``. The backends' settings are the ``[oauth_connector]`` options read by :mod:`airflow_oauth_connector.config`
+(``token_directory``; ``redis_url``, ``redis_prefix``; ``variable_prefix``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError
-from airflow_oauth_connector.store.base import TokenStore
-from airflow_oauth_connector.store.crypto import TokenCodec, config_option
+from airflow_oauth_connector import config
+from airflow_oauth_connector.config import StoreBackend
+from airflow_oauth_connector.store.base import TokenStore, require_store
+from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.memory import MemoryTokenStore
 from airflow_oauth_connector.token import Token
 
 if TYPE_CHECKING:
     from airflow_oauth_connector.profile import OAuthProfile
 
-BACKENDS = ("memory", "file", "redis", "variables")
-DEFAULT_BACKEND = "file"
-
 _cache: dict[tuple[str, ...], TokenStore] = {}
 _cache_guard = threading.Lock()
 
 
-@runtime_checkable
-class TokenStatusStore(Protocol):
-    """
-    Optional part of a token store: a small, non-secret status record per key.
-
-    E.g. ``{"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0}``, written when a
-    refresh token is rejected so that the OAuth profiles page and CLI can show which connections need a
-    person to authorize them again, and cleared after the next successful token request.
-    """
-
-    def save_status(self, key: str, status: Mapping[str, Any]) -> None: ...
-
-    def load_status(self, key: str) -> dict[str, Any] | None: ...
-
-    def clear_status(self, key: str) -> None: ...
-
-
 def default_backend() -> str:
     """The provider-wide default backend name (validated)."""
-    name = (config_option("token_store", DEFAULT_BACKEND) or DEFAULT_BACKEND).strip().lower()
-    if name not in BACKENDS:
-        raise OAuthConnectorError(
-            f"[oauth_connector] token_store is {name[:40]!r}; expected one of: {', '.join(BACKENDS)}"
-        )
-    return name
+    return config.token_store().value
 
 
-def store_for(profile: OAuthProfile, override: TokenStore | None = None) -> TokenStore:
-    """The store a hook for ``profile`` should use: ``override``, else the configured backend's shared store."""
+def store_for(profile: OAuthProfile, override: object | None = None) -> TokenStore:
+    """
+    The store a hook for ``profile`` should use: ``override`` (which must implement :class:`TokenStore`,
+    status included), else the configured backend's shared store.
+    """
     if override is not None:
-        return override
+        return require_store(override)
     return store_named(profile.token_store or default_backend())
 
 
 def store_named(name: str) -> TokenStore:
     """The process-wide store of backend ``name`` with the current configuration."""
-    backend = name.strip().lower()
-    if backend == "memory":
+    backend = config.parse_backend(name, "token store")
+    if backend is StoreBackend.MEMORY:
         return MemoryTokenStore.shared()
-    if backend not in BACKENDS:
-        raise OAuthConnectorError(f"Unknown token store {name[:40]!r}; expected one of: {', '.join(BACKENDS)}")
     codec = TokenCodec.from_config()
     settings = _settings(backend)
-    cache_key = (backend, *settings, codec.fingerprint)
+    cache_key = (backend.value, *settings, codec.fingerprint)
     with _cache_guard:
         store = _cache.get(cache_key)
         if store is None:
@@ -87,26 +57,20 @@ def store_named(name: str) -> TokenStore:
         return store
 
 
-def _settings(backend: str) -> tuple[str, ...]:
-    if backend == "file":
-        from airflow_oauth_connector.store.file import default_token_directory
-
-        directory = config_option("token_directory")
-        path = Path(directory).expanduser() if directory else default_token_directory()
-        return (str(path.absolute()),)
-    if backend == "redis":
-        from airflow_oauth_connector.store.redis import default_redis_url
-
-        return (default_redis_url(), config_option("redis_prefix", "oauth_connector:") or "oauth_connector:")
-    return (config_option("variable_prefix", "oauth_connector__") or "oauth_connector__",)
+def _settings(backend: StoreBackend) -> tuple[str, ...]:
+    if backend is StoreBackend.FILE:
+        return (str(config.token_directory().absolute()),)
+    if backend is StoreBackend.REDIS:
+        return (config.redis_url(), config.redis_prefix())
+    return (config.variable_prefix(),)
 
 
-def _create(backend: str, settings: tuple[str, ...], codec: TokenCodec) -> TokenStore:
-    if backend == "file":
+def _create(backend: StoreBackend, settings: tuple[str, ...], codec: TokenCodec) -> TokenStore:
+    if backend is StoreBackend.FILE:
         from airflow_oauth_connector.store.file import FileTokenStore
 
         return FileTokenStore(Path(settings[0]), codec=codec)
-    if backend == "redis":
+    if backend is StoreBackend.REDIS:
         from airflow_oauth_connector.store.redis import RedisTokenStore
 
         return RedisTokenStore(settings[0], prefix=settings[1], codec=codec)
@@ -134,18 +98,3 @@ def commit_token(store: TokenStore, key: str, token: Token) -> Token:
         return token
     store.save(key, token)
     return token
-
-
-def save_status(store: TokenStore, key: str, status: Mapping[str, Any]) -> None:
-    """Record ``status`` for ``key`` if the store keeps statuses (silently skipped otherwise)."""
-    if isinstance(store, TokenStatusStore):
-        store.save_status(key, status)
-
-
-def load_status(store: TokenStore, key: str) -> dict[str, Any] | None:
-    return store.load_status(key) if isinstance(store, TokenStatusStore) else None
-
-
-def clear_status(store: TokenStore, key: str) -> None:
-    if isinstance(store, TokenStatusStore):
-        store.clear_status(key)

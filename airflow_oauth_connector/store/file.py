@@ -10,19 +10,14 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
-from airflow_oauth_connector.store.crypto import (
-    TokenCodec,
-    TokenStoreError,
-    TokenStoreLockTimeout,
-    TwoLevelLock,
-    airflow_home,
-    key_digest,
-)
+from airflow_oauth_connector import config
+from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
+from airflow_oauth_connector.status import StatusRecord
+from airflow_oauth_connector.store.codec import TokenCodec, key_digest
+from airflow_oauth_connector.store.locks import TwoLevelLock
 from airflow_oauth_connector.token import Token
 
 log = logging.getLogger(__name__)
@@ -36,8 +31,8 @@ _POLL_MAX = 0.05
 
 
 def default_token_directory() -> Path:
-    """``$AIRFLOW_HOME/oauth_connector/tokens``."""
-    return airflow_home() / "oauth_connector" / "tokens"
+    """``[oauth_connector] token_directory``, else ``$AIRFLOW_HOME/oauth_connector/tokens``."""
+    return config.token_directory()
 
 
 class FileTokenStore:
@@ -50,7 +45,7 @@ class FileTokenStore:
     * Contents are encrypted with Airflow's Fernet key when one is configured, plain JSON otherwise.
     * ``lock(key)`` is an exclusive ``flock`` on ``<sha256(key)>.lock``: it excludes threads and processes
       of this host; the kernel drops it when the holder dies, so a crashed task cannot block the others.
-      Waiting is bounded by ``wait_timeout`` seconds, then :class:`TokenStoreLockTimeout` is raised.
+      Waiting is bounded by ``wait_timeout`` seconds, then :class:`TokenStoreLockTimeoutError` is raised.
     * A file that is corrupt, truncated or cannot be decrypted reads as "no token" (a warning is logged,
       without its contents); the next caller fetches a new token and overwrites it.
 
@@ -196,19 +191,19 @@ class FileTokenStore:
                         raise TokenStoreError(f"Cannot lock {path}: {exc.strerror}") from None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
+                    raise TokenStoreLockTimeoutError(self.backend, key, self.wait_timeout)
                 time.sleep(min(pause, remaining))
                 pause = min(pause * 2, _POLL_MAX)
         except BaseException:
             os.close(fd)
             raise
 
-    # -- re-authorization status ----------------------------------------------------------------------
+    # -- status records ----------------------------------------------------------------------
 
-    def save_status(self, key: str, status: Mapping[str, Any]) -> None:
+    def save_status(self, key: str, status: StatusRecord) -> None:
         self._write(self.path_for(key, "status"), self.codec.encode_status(key, status))
 
-    def load_status(self, key: str) -> dict[str, Any] | None:
+    def load_status(self, key: str) -> StatusRecord | None:
         path = self.path_for(key, "status")
         return self.codec.decode_status(key, self._read(path, f"status file {path}"), what=f"status file {path}")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from airflow_oauth_connector.status import StatusRecord
 from airflow_oauth_connector.token import Token
 
 
@@ -18,7 +18,7 @@ class MemoryTokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[str, Token] = {}
-        self._statuses: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[str, StatusRecord] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -48,14 +48,13 @@ class MemoryTokenStore:
         with self._guard:
             return self._locks.setdefault(key, threading.RLock())
 
-    def save_status(self, key: str, status: Mapping[str, Any]) -> None:
+    def save_status(self, key: str, status: StatusRecord) -> None:
         with self._guard:
-            self._statuses[key] = dict(status)
+            self._statuses[key] = status  # frozen: no copy needed
 
-    def load_status(self, key: str) -> dict[str, Any] | None:
+    def load_status(self, key: str) -> StatusRecord | None:
         with self._guard:
-            status = self._statuses.get(key)
-            return None if status is None else dict(status)
+            return self._statuses.get(key)
 
     def clear_status(self, key: str) -> None:
         with self._guard:

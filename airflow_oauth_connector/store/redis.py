@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_oauth_connector.store.crypto import (
-    TokenCodec,
-    TokenStoreError,
-    TokenStoreLockTimeout,
-    TwoLevelLock,
-    config_option,
-)
+from airflow_oauth_connector import config
+from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
+from airflow_oauth_connector.status import StatusRecord
+from airflow_oauth_connector.store.codec import TokenCodec
+from airflow_oauth_connector.store.locks import TwoLevelLock
 from airflow_oauth_connector.token import Token
 
 if TYPE_CHECKING:
@@ -25,13 +23,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_URL = config.DEFAULT_REDIS_URL
 _T = TypeVar("_T")
 
 
 def default_redis_url() -> str:
     """``[oauth_connector] redis_url`` (env ``AIRFLOW__OAUTH_CONNECTOR__REDIS_URL``), else local Redis."""
-    return config_option("redis_url", DEFAULT_REDIS_URL) or DEFAULT_REDIS_URL
+    return config.redis_url()
 
 
 def redact_redis_url(url: str) -> str:
@@ -57,7 +55,7 @@ class RedisTokenStore:
       ``lock_timeout`` seconds, so a crashed holder cannot block others for longer than that; a live holder
       keeps extending it from a watchdog thread while it works, so a slow token endpoint (retries included)
       does not let a second process refresh with the same, soon rotated, refresh token. Waiting for the lock
-      is bounded by ``wait_timeout`` seconds, then :class:`TokenStoreLockTimeout` is raised.
+      is bounded by ``wait_timeout`` seconds, then :class:`TokenStoreLockTimeoutError` is raised.
     * Redis errors surface as :class:`TokenStoreError` (the URL's password is never shown).
     """
 
@@ -155,17 +153,17 @@ class RedisTokenStore:
             thread_local=False,
         )
         if not self._call("taking the refresh lock", lock.acquire):
-            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
+            raise TokenStoreLockTimeoutError(self.backend, key, self.wait_timeout)
         return _HeldLock(lock, self.lock_timeout, key)
 
-    # -- re-authorization status ----------------------------------------------------------------------
+    # -- status records ----------------------------------------------------------------------
 
-    def save_status(self, key: str, status: Mapping[str, Any]) -> None:
+    def save_status(self, key: str, status: StatusRecord) -> None:
         name = self.redis_key(key, "status")
         data = self.codec.encode_status(key, status)
         self._call("saving a status", lambda: self.client.set(name, data))
 
-    def load_status(self, key: str) -> dict[str, Any] | None:
+    def load_status(self, key: str) -> StatusRecord | None:
         name = self.redis_key(key, "status")
         raw = self._call("reading a status", lambda: self.client.get(name))
         return self.codec.decode_status(key, _as_bytes(raw), what=f"Redis entry {name}")

@@ -8,16 +8,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
-from airflow_oauth_connector.store.crypto import (
-    KeyedLocks,
-    TokenCodec,
-    TokenStoreError,
-    TokenStoreLockTimeout,
-    key_digest,
-)
+from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
+from airflow_oauth_connector.status import StatusRecord
+from airflow_oauth_connector.store.codec import TokenCodec, key_digest
+from airflow_oauth_connector.store.locks import KeyedLocks
 from airflow_oauth_connector.token import Token
 
 log = logging.getLogger(__name__)
@@ -144,19 +140,19 @@ class VariableTokenStore:
         """Excludes threads of this process only (see the class docstring)."""
         local = self._locks.get(key)
         if not local.acquire(timeout=max(self.wait_timeout, 0.0)):
-            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
+            raise TokenStoreLockTimeoutError(self.backend, key, self.wait_timeout)
         try:
             yield self
         finally:
             local.release()
 
-    # -- re-authorization status ----------------------------------------------------------------------
+    # -- status records ----------------------------------------------------------------------
 
-    def save_status(self, key: str, status: Mapping[str, Any]) -> None:
+    def save_status(self, key: str, status: StatusRecord) -> None:
         name = self.variable_key(key, "status")
         self._set(name, self.codec.encode_status(key, status), f"OAuth status of connection {_conn_id(key)!r}")
 
-    def load_status(self, key: str) -> dict[str, Any] | None:
+    def load_status(self, key: str) -> StatusRecord | None:
         name = self.variable_key(key, "status")
         return self.codec.decode_status(key, self._get(name), what=f"Airflow Variable {name}")
 

@@ -12,17 +12,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from requests.structures import CaseInsensitiveDict
 
 from airflow_oauth_connector.calls import ApiCall
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector.exceptions import AlreadySentError
 from airflow_oauth_connector.pagination import PageRequest
-from airflow_oauth_connector.retry import IDEMPOTENT_METHODS, redact_text
-from airflow_oauth_connector.store.factory import load_status, save_status
+from airflow_oauth_connector.redaction import redact
+from airflow_oauth_connector.retry import IDEMPOTENT_METHODS
+from airflow_oauth_connector.status import CallMarker
 
 #: Response headers a page needs after the deferral (pagination reads ``Link``).
 _KEPT_HEADERS = ("Content-Type", "Link", "Retry-After", "Location")
-
-
-class AlreadySentError(OAuthConnectorError):
-    """A non-idempotent request may have been sent by an earlier triggerer; it is not sent twice."""
 
 
 class OAuthConnectorTrigger(BaseTrigger):
@@ -85,7 +82,11 @@ class OAuthConnectorTrigger(BaseTrigger):
         try:
             event = await asyncio.to_thread(self.call)
         except Exception as exc:  # reported to the task, which raises it there
-            event = {"status": "error", "error_type": type(exc).__name__, "message": redact_text(str(exc), 1000)}
+            event = {
+                "status": "error",
+                "error_type": type(exc).__name__,
+                "message": redact(str(exc), limit=1000, folded=False),
+            }
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     def call(self) -> dict[str, Any]:
@@ -101,7 +102,7 @@ class OAuthConnectorTrigger(BaseTrigger):
         response = call.send(hook, request)
         if once:
             assert self.marker is not None
-            save_status(hook.tokens.store, self.marker, {"state": "done", "status": response.status_code})
+            hook.tokens.store.save_status(self.marker, CallMarker("done", time.time(), response.status_code))
         return {"status": "success", "response": response_to_event(response)}
 
     def _replayable(self, hook: Any) -> bool:
@@ -113,14 +114,14 @@ class OAuthConnectorTrigger(BaseTrigger):
         assert self.marker is not None
         store = hook.tokens.store
         with store.lock(self.marker):
-            previous = load_status(store, self.marker)
+            previous = store.load_status(self.marker)
             if previous is not None:
                 raise AlreadySentError(
                     f"{self.method.upper()} request of this task try was already started by an earlier triggerer "
-                    f"(state {previous.get('state')!r}); it is not sent twice. Check the API, then clear the task "
+                    f"(state {previous.state!r}); it is not sent twice. Check the API, then clear the task "
                     f"to send it again"
                 )
-            save_status(store, self.marker, {"state": "sent", "at": time.time()})
+            store.save_status(self.marker, CallMarker("sent", time.time()))
 
 
 def response_to_event(response: requests.Response) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_oauth_connector.profile import OAuthProfile
-from airflow_oauth_connector.store.crypto import TokenCodec
+from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
 from tests.support.airflow_deployment import DagRunRef, Deployment, postgres_available, start_deployment
 from tests.support.connections import connection

@@ -26,7 +26,8 @@ from airflow_oauth_connector.authorization import (
     save_authorization,
 )
 from airflow_oauth_connector.profile import OAuthProfile
-from airflow_oauth_connector.store.factory import clear_store_cache, load_status, save_status, store_for
+from airflow_oauth_connector.status import AuthState, Failure, TokenStatus
+from airflow_oauth_connector.store.factory import clear_store_cache, store_for
 from airflow_oauth_connector.store.memory import MemoryTokenStore
 from airflow_oauth_connector.token import Token, refresh_origin
 
@@ -154,11 +155,7 @@ def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any
     profile = authz.load_profile(conn_id)
     store = store_for(profile)
     store.save(profile.cache_key, make_token(refresh=OLD_REFRESH, lifetime=-10))
-    save_status(
-        store,
-        profile.cache_key,
-        {"state": "needs_reauthorization", "error": "invalid_grant", "description": f"bad {OLD_REFRESH}", "at": 1.0},
-    )
+    store.save_status(profile.cache_key, _needs_reauthorization(f"bad {OLD_REFRESH}"))
     status = profile_status(profile)
     assert status.state == "needs_reauthorization"
     assert status.last_error is not None
@@ -167,7 +164,7 @@ def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any
     assert_secret_free(repr(status), status.describe())
 
     save_authorization(conn_id, make_token())
-    assert load_status(store, profile.cache_key) is None
+    assert store.load_status(profile.cache_key) is None
     cached = store.load(profile.cache_key)
     assert cached is not None
     assert cached.refresh_token == REFRESH
@@ -182,12 +179,44 @@ def test_connection_reauthorized_elsewhere_is_not_needs_reauthorization(db: Any)
     store = store_for(profile)
     rejected = make_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(refresh_origin(OLD_REFRESH))
     store.save(profile.cache_key, rejected)
-    save_status(store, profile.cache_key, {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0})
+    store.save_status(profile.cache_key, _needs_reauthorization())
     status = profile_status(profile)
     assert status.state == "authorized"
     assert status.last_error is None
     store.save(profile.cache_key, rejected.with_origin(refresh_origin(REFRESH)))
     assert profile_status(profile).state == "needs_reauthorization"
+
+
+def test_cached_chain_of_unknown_origin_is_not_superseded(db: Any) -> None:
+    """Newest grant wins only over a chain of known origin: the token manager keeps refreshing an origin-less chain."""
+    conn_id = add_connection(_extra(refresh_token=REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    store.save(profile.cache_key, make_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(None))
+    store.save_status(profile.cache_key, _needs_reauthorization())
+    status = profile_status(profile)
+    assert status.state == "needs_reauthorization"
+    assert status.last_error is not None
+
+
+def test_legacy_status_record_is_read(db: Any) -> None:
+    """A status written by an earlier version (an untyped dict) still shows as needing re-authorization."""
+    conn_id = add_connection(_extra(refresh_token=REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    legacy = {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0}
+    raw = store.codec.encode_record({"v": 1, "key": profile.cache_key, "status": legacy})  # type: ignore[attr-defined]
+    store.save_status(profile.cache_key, _needs_reauthorization())  # creates the directory
+    store.path_for(profile.cache_key, "status").write_bytes(raw)  # type: ignore[attr-defined]
+    status = profile_status(profile)
+    assert status.state == "needs_reauthorization"
+    assert status.last_error is not None
+    assert status.last_error.startswith("invalid_grant")
+
+
+def _needs_reauthorization(message: str = "") -> TokenStatus:
+    failure = Failure(kind="invalid_grant", message=message, at=1.0, where="dag/task/try 1")
+    return TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure)
 
 
 def test_response_without_refresh_token_keeps_the_stored_one(db: Any) -> None:
@@ -271,7 +300,7 @@ def test_access_token_without_refresh_token_expired_needs_reauthorization() -> N
 def test_store_failure_is_an_error_status() -> None:
     class Broken(MemoryTokenStore):
         def load(self, key: str) -> Token | None:
-            from airflow_oauth_connector.store.crypto import TokenStoreError
+            from airflow_oauth_connector.exceptions import TokenStoreError
 
             raise TokenStoreError(f"redis down while reading {SECRET}")
 

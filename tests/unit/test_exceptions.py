@@ -138,3 +138,34 @@ def test_endpoint_unreachable_error(attempts, word):
     assert error.elapsed == 2.345
     assert error.reason == "ConnectTimeout: t"
     assert f"POST https://auth.example.com/token failed after {word}in 2.3 s: ConnectTimeout: t." in str(error)
+
+
+def test_every_exception_of_the_package_is_defined_in_exceptions_and_subclasses_the_base():
+    """No module defines its own exception class: each lives in exceptions.py and is an OAuthConnectorError."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import airflow_oauth_connector
+
+    found = []
+    for info in pkgutil.walk_packages(airflow_oauth_connector.__path__, "airflow_oauth_connector."):
+        if info.name == exc.__name__:
+            continue
+        module = importlib.import_module(info.name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__ == info.name:
+                found.append(f"{info.name}.{obj.__name__}")
+    assert found == []
+    for name, obj in vars(exc).items():
+        if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == exc.__name__:
+            assert issubclass(obj, OAuthConnectorError), name
+            assert obj.__name__.endswith("Error") or obj.__name__ == "DeferredCallFailed", name
+
+
+def test_old_names_are_aliases():
+    assert exc.ResponseCheckFailed is exc.ResponseCheckError
+    assert exc.TokenStoreLockTimeout is exc.TokenStoreLockTimeoutError
+    assert issubclass(exc.CliError, OAuthConnectorError)
+    assert exc.CliError("x", 2).exit_code == 2
+    assert "10 minutes" in str(exc.StateError("expired"))

@@ -18,8 +18,6 @@ from airflow_oauth_connector.retry import (
     is_transient_error,
     is_transient_response,
     parse_retry_after,
-    redact_text,
-    redact_url,
     send_with_retry,
 )
 from tests.unit._helpers import make_response
@@ -390,31 +388,3 @@ def test_policy_rejects_invalid_values(kwargs):
         RetryPolicy(**kwargs)
     with pytest.raises(ValueError, match="must"):
         RetryPolicy().replace(**kwargs)
-
-
-# --- redaction ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "safe"),
-    [
-        ("https://x.example.com/a?token=SECRET", "https://x.example.com/a"),
-        ("https://x.example.com/a#access_token=SECRET", "https://x.example.com/a"),
-        ("https://x.example.com/a?b=1#c", "https://x.example.com/a"),
-        ("https://x.example.com/a", "https://x.example.com/a"),
-    ],
-)
-def test_redact_url(url, safe):
-    assert redact_url(url) == safe
-
-
-def test_redact_text_removes_query_strings():
-    text = "Max retries exceeded with url: /a?access_token=SECRET&x=1 (Caused by X('/b?code=SECRET2'))"
-    clean = redact_text(text)
-    assert "SECRET" not in clean
-    assert clean == "Max retries exceeded with url: /a?... (Caused by X('/b?...'))"
-
-
-def test_redact_text_cut_to_limit():
-    assert redact_text("a" * 500, limit=10) == "a" * 10 + "..."
-    assert redact_text("short") == "short"

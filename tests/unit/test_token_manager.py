@@ -5,7 +5,9 @@ import threading
 import pytest
 
 from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
+from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
+from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
 from tests.unit.fakes import FakeTransport, TokenServer
 from tests.unit.helpers import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
@@ -105,6 +107,24 @@ def test_newest_grant_wins_when_the_connection_is_reauthorized():
     assert "refresh-new" in (transport.requests[-1].body or "")
 
 
+def test_a_stored_chain_of_unknown_origin_is_kept_not_superseded():
+    """Origin ``None`` (a token saved before origins were recorded): its rotated refresh token is used, the
+    connection's older one is not replayed (the same rule as the status read model's, in token.superseded)."""
+    clock = Clock()
+    server = TokenServer(expires_in=100)
+    server.valid_refresh = {"refresh-rotated"}
+    store = MemoryTokenStore()
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
+    tokens, transport = manager(profile, server, clock, store)
+    legacy = Token(access_token="legacy", refresh_token="refresh-rotated", expires_at=clock.now + 100, origin=None)
+    store.save(tokens.key, legacy)
+    assert tokens.get_token().access_token == "legacy"  # still valid, and not superseded
+    clock.now += 100
+    tokens.get_token()
+    assert "refresh-rotated" in (transport.requests[-1].body or "")
+    assert not any("refresh-0" in (r.body or "") for r in transport.requests)
+
+
 def test_a_rotated_chain_never_replays_the_connections_old_refresh_token():
     clock = Clock()
     server = TokenServer(expires_in=100)
@@ -118,7 +138,12 @@ def test_a_rotated_chain_never_replays_the_connections_old_refresh_token():
         tokens.get_token()
     sent = [r.body for r in transport.requests]
     assert sum("refresh-0" in (b or "") for b in sent) == 1  # used once, never replayed after rotation
-    assert store.load_status(tokens.key)["state"] == "needs_reauthorization"
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.state is AuthState.NEEDS_REAUTHORIZATION
+    assert status.failure is not None
+    assert status.failure.kind == "invalid_grant"
+    assert "refresh-1" not in status.failure.message
 
 
 def test_invalid_grant_on_every_refresh_token_raises():

@@ -7,13 +7,18 @@ from typing import Any
 
 import pytest
 
+from airflow_oauth_connector.status import AuthState, CallMarker, Failure, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.store.file import FileTokenStore
 from airflow_oauth_connector.store.redis import RedisTokenStore
 from tests.unit.store.conftest import REDIS_URL, make_token
 
 KEY = "my_api:0123456789abcdef"
-STATUS = {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0}
+STATUS = TokenStatus(
+    state=AuthState.NEEDS_REAUTHORIZATION,
+    failure=Failure(kind="invalid_grant", message="refresh token revoked", at=1767225600.0, where="test"),
+)
+MARKER = CallMarker("done", 1767225600.0, 201)
 
 
 @pytest.fixture(params=["memory", "file", "redis"])
@@ -56,3 +61,10 @@ def test_status_round_trip_outlives_the_token(store: Any, fernet_key: str) -> No
     assert store.load_status(KEY) == STATUS
     store.clear_status(KEY)
     assert store.load_status(KEY) is None
+
+
+def test_call_marker_round_trip(store: Any, fernet_key: str) -> None:
+    store.save_status("marker:1", CallMarker("sent", 1.0))
+    assert store.load_status("marker:1") == CallMarker("sent", 1.0)
+    store.save_status("marker:1", MARKER)
+    assert store.load_status("marker:1") == MARKER

@@ -10,22 +10,17 @@ from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store import (
     FileTokenStore,
     MemoryTokenStore,
     RedisTokenStore,
     TokenStatusStore,
     TokenStore,
+    TokenStoreError,
     VariableTokenStore,
 )
-from airflow_oauth_connector.store.factory import (
-    clear_status,
-    commit_token,
-    load_status,
-    save_status,
-    store_for,
-    store_named,
-)
+from airflow_oauth_connector.store.factory import commit_token, store_for, store_named
 from tests.unit.store.conftest import make_token
 
 
@@ -97,25 +92,40 @@ def test_changed_settings_give_another_store(tmp_path: Path, monkeypatch: pytest
     assert third.codec.encrypted
 
 
-def test_commit_token_and_status_helpers(tmp_path: Path) -> None:
+def test_commit_token_and_status(tmp_path: Path) -> None:
     token = make_token()
+    status = TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION)
     for store in (MemoryTokenStore(), FileTokenStore(tmp_path / "t")):
         assert commit_token(store, "k", token) == token
         assert store.load("k") == token
-        assert load_status(store, "k") is None
-        save_status(store, "k", {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0})
-        assert load_status(store, "k") == {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0}
-        clear_status(store, "k")
-        assert load_status(store, "k") is None
+        assert store.load_status("k") is None
+        store.save_status("k", status)
+        assert store.load_status("k") == status
+        store.clear_status("k")
+        assert store.load_status("k") is None
 
 
-def test_memory_store_status_is_a_copy() -> None:
-    store = MemoryTokenStore()
-    status = {"state": "needs_reauthorization"}
-    store.save_status("k", status)
-    status["state"] = "changed"
-    loaded = store.load_status("k")
-    assert loaded == {"state": "needs_reauthorization"}
-    assert loaded is not None
-    loaded["state"] = "changed"
-    assert store.load_status("k") == {"state": "needs_reauthorization"}
+class _TokensOnly:
+    """A custom store written before status was part of the protocol."""
+
+    def load(self, key: str) -> None:
+        return None
+
+    def save(self, key: str, token: object) -> None:
+        pass
+
+    def delete(self, key: str) -> None:
+        pass
+
+    def lock(self, key: str) -> Any:
+        return MemoryTokenStore().lock(key)
+
+
+def test_custom_store_without_status_is_refused_loudly() -> None:
+    with pytest.raises(TokenStoreError, match="lacks load_status, save_status, clear_status"):
+        store_for(profile(), _TokensOnly())
+
+
+def test_custom_store_with_status_is_used() -> None:
+    custom = MemoryTokenStore()
+    assert store_for(profile(), custom) is custom

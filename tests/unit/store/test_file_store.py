@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from airflow_oauth_connector.store.crypto import TokenCodec, TokenStoreError, TokenStoreLockTimeout
+from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeout
+from airflow_oauth_connector.status import AuthState, TokenStatus
+from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
 from tests.support.store_worker import expect_line, start_worker
 from tests.unit.store.conftest import ACCESS, REFRESH, make_token
@@ -266,8 +268,7 @@ def test_writer_killed_mid_write_leaves_a_readable_store(tmp_path: Path) -> None
 
 
 def test_status_file_is_private(store: FileTokenStore, fernet_key: str) -> None:
-    status = {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0}
-    store.save_status(KEY, status)
+    store.save_status(KEY, TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION))
     assert mode(store.path_for(KEY, "status")) == 0o600
 
 

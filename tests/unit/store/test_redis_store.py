@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 from cryptography.fernet import Fernet
 
-from airflow_oauth_connector.store.crypto import TokenStoreError, TokenStoreLockTimeout
+from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeout
+from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store.redis import RedisTokenStore, redact_redis_url
 from tests.support.store_worker import expect_line, start_worker
 from tests.unit.store.conftest import ACCESS, REDIS_URL, REFRESH, make_token, redis_client_or_skip
@@ -155,5 +156,5 @@ def test_lock_excludes_other_processes_and_a_killed_holder_frees_it_after_lock_t
 
 
 def test_status_has_no_ttl(store: RedisTokenStore, raw, fernet_key: str) -> None:  # type: ignore[no-untyped-def]
-    store.save_status(KEY, {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0})
+    store.save_status(KEY, TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION))
     assert raw.pttl(store.redis_key(KEY, "status")) == -1

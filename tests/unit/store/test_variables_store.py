@@ -29,7 +29,8 @@ def variable_store_check():
     def check():
         from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
 
-        from airflow_oauth_connector.store.crypto import TokenCodec
+        from airflow_oauth_connector.status import Failure, TokenStatus
+        from airflow_oauth_connector.store.codec import TokenCodec
         from airflow_oauth_connector.store.variables import VariableTokenStore
         from airflow_oauth_connector.token import Token
 
@@ -66,9 +67,9 @@ def variable_store_check():
         Variable.set(name, "{corrupt")
         out["corrupt_is_none"] = store.load(key) is None
 
-        status = {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0}
-        store.save_status(key, status)
-        out["status"] = store.load_status(key)
+        failure = Failure(kind="invalid_grant", message="revoked", at=1767225600.0, where="test")
+        store.save_status(key, TokenStatus(failure=failure))
+        out["status"] = store.load_status(key).to_dict()
         store.clear_status(key)
         out["status_cleared"] = store.load_status(key) is None
 
@@ -135,6 +136,11 @@ def test_variable_store_in_a_real_task(check_results: dict[str, object]) -> None
     assert r["adopted_rival"] is True
     assert r["store_holds_rival"] is True
     assert r["corrupt_is_none"] is True
-    assert r["status"] == {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1767225600.0}
+    assert r["status"]["failure"] == {
+        "kind": "invalid_grant",
+        "message": "revoked",
+        "at": 1767225600.0,
+        "where": "test",
+    }
     assert r["status_cleared"] is True
     assert r["deleted"] is True

@@ -1,5 +1,5 @@
 """
-What the persistent token stores share: reading provider settings, the Fernet envelope, typed errors.
+Token-store codec: a token or status record to bytes and back, Fernet-encrypted when Airflow has a key.
 
 A stored record is a small JSON document ``{"v": 1, "key": <cache key>, ...}``. When Airflow has a Fernet
 key (``[core] fernet_key``, comma-separated for rotation) the JSON is encrypted with
@@ -10,77 +10,23 @@ that is corrupt, truncated, encrypted with another key or for another cache key 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from airflow_oauth_connector.exceptions import OAuthConnectorError
+from airflow_oauth_connector import config
+from airflow_oauth_connector.exceptions import TokenStoreError
+from airflow_oauth_connector.status import StatusRecord, status_from_dict, status_to_dict
 from airflow_oauth_connector.token import Token
-
-H = TypeVar("H")
 
 log = logging.getLogger(__name__)
 
-CONFIG_SECTION = "oauth_connector"
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 1024 * 1024
-# The Task SDK's config parser leaves the unexpanded template default when no key is configured.
-_UNSET_FERNET_VALUES = frozenset({"", "{FERNET_KEY}"})
-
-
-class TokenStoreError(OAuthConnectorError):
-    """A token store could not be used (unreachable server, unusable configuration)."""
-
-
-class TokenStoreLockTimeout(TokenStoreError):
-    """Another process held a token's refresh lock for longer than the store waits."""
-
-    def __init__(self, store: str, key: str, waited: float) -> None:
-        self.store = store
-        self.key = key
-        self.waited = waited
-        super().__init__(
-            f"Timed out after {waited:.0f} s waiting for the {store} token store's lock on {key!r}: another "
-            f"process is still refreshing this token (or is stuck doing so). Retry the task; if this persists, "
-            f"check the token endpoint's latency and the processes using this connection"
-        )
-
-
-def config_option(name: str, default: str | None = None) -> str | None:
-    """``[oauth_connector] <name>`` from Airflow config (env ``AIRFLOW__OAUTH_CONNECTOR__<NAME>`` included)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Task SDK is part of Airflow 3.x
-        from airflow.configuration import conf
-    value = conf.get(CONFIG_SECTION, name, fallback=None)
-    if value is None:
-        return default
-    text = str(value).strip()
-    return text or default
-
-
-def configured_fernet_key() -> str | None:
-    """Airflow's ``[core] fernet_key`` if one is configured, else ``None``."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover
-        from airflow.configuration import conf
-    value = conf.get("core", "fernet_key", fallback=None)
-    text = str(value or "").strip()
-    return None if text in _UNSET_FERNET_VALUES else text
-
-
-def airflow_home() -> Path:
-    return Path(os.path.expanduser(os.path.expandvars(os.environ.get("AIRFLOW_HOME") or "~/airflow")))
 
 
 def key_digest(key: str) -> str:
@@ -111,7 +57,7 @@ class TokenCodec:
 
     @classmethod
     def from_config(cls) -> TokenCodec:
-        return cls(configured_fernet_key())
+        return cls(config.fernet_key())
 
     @property
     def encrypted(self) -> bool:
@@ -183,70 +129,14 @@ class TokenCodec:
             log.warning("Ignoring %s: the token record is incomplete", what)
             return None
 
-    def encode_status(self, key: str, status: Mapping[str, Any]) -> bytes:
-        return self.encode_record({"v": RECORD_VERSION, "key": key, "status": dict(status)})
+    # -- status records -------------------------------------------------------------------------------
 
-    def decode_status(self, key: str, raw: bytes | str | None, *, what: str) -> dict[str, Any] | None:
+    def encode_status(self, key: str, status: StatusRecord) -> bytes:
+        return self.encode_record({"v": RECORD_VERSION, "key": key, "status": status_to_dict(status)})
+
+    def decode_status(self, key: str, raw: bytes | str | None, *, what: str) -> StatusRecord | None:
+        """The status record in ``raw`` for ``key``, or ``None`` (records of older versions are read too)."""
         record = self.decode_record(raw, what=what)
         if record is None or record.get("key") != key or not isinstance(record.get("status"), dict):
             return None
-        status: dict[str, Any] = record["status"]
-        return status
-
-
-class KeyedLocks:
-    """One re-entrant in-process lock per key (threads of a process queue here, not on the shared lock)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, threading.RLock] = {}
-        self._guard = threading.Lock()
-
-    def get(self, key: str) -> threading.RLock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.RLock())
-
-
-class TwoLevelLock(Generic[H]):
-    """
-    A per-key lock in two levels: a re-entrant in-process lock, then the store's cross-process lock.
-
-    Threads of one process queue on the in-process lock, so the process holds at most one cross-process
-    lock per key (``acquire(key, deadline)`` / ``release(handle)``), taken on the outermost entry and
-    released on the outermost exit. Waiting is bounded by ``wait_timeout`` in all.
-    """
-
-    def __init__(
-        self,
-        backend: str,
-        wait_timeout: float,
-        acquire: Callable[[str, float], H],
-        release: Callable[[H], None],
-    ) -> None:
-        self.backend = backend
-        self.wait_timeout = wait_timeout
-        self._acquire = acquire
-        self._release = release
-        self._locks = KeyedLocks()
-        self._held: dict[str, tuple[H, int]] = {}  # key -> (handle, depth); touched only by the RLock owner
-
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        deadline = time.monotonic() + self.wait_timeout
-        local = self._locks.get(key)
-        if not local.acquire(timeout=max(self.wait_timeout, 0.0)):
-            raise TokenStoreLockTimeout(self.backend, key, self.wait_timeout)
-        try:
-            entry = self._held.get(key)
-            handle, depth = entry if entry is not None else (self._acquire(key, deadline), 0)
-            self._held[key] = (handle, depth + 1)
-            try:
-                yield
-            finally:
-                handle, depth = self._held[key]
-                if depth == 1:
-                    del self._held[key]
-                    self._release(handle)
-                else:
-                    self._held[key] = (handle, depth - 1)
-        finally:
-            local.release()
+        return status_from_dict(record["status"])

@@ -1,0 +1,247 @@
+"""
+Typed status records that token stores keep beside tokens: a connection's authorization state, and call markers.
+
+Two kinds of record live in a store's status slot (JSON, never pickles; stored through the store's codec,
+so Fernet-encrypted like tokens when Airflow has a key):
+
+:class:`TokenStatus` (under a profile's cache key)
+    what the OAuth profiles page and ``airflow-oauth-connector status`` show: the authorization
+    :class:`AuthState` (``None``: nothing recorded yet, e.g. "not tested yet"), the last :class:`Failure`
+    (kind, redacted message, when, where: ``"test"``, ``"cli"``, ``"page"`` or ``"dag_id/task_id/try N"``),
+    the last success and the last token refresh, and a :class:`RefreshInFlight` record written *before* a
+    rotating refresh is sent, so the next holder of the refresh lock can tell that one may have been lost.
+:class:`CallMarker` (under a deferred call's marker key)
+    the at-most-once record of a non-idempotent request made by the trigger: ``sent`` before, ``done`` after.
+
+:func:`status_from_dict` also reads the untyped records of earlier versions
+(``{"state": "needs_reauthorization", "error": "invalid_grant", "at": ...}``, ``{"state": "sent", ...}``).
+Nothing in a record is secret: failure messages are redacted before they are recorded.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from airflow_oauth_connector.redaction import redact
+
+#: Longest failure message kept in a record.
+MAX_MESSAGE = 300
+
+TOKEN_STATUS = "token_status"
+CALL_MARKER = "call_marker"
+
+
+class AuthState(str, enum.Enum):
+    """Whether a person's authorization is in place (authorization-code connections)."""
+
+    NOT_AUTHORIZED = "not_authorized"
+    AUTHORIZED = "authorized"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"
+
+
+class Where(str, enum.Enum):
+    """Where a failure or success happened, when not in a task (tasks use :func:`task_where`)."""
+
+    TEST = "test"
+    CLI = "cli"
+    PAGE = "page"
+    WORKER = "worker"
+    """A token manager outside any known context (e.g. a hook used in a script)."""
+
+
+def task_where(dag_id: str, task_id: str, try_number: int) -> str:
+    """``"dag_id/task_id/try N"``: where a task's failure happened."""
+    return f"{dag_id}/{task_id}/try {try_number}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The last failure of a connection: an error kind, a redacted message, when and where."""
+
+    kind: str
+    """The OAuth error code (``invalid_grant``, ``invalid_client``) or the exception class name."""
+    message: str
+    at: float
+    where: str = Where.WORKER.value
+
+    @classmethod
+    def of(cls, error: BaseException, *, at: float, where: str, secrets: tuple[str | None, ...] = ()) -> Failure:
+        """The failure ``error`` describes, its message redacted (known ``secrets``, URL queries) and cut."""
+        kind = str(getattr(error, "error", "") or type(error).__name__)
+        return cls(kind=kind, message=redact(str(error), secrets=secrets, limit=MAX_MESSAGE), at=at, where=where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "at": self.at, "where": self.where}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Failure | None:
+        kind = data.get("kind")
+        if not isinstance(kind, str) or not kind:
+            return None
+        return cls(
+            kind=kind,
+            message=_text(data.get("message")),
+            at=_number(data.get("at")) or 0.0,
+            where=_text(data.get("where")) or Where.WORKER.value,
+        )
+
+
+@dataclass(frozen=True)
+class RefreshInFlight:
+    """A rotating refresh was sent at ``started_at`` by ``holder`` (``host:pid``) and may not have been saved."""
+
+    started_at: float
+    holder: str
+    chain: str | None = None
+    """The origin (a digest, never the token) of the refresh-token chain being refreshed."""
+
+    @classmethod
+    def now(cls, at: float, chain: str | None = None) -> RefreshInFlight:
+        return cls(started_at=at, holder=f"{socket.gethostname()}:{os.getpid()}", chain=chain)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"started_at": self.started_at, "holder": self.holder, "chain": self.chain}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RefreshInFlight | None:
+        started = _number(data.get("started_at"))
+        if started is None:
+            return None
+        chain = data.get("chain")
+        return cls(
+            started_at=started, holder=_text(data.get("holder")), chain=chain if isinstance(chain, str) else None
+        )
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What is known about a connection's authorization and its token requests (no secret)."""
+
+    state: AuthState | None = None
+    failure: Failure | None = None
+    last_success: float | None = None
+    """When a token request (or a test) last succeeded."""
+    last_refresh: float | None = None
+    """When a token was last obtained or refreshed."""
+    in_flight: RefreshInFlight | None = None
+
+    @property
+    def needs_reauthorization(self) -> bool:
+        return self.state is AuthState.NEEDS_REAUTHORIZATION
+
+    def failed(self, failure: Failure, state: AuthState | None = None) -> TokenStatus:
+        """This status after ``failure`` (and, if given, the new ``state``); an in-flight refresh ended."""
+        return replace(self, failure=failure, state=state or self.state, in_flight=None)
+
+    def succeeded(self, at: float, *, refreshed: bool = True, state: AuthState | None = None) -> TokenStatus:
+        """This status after a success at ``at``: the failure is cleared, ``needs re-authorization`` too."""
+        new_state = state or (None if self.state is AuthState.NEEDS_REAUTHORIZATION else self.state)
+        return TokenStatus(
+            state=new_state,
+            failure=None,
+            last_success=at,
+            last_refresh=at if refreshed else self.last_refresh,
+            in_flight=None,
+        )
+
+    def refreshing(self, in_flight: RefreshInFlight) -> TokenStatus:
+        return replace(self, in_flight=in_flight)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": TOKEN_STATUS,
+            "state": None if self.state is None else self.state.value,
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "last_success": self.last_success,
+            "last_refresh": self.last_refresh,
+            "in_flight": None if self.in_flight is None else self.in_flight.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenStatus:
+        failure = data.get("failure")
+        in_flight = data.get("in_flight")
+        return cls(
+            state=_state(data.get("state")),
+            failure=Failure.from_dict(failure) if isinstance(failure, Mapping) else None,
+            last_success=_number(data.get("last_success")),
+            last_refresh=_number(data.get("last_refresh")),
+            in_flight=RefreshInFlight.from_dict(in_flight) if isinstance(in_flight, Mapping) else None,
+        )
+
+
+CallState = Literal["sent", "done"]
+
+
+@dataclass(frozen=True)
+class CallMarker:
+    """At-most-once record of one non-idempotent deferred request: ``sent`` before it goes out, ``done`` after."""
+
+    state: CallState
+    at: float
+    http_status: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": CALL_MARKER, "state": self.state, "at": self.at, "http_status": self.http_status}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallMarker:
+        state: CallState = "done" if data.get("state") == "done" else "sent"
+        status = data.get("http_status", data.get("status"))
+        http_status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        return cls(state=state, at=_number(data.get("at")) or 0.0, http_status=http_status)
+
+
+StatusRecord = TokenStatus | CallMarker
+
+
+def status_to_dict(record: StatusRecord) -> dict[str, Any]:
+    return record.to_dict()
+
+
+def status_from_dict(data: Mapping[str, Any]) -> StatusRecord:
+    """The record ``data`` holds; records without a ``kind`` (earlier versions) are read by their ``state``."""
+    kind = data.get("kind")
+    if kind == CALL_MARKER or (kind is None and data.get("state") in ("sent", "done")):
+        return CallMarker.from_dict(data)
+    if kind == TOKEN_STATUS:
+        return TokenStatus.from_dict(data)
+    return _legacy_status(data)
+
+
+def as_token_status(record: StatusRecord | None) -> TokenStatus:
+    """``record`` if it is a :class:`TokenStatus`, else an empty one (nothing recorded)."""
+    return record if isinstance(record, TokenStatus) else TokenStatus()
+
+
+def _legacy_status(data: Mapping[str, Any]) -> TokenStatus:
+    """``{"state": ..., "error": ..., "description": ..., "at": ...}`` as written before typed records."""
+    state = _state(data.get("state"))
+    error = data.get("error")
+    if not error:
+        return TokenStatus(state=state)
+    description = _text(data.get("description") or data.get("error_description"))
+    at = _number(data.get("at")) or 0.0
+    return TokenStatus(state=state, failure=Failure(kind=str(error), message=description, at=at))
+
+
+def _state(value: Any) -> AuthState | None:
+    try:
+        return AuthState(value)
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    return redact(str(value), limit=MAX_MESSAGE) if value else ""
