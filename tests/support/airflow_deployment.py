@@ -181,7 +181,7 @@ class Deployment:
 
         ``expect``: accepted status codes (``None``: any; then the ``requests.Response`` is returned).
         """
-        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("timeout", 90)  # a loaded 2-core CI machine can stall the api-server for 30 s+
         resp = self.session.request(method, self.url(path), **kwargs)
         if resp.status_code == 401:  # JWT expired: log in again once
             self._session = None
@@ -484,6 +484,8 @@ def start_deployment(
     users: Mapping[str, str] | None = None,
     wait_for_dags: Iterable[str] = (),
     timeout: float = 120.0,
+    api_host: str = "127.0.0.1",
+    components: Sequence[str] = COMPONENTS,
 ) -> Deployment:
     """Migrate a fresh metadata DB and start api-server, scheduler, dag-processor and triggerer.
 
@@ -494,6 +496,8 @@ def start_deployment(
     :param db: ``"postgres"`` (a new database on the local server, dropped at stop) or ``"sqlite"``.
     :param users: SimpleAuthManager users for the api-server (default ``{"admin": "ADMIN"}``).
     :param wait_for_dags: DAG ids to wait for (parsed and serialized) before returning.
+    :param api_host: the address the api-server binds (and every process reaches it at): loopback, or an
+        address that other test hosts reach too (:mod:`tests.support.celery_deployment`).
     :raises DeploymentUnavailable: PostgreSQL is unreachable (only for ``db="postgres"``).
     """
     from cryptography.fernet import Fernet
@@ -531,11 +535,11 @@ def start_deployment(
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         run_airflow(home, "db", "migrate", env=shared, timeout=300)
-        api = start_api_server(home, env=shared, users=users, timeout=timeout)
+        api = start_api_server(home, env=shared, users=users, timeout=timeout, host=api_host)
         shared["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = api.url("/execution/")
         child_env = airflow_env(home, shared)
         log_paths = {}
-        for name in COMPONENTS:
+        for name in components:
             log_paths[name] = home / f"{name}.log"
             processes[name] = _spawn(home, name, child_env, log_paths[name])
         deployment = Deployment(

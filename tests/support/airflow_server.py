@@ -232,6 +232,7 @@ def start_api_server(
     airflow_home: Path,
     *,
     port: int = 0,
+    host: str = "127.0.0.1",
     env: Mapping[str, str | None] | None = None,
     users: Mapping[str, str] | None = None,
     apps: str = "all",
@@ -239,7 +240,9 @@ def start_api_server(
     timeout: float = DEFAULT_START_TIMEOUT,
     migrate: bool = False,
 ) -> ApiServer:
-    """Start ``airflow api-server`` on ``127.0.0.1:port`` (``0``: a free port) and wait until it is healthy.
+    """Start ``airflow api-server`` on ``host:port`` (``0``: a free port) and wait until it is healthy.
+
+    ``host`` is loopback unless a test binds it to an address of its own network namespaces' link.
 
     :param airflow_home: the AIRFLOW_HOME; its DB must be migrated (:func:`migrate_db`, or ``migrate=True``).
     :param env: extra environment (e.g. ``{"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}``); ``None`` unsets.
@@ -270,15 +273,17 @@ def start_api_server(
         # Fixed for the server's lifetime so all workers sign and verify with the same keys.
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__HOST": host,
         "AIRFLOW__API__WORKERS": "1",
     }
     server_env.update(env or {})
 
     attempts = 3 if port == 0 else 1  # a picked free port can be taken before the server binds it
     for attempt in range(1, attempts + 1):
-        chosen = port or _free_port()
-        server = _spawn(home, chosen, server_env, passwords, apps, extra_args, default_user=next(iter(users)))
+        chosen = port or _free_port(host)
+        server = _spawn(
+            home, chosen, server_env, passwords, apps, extra_args, default_user=next(iter(users)), host=host
+        )
         try:
             server.wait_until_ready(timeout)
         except AirflowProcessError:
@@ -299,6 +304,7 @@ def _spawn(
     extra_args: Sequence[str],
     *,
     default_user: str,
+    host: str = "127.0.0.1",
 ) -> ApiServer:
     child_env = airflow_env(home, {**env, "AIRFLOW__API__PORT": str(port)})
     log_path = home / f"api-server-{port}.log"
@@ -306,7 +312,7 @@ def _spawn(
         *airflow_executable(),
         "api-server",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--workers",
@@ -327,7 +333,7 @@ def _spawn(
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     server = ApiServer(
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://{host}:{port}",
         port=port,
         airflow_home=home,
         log_path=log_path,
@@ -341,9 +347,9 @@ def _spawn(
 
 
 # ----------------------------------------------------------------------------------------------- utilities
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 

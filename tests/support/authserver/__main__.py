@@ -29,7 +29,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind: loopback (default 127.0.0.1) or, with --allow-private-host, a private address "
+        "of the test's own network namespaces (e.g. 10.231.1.1)",
+    )
+    p.add_argument("--allow-private-host", action="store_true", help="accept a private (RFC 1918) --host")
     p.add_argument("--port", type=int, default=0, help="port (0 = pick a free one; default 0)")
     p.add_argument("--data-dir", required=True, type=Path, help="directory for the sqlite DB and ready file")
     p.add_argument("--ready-file", type=Path, default=None, help="default: DATA_DIR/ready.json")
@@ -61,6 +67,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="disable DOT's refresh-token reuse protection (family revocation on replay)",
     )
+    p.add_argument(
+        "--refresh-grace-seconds",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="grace window in which the refresh token just rotated away is still accepted (default 0: none); "
+        "also settable at run time through POST /test/config",
+    )
     p.add_argument("--threads", type=int, default=32, help="waitress worker threads (default 32)")
     p.add_argument(
         "--exit-with-parent", action="store_true", help="exit when the parent process goes away (used by runner.py)"
@@ -68,8 +82,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="delete an existing DB in DATA_DIR first")
     args = p.parse_args(argv)
     try:
-        if not ipaddress.ip_address(args.host).is_loopback:
-            p.error("--host must be a loopback address")
+        address = ipaddress.ip_address(args.host)
+        if not (address.is_loopback or (args.allow_private_host and address.is_private)):
+            p.error("--host must be a loopback address (or a private one with --allow-private-host)")
     except ValueError:
         if args.host != "localhost":
             p.error("--host must be a loopback address")
@@ -138,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     device_enabled = not args.no_device
 
     from . import settings as server_settings
+    from . import stats as server_stats
+
+    server_stats.OWN_ADDRESSES.add(args.host)
 
     server_settings.configure(
         base_url=base_url,
@@ -148,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         device_enabled=device_enabled,
         device_interval=args.device_interval,
         reuse_protection=not args.no_reuse_protection,
+        refresh_grace_seconds=args.refresh_grace_seconds,
     )
 
     from django.core.management import call_command
@@ -199,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats_url": base_url + "/test/stats",
         "access_token_lifetime": args.access_token_lifetime,
         "refresh_token_reuse_protection": not args.no_reuse_protection,
+        "refresh_grace_seconds": args.refresh_grace_seconds,
         "device_interval": args.device_interval,
         "data_dir": str(data_dir),
         "user": seeded["user"],

@@ -163,6 +163,25 @@ class AuthServer:
         r = requests.post(self.base_url + "/test/reset", timeout=10)
         r.raise_for_status()
 
+    def configure(
+        self,
+        *,
+        refresh_grace_seconds: int | None = None,
+        token_endpoint_down_seconds: float | None = None,
+        refresh_delay_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Change the running server: DOT's refresh-token grace window; the token endpoint down (503) for a
+        while; refresh answers held back after the rotation is committed (a refresh in flight to kill)."""
+        settings = {
+            "refresh_grace_seconds": refresh_grace_seconds,
+            "token_endpoint_down_seconds": token_endpoint_down_seconds,
+            "refresh_delay_seconds": refresh_delay_seconds,
+        }
+        body = {name: value for name, value in settings.items() if value is not None}
+        r = requests.post(self.base_url + "/test/config", json=body, timeout=10)
+        r.raise_for_status()
+        return dict(r.json())
+
     def token_requests(self, limit: int = 200) -> list[dict[str, Any]]:
         """Non-secret metadata of the last token-endpoint requests (oldest first)."""
         r = requests.get(self.base_url + "/test/token-requests", params={"limit": limit}, timeout=10)
@@ -352,6 +371,8 @@ def start_auth_server(
     reuse_protection: bool = True,
     refresh_token_lifetime: int | None = None,
     threads: int = 32,
+    host: str = "127.0.0.1",
+    refresh_grace_seconds: int = 0,
     timeout: float = DEFAULT_START_TIMEOUT,
     python: str | None = None,
     env: dict[str, str] | None = None,
@@ -385,7 +406,13 @@ def start_auth_server(
         "--threads",
         str(int(threads)),
         "--exit-with-parent",
+        "--host",
+        host,
+        "--refresh-grace-seconds",
+        str(int(refresh_grace_seconds)),
     ]
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        cmd.append("--allow-private-host")
     for uri in redirect_uris:
         cmd += ["--redirect-uri", uri]
     if not device:

@@ -59,6 +59,7 @@ def build_settings(
     device_enabled: bool,
     device_interval: int,
     reuse_protection: bool,
+    refresh_grace_seconds: int = 0,
     debug: bool = False,
 ) -> dict[str, Any]:
     issuer = base_url + "/o"
@@ -74,11 +75,12 @@ def build_settings(
         "ACCESS_TOKEN_EXPIRE_SECONDS": int(access_token_lifetime),
         "REFRESH_TOKEN_EXPIRE_SECONDS": refresh_token_lifetime,
         "AUTHORIZATION_CODE_EXPIRE_SECONDS": 120,
-        # Refresh-token rotation, no grace period, replay of a rotated token
-        # -> invalid_grant (and with reuse protection the whole family is
-        # revoked, as RFC 9700 recommends).
+        # Refresh-token rotation; by default no grace period: replay of a
+        # rotated token -> invalid_grant (and with reuse protection the whole
+        # family is revoked, as RFC 9700 recommends). With a grace window (Okta:
+        # 30 s, Xero: 30 min) the token just rotated away is still accepted.
         "ROTATE_REFRESH_TOKEN": True,
-        "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+        "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": int(refresh_grace_seconds),
         "REFRESH_TOKEN_REUSE_PROTECTION": bool(reuse_protection),
         # PKCE: mandatory for public clients, optional (but verified) for
         # confidential ones.

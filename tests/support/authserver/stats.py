@@ -63,6 +63,8 @@ BODY_VALUE_ALLOWLIST = frozenset(
     }
 )
 REDACTED = "<redacted>"
+#: The address the server is bound to (set at start): the test process on the same host connects from it.
+OWN_ADDRESSES: set[str] = set()
 
 
 def _is_test_name(name: str) -> bool:
@@ -85,6 +87,8 @@ class _Store:
             self.by_grant_and_client: dict[str, Counter[str]] = {}
             self.by_auth_method: Counter[str] = Counter()
             self.by_status: Counter[str] = Counter()
+            self.by_error: Counter[str] = Counter()
+            self.down_refused = 0
             self.device_authorizations = 0
             self.api_total = 0
             self.api_unauthorized = 0
@@ -107,6 +111,8 @@ class _Store:
             self.by_grant_and_client.setdefault(gt, Counter())[cid] += 1
             self.by_auth_method[record["auth_method"]] += 1
             self.by_status[str(record["status"])] += 1
+            if record.get("error"):
+                self.by_error[str(record["error"])] += 1
             self.records.append(record)
 
     def add_device_authorization(self) -> None:
@@ -134,6 +140,8 @@ class _Store:
                     "by_grant_type_and_client_id": {gt: dict(c) for gt, c in self.by_grant_and_client.items()},
                     "by_auth_method": dict(self.by_auth_method),
                     "by_status": dict(self.by_status),
+                    "by_error": dict(self.by_error),
+                    "refused_while_down": self.down_refused,
                 },
                 "device_authorization_requests": self.device_authorizations,
                 "api_requests": {
@@ -151,6 +159,25 @@ class _Store:
 
 
 STORE = _Store()
+
+
+class _Outage:
+    """Faults of the token endpoint, set through ``POST /test/config``.
+
+    ``until``: the endpoint is "down" until then: it answers 503 (no Retry-After), as a balancer without backends.
+    ``refresh_delay``: a refresh-token grant is processed (the token rotated and committed) and its answer then
+    held back this many seconds, so that a test can kill the client while its refresh is in flight.
+    """
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.refresh_delay = 0.0
+
+    def active(self) -> bool:
+        return time.time() < self.until
+
+
+OUTAGE = _Outage()
 
 
 def _basic_client_id(request: HttpRequest) -> str | None:
@@ -241,6 +268,10 @@ class RequestStatsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path == TOKEN_PATH and OUTAGE.active():
+            with STORE._lock:
+                STORE.down_refused += 1
+            return JsonResponse({"error": "temporarily_unavailable"}, status=503)
         if request.method == "POST" and request.path == TOKEN_PATH:
             meta = _token_request_metadata(request)
             # Some providers take token parameters in the query (e.g. ?audience=...). oauthlib refuses any
@@ -254,6 +285,8 @@ class RequestStatsMiddleware:
                 with contextlib.suppress(ValueError, AttributeError):
                     meta["error"] = json.loads(response.content).get("error")
             STORE.add_token_request(meta)
+            if OUTAGE.refresh_delay > 0 and meta["grant_type"] == "refresh_token":
+                time.sleep(OUTAGE.refresh_delay)
             return response
         if request.method == "POST" and request.path == DEVICE_AUTHORIZATION_PATH:
             STORE.add_device_authorization()
@@ -261,9 +294,11 @@ class RequestStatsMiddleware:
 
 
 def _loopback_only(view):
+    """Test endpoints answer the test process only: loopback, or the server's own (bound) address."""
+
     def wrapper(request: HttpRequest, *args, **kwargs):
         addr = request.META.get("REMOTE_ADDR", "")
-        if not (addr.startswith("127.") or addr in ("::1", "localhost")):
+        if not (addr.startswith("127.") or addr in ("::1", "localhost") or addr in OWN_ADDRESSES):
             return JsonResponse({"error": "forbidden"}, status=403)
         return view(request, *args, **kwargs)
 
@@ -299,3 +334,30 @@ def token_requests_view(request: HttpRequest) -> JsonResponse:
 
 def healthz_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+
+
+@csrf_exempt
+@_loopback_only
+@require_POST
+def config_view(request: HttpRequest) -> JsonResponse:
+    """Change the server at run time: ``refresh_grace_seconds`` (DOT's grace window), ``token_endpoint_down_seconds``,
+    ``refresh_delay_seconds`` (see :class:`_Outage`).
+    """
+    from oauth2_provider.settings import oauth2_settings
+
+    try:
+        body = json.loads(request.body or b"{}")
+        if "refresh_grace_seconds" in body:
+            oauth2_settings.REFRESH_TOKEN_GRACE_PERIOD_SECONDS = int(body["refresh_grace_seconds"])
+        if "token_endpoint_down_seconds" in body:
+            OUTAGE.until = time.time() + float(body["token_endpoint_down_seconds"])
+        if "refresh_delay_seconds" in body:
+            OUTAGE.refresh_delay = float(body["refresh_delay_seconds"])
+    except (ValueError, TypeError) as exc:
+        return JsonResponse({"error": f"bad config: {type(exc).__name__}"}, status=400)
+    return JsonResponse(
+        {
+            "refresh_grace_seconds": oauth2_settings.REFRESH_TOKEN_GRACE_PERIOD_SECONDS,
+            "token_endpoint_down": OUTAGE.active(),
+        }
+    )

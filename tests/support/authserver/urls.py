@@ -38,5 +38,6 @@ urlpatterns = [
     path("test/stats", stats.stats_view),
     path("test/reset", stats.reset_view),
     path("test/token-requests", stats.token_requests_view),
+    path("test/config", stats.config_view),
     path("healthz", stats.healthz_view),
 ]
