@@ -4,7 +4,7 @@ import requests
 
 from airflow_oauth_connector.auth import OAuthAuth, OAuthSession
 from airflow_oauth_connector.token import Token
-from tests.unit.fakes import FakeTransport, bearer, query
+from tests.support.fake_http import FakeTransport, bearer, query
 
 
 class Tokens:

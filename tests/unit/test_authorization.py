@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +29,7 @@ from airflow_oauth_connector.status import AuthState, Failure, TokenStatus
 from airflow_oauth_connector.store.factory import clear_store_cache, store_for
 from airflow_oauth_connector.store.memory import MemoryTokenStore
 from airflow_oauth_connector.token import Token, refresh_origin
+from tests.support import builders
 
 SECRET = "client-secret-SENTINEL-4242"
 ACCESS = "access-token-SENTINEL-1111"
@@ -106,9 +106,8 @@ def db_extra(conn_id: str) -> dict[str, Any]:
         return dict(conn.extra_dejson)
 
 
-def make_token(*, refresh: str | None = REFRESH, lifetime: float = 3600.0, scope: str = "read write") -> Token:
-    now = time.time()
-    return Token(access_token=ACCESS, refresh_token=refresh, expires_at=now + lifetime, scope=scope, issued_at=now)
+def authorized_token(*, refresh: str | None = REFRESH, lifetime: float = 3600.0) -> Token:
+    return builders.make_token(ACCESS, refresh=refresh, lifetime=lifetime, scope="read write")
 
 
 def assert_secret_free(*texts: str) -> None:
@@ -124,7 +123,7 @@ def test_not_authorized_then_saved_authorization_is_in_db_and_store(db: Any) -> 
     assert before.refresh_token_present is False
     assert before.describe().startswith("not authorized")
 
-    token = make_token()
+    token = authorized_token()
     save_authorization(conn_id, token)
 
     extra = db_extra(conn_id)
@@ -154,7 +153,7 @@ def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any
     conn_id = add_connection(_extra(refresh_token=OLD_REFRESH))
     profile = authz.load_profile(conn_id)
     store = store_for(profile)
-    store.save(profile.cache_key, make_token(refresh=OLD_REFRESH, lifetime=-10))
+    store.save(profile.cache_key, authorized_token(refresh=OLD_REFRESH, lifetime=-10))
     store.save_status(profile.cache_key, _needs_reauthorization(f"bad {OLD_REFRESH}"))
     status = profile_status(profile)
     assert status.state == "needs_reauthorization"
@@ -163,7 +162,7 @@ def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any
     assert status.describe().startswith("needs re-authorization: invalid_grant")
     assert_secret_free(repr(status), status.describe())
 
-    save_authorization(conn_id, make_token())
+    save_authorization(conn_id, authorized_token())
     assert store.load_status(profile.cache_key) is None
     cached = store.load(profile.cache_key)
     assert cached is not None
@@ -177,7 +176,7 @@ def test_connection_reauthorized_elsewhere_is_not_needs_reauthorization(db: Any)
     conn_id = add_connection(_extra(refresh_token=REFRESH))
     profile = authz.load_profile(conn_id)
     store = store_for(profile)
-    rejected = make_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(refresh_origin(OLD_REFRESH))
+    rejected = authorized_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(refresh_origin(OLD_REFRESH))
     store.save(profile.cache_key, rejected)
     store.save_status(profile.cache_key, _needs_reauthorization())
     status = profile_status(profile)
@@ -192,7 +191,7 @@ def test_cached_chain_of_unknown_origin_is_not_superseded(db: Any) -> None:
     conn_id = add_connection(_extra(refresh_token=REFRESH))
     profile = authz.load_profile(conn_id)
     store = store_for(profile)
-    store.save(profile.cache_key, make_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(None))
+    store.save(profile.cache_key, authorized_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(None))
     store.save_status(profile.cache_key, _needs_reauthorization())
     status = profile_status(profile)
     assert status.state == "needs_reauthorization"
@@ -221,7 +220,7 @@ def _needs_reauthorization(message: str = "") -> TokenStatus:
 
 def test_response_without_refresh_token_keeps_the_stored_one(db: Any) -> None:
     conn_id = add_connection(_extra(refresh_token=OLD_REFRESH))
-    save_authorization(conn_id, make_token(refresh=None))
+    save_authorization(conn_id, authorized_token(refresh=None))
     extra = db_extra(conn_id)
     assert extra["refresh_token"] == OLD_REFRESH
     assert extra["access_token"] == ACCESS
@@ -234,7 +233,7 @@ def test_response_without_refresh_token_keeps_the_stored_one(db: Any) -> None:
 
 def test_forget_tokens_keeps_client_secret_and_settings(db: Any) -> None:
     conn_id = add_connection()
-    save_authorization(conn_id, make_token())
+    save_authorization(conn_id, authorized_token())
     profile = authz.load_profile(conn_id)
     forget_tokens(conn_id)
     extra = db_extra(conn_id)  # also asserts the password is still the client secret
@@ -246,17 +245,17 @@ def test_forget_tokens_keeps_client_secret_and_settings(db: Any) -> None:
 
 def test_save_for_unknown_or_foreign_connection_fails_and_stores_nothing(db: Any) -> None:
     with pytest.raises(AuthorizationStorageError, match="not stored in the Airflow metadata database"):
-        save_authorization("authz_does_not_exist", make_token())
+        save_authorization("authz_does_not_exist", authorized_token())
     other = add_connection({"foo": "bar"}, conn_type="http")
     with pytest.raises(AuthorizationStorageError, match="has type 'http'"):
-        save_authorization(other, make_token())
+        save_authorization(other, authorized_token())
     assert "refresh_token" not in db_extra(other)
 
 
 def test_invalid_profile_is_rolled_back(db: Any) -> None:
     conn_id = add_connection(_extra(access_url="ftp://nope"))
     with pytest.raises(Exception, match="access_url"):
-        save_authorization(conn_id, make_token())
+        save_authorization(conn_id, authorized_token())
     assert "refresh_token" not in db_extra(conn_id)
     status = connection_status(conn_id)
     assert status.state == "error"
@@ -282,7 +281,7 @@ def test_client_credentials_is_ready() -> None:
     status = profile_status(profile, store)
     assert status.state == "ready"
     assert status.describe() == "ready (client credentials); no token cached yet (obtained on first use)"
-    store.save(profile.cache_key, make_token(refresh=None))
+    store.save(profile.cache_key, authorized_token(refresh=None))
     assert profile_status(profile, store).describe().startswith("ready (client credentials); token expires at")
 
 
@@ -291,7 +290,7 @@ def test_access_token_without_refresh_token_expired_needs_reauthorization() -> N
         "ac_expired", host="https://api.example.com", login="c", password=SECRET, extra=_extra()
     )
     store = MemoryTokenStore()
-    store.save(profile.cache_key, make_token(refresh=None, lifetime=-1))
+    store.save(profile.cache_key, authorized_token(refresh=None, lifetime=-1))
     status = profile_status(profile, store)
     assert status.state == "needs_reauthorization"
     assert status.refresh_token_present is False
@@ -336,7 +335,7 @@ def test_exchange_and_save_uses_client_and_returns_new_status(db: Any) -> None:
     class FakeClient:
         def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
             calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri})
-            return make_token()
+            return authorized_token()
 
     status = exchange_and_save(profile, "the-code", "the-verifier", "http://127.0.0.1:1/callback", client=FakeClient())  # type: ignore[arg-type]
     assert calls == [

@@ -28,8 +28,8 @@ from airflow_oauth_connector.cli import (
 )
 from airflow_oauth_connector.exceptions import InvalidClientError, TokenEndpointError
 from airflow_oauth_connector.token import Token
-from tests.unit.fakes import FakeTransport
-from tests.unit.helpers import AUTHORIZE_URL, CLIENT_SECRET, make_client, make_profile
+from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, Clock, make_client, make_profile
+from tests.support.fake_http import FakeTransport
 
 STATE = "expected-state-0123456789"
 
@@ -205,22 +205,9 @@ class ScriptedTokenClient:
         raise TokenEndpointError.create(outcome, None, 400)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_device_poll_honours_interval_pending_and_slow_down() -> None:
     client = ScriptedTokenClient("authorization_pending", "slow_down", "authorization_pending", "token")
-    clock = FakeClock()
+    clock = Clock(0.0)
     token = poll_device_token(client, _grant(), sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
     assert token.refresh_token == "rt"
     assert clock.sleeps == [2.0, 2.0, 7.0, 7.0]
@@ -232,24 +219,24 @@ def test_device_poll_honours_interval_pending_and_slow_down() -> None:
     [("access_denied", "denied"), ("expired_token", "expired before it was approved")],
 )
 def test_device_poll_terminal_errors(outcome: str, message: str) -> None:
-    clock = FakeClock()
+    clock = Clock(0.0)
     with pytest.raises(CliError, match=message):
         poll_device_token(ScriptedTokenClient(outcome), _grant(), sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
 
 
 def test_device_poll_other_errors_propagate() -> None:
-    clock = FakeClock()
+    clock = Clock(0.0)
     with pytest.raises(InvalidClientError):
         poll_device_token(ScriptedTokenClient("invalid_client"), _grant(), sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
 
 
 def test_device_poll_stops_at_expiry_or_timeout() -> None:
-    clock = FakeClock()
+    clock = Clock(0.0)
     client = ScriptedTokenClient(*["authorization_pending"] * 100)
     with pytest.raises(CliError, match="not approved within 10 s"):
         poll_device_token(client, _grant(expires_in=10), sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
     assert clock.now <= 10
-    clock = FakeClock()
+    clock = Clock(0.0)
     with pytest.raises(CliError, match="not approved within 5 s"):
         poll_device_token(client, _grant(), timeout=5, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
 

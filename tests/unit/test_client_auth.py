@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, quote_plus
 
 from airflow_oauth_connector.client_auth import CLIENT_AUTH_METHODS, apply_client_auth
 from airflow_oauth_connector.profile import ClientAuthMethod
-from tests.unit._helpers import SECRET, TOKEN_URL
+from tests.support.builders import CLIENT_SECRET, TOKEN_URL
 
 BODY = "grant_type=client_credentials&scope=read"
 
@@ -24,19 +24,19 @@ def test_every_method_registered():
 
 def test_header_method_uses_http_basic():
     url, headers, body = apply_client_auth(
-        ClientAuthMethod.HEADER, "client-id", SECRET, TOKEN_URL, {"Accept": "application/json"}, BODY
+        ClientAuthMethod.HEADER, "client-id", CLIENT_SECRET, TOKEN_URL, {"Accept": "application/json"}, BODY
     )
     assert url == TOKEN_URL
-    assert basic_credentials(headers) == f"client-id:{SECRET}"
+    assert basic_credentials(headers) == f"client-id:{CLIENT_SECRET}"
     assert headers["Accept"] == "application/json"
     assert body == BODY
-    assert SECRET not in body
+    assert CLIENT_SECRET not in body
     assert "client_secret" not in body
     assert "client_id" not in body
 
 
 def test_body_method_puts_credentials_in_form():
-    url, headers, body = apply_client_auth(ClientAuthMethod.BODY, "client-id", SECRET, TOKEN_URL, {}, BODY)
+    url, headers, body = apply_client_auth(ClientAuthMethod.BODY, "client-id", CLIENT_SECRET, TOKEN_URL, {}, BODY)
     assert url == TOKEN_URL
     assert "Authorization" not in headers
     form = parse_qs(body)
@@ -44,7 +44,7 @@ def test_body_method_puts_credentials_in_form():
         "grant_type": ["client_credentials"],
         "scope": ["read"],
         "client_id": ["client-id"],
-        "client_secret": [SECRET],
+        "client_secret": [CLIENT_SECRET],
     }
 
 
@@ -64,8 +64,8 @@ def test_none_method_puts_only_client_id():
 
 
 def test_none_method_never_sends_a_secret_it_was_given():
-    _, headers, body = apply_client_auth(ClientAuthMethod.NONE, "public-id", SECRET, TOKEN_URL, {}, BODY)
-    assert SECRET not in body
+    _, headers, body = apply_client_auth(ClientAuthMethod.NONE, "public-id", CLIENT_SECRET, TOKEN_URL, {}, BODY)
+    assert CLIENT_SECRET not in body
     assert "Authorization" not in headers
 
 

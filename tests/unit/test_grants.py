@@ -16,7 +16,7 @@ from airflow_oauth_connector.grants import (
     client_credentials_params,
     refresh_token_params,
 )
-from tests.unit._helpers import AUTHORIZE_URL, make_profile
+from tests.support.builders import AUTHORIZE_URL, CLIENT_ID, make_profile
 
 REDIRECT = "https://airflow.example.com/oauth/callback"
 
@@ -72,7 +72,7 @@ def test_authorization_request_with_pkce():
     query = query_of(request.url)
     assert {key: values[0] for key, values in query.items()} == {
         "response_type": "code",
-        "client_id": "client-id",
+        "client_id": CLIENT_ID,
         "redirect_uri": REDIRECT,
         "scope": "read write",
         "state": "st-123",
@@ -146,7 +146,7 @@ def test_auth_params_merged_but_cannot_override_protocol_params():
     assert query["access_type"] == ["offline"]
     assert query["login_hint"] == ["a@example.com"]
     assert query["response_type"] == ["code"]
-    assert query["client_id"] == ["client-id"]
+    assert query["client_id"] == [CLIENT_ID]
     assert query["state"] == ["st"]
 
 

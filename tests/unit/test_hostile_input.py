@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from airflow_oauth_connector.exceptions import ForeignOriginError, TokenResponseError
 from airflow_oauth_connector.hooks import OAuthConnectorHook
-from tests.unit.fakes import FakeTransport
-from tests.unit.helpers import API, CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from tests.support.builders import CLIENT_SECRET, TOKEN_URL, make_client, make_profile, set_connection
+from tests.support.fake_http import FakeTransport
 
 
 def token_endpoint(body: bytes, content_type: str = "application/json"):
@@ -50,18 +48,7 @@ def test_non_utf8_bodies_are_a_clear_error(body):
     ],
 )
 def test_links_to_other_origins_are_refused(monkeypatch, link):
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_HOSTILE",
-        json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": API,
-                "login": "client-1",
-                "password": CLIENT_SECRET,
-                "extra": {"access_url": TOKEN_URL},
-            }
-        ),
-    )
+    set_connection(monkeypatch, "hostile")
     hook = OAuthConnectorHook("hostile")
     if link.startswith("//"):
         link = "https:" + link

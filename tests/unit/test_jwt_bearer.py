@@ -13,8 +13,8 @@ from joserfc.jwk import import_key
 from airflow_oauth_connector import jwt_bearer
 from airflow_oauth_connector.exceptions import ProfileError
 from airflow_oauth_connector.profile import OAuthProfile
-from tests.unit.fakes import FakeTransport, form
-from tests.unit.helpers import make_client
+from tests.support.builders import make_client
+from tests.support.fake_http import FakeTransport, form
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 

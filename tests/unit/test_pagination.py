@@ -18,15 +18,11 @@ from airflow_oauth_connector.pagination import (
     iterate_pages,
     json_path,
 )
+from tests.support.builders import make_response
 
 
 def response(body, *, url="https://api.example.com/items", headers=None) -> requests.Response:
-    r = requests.Response()
-    r.status_code = 200
-    r._content = json.dumps(body).encode()
-    r.url = url
-    r.headers.update(headers or {})
-    return r
+    return make_response(200, body, headers, url=url)
 
 
 def page(request: PageRequest, body, **kwargs) -> Page:

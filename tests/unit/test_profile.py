@@ -19,7 +19,16 @@ from airflow_oauth_connector.profile import (
     origin_of,
 )
 from airflow_oauth_connector.retry import RetryPolicy
-from tests.unit._helpers import API_URL, AUTHORIZE_URL, REFRESH, SECRET, TOKEN_URL, make_profile
+from tests.support.builders import (
+    API_URL,
+    AUTHORIZE_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CONN_ID,
+    REFRESH,
+    TOKEN_URL,
+    make_profile,
+)
 
 
 def profile_error(extra: dict | None = None, **kwargs: object) -> ProfileError:
@@ -33,11 +42,11 @@ def profile_error(extra: dict | None = None, **kwargs: object) -> ProfileError:
 
 def test_minimal_client_credentials_profile_defaults():
     profile = make_profile()
-    assert profile.conn_id == "oauth_test"
+    assert profile.conn_id == CONN_ID
     assert profile.base_url == API_URL
     assert profile.grant_type is GrantType.CLIENT_CREDENTIALS
-    assert profile.client_id == "client-id"
-    assert profile.client_secret == SECRET
+    assert profile.client_id == CLIENT_ID
+    assert profile.client_secret == CLIENT_SECRET
     assert profile.access_url == TOKEN_URL
     assert profile.authorize_url is None
     assert profile.issuer_url is None
@@ -351,10 +360,10 @@ def test_text_fields_reject_non_text(name):
 def test_unknown_grant_type():
     error = profile_error({"grant_type": "implicit"})
     assert error.field == "grant_type"
-    assert error.conn_id == "oauth_test"
+    assert error.conn_id == CONN_ID
     assert "'implicit'" in error.problem
     assert "authorization_code, client_credentials, custom, jwt_bearer, password" in error.problem
-    assert str(error).startswith("Connection 'oauth_test', field 'grant_type': ")
+    assert str(error).startswith(f"Connection '{CONN_ID}', field 'grant_type': ")
 
 
 def test_missing_access_url_without_issuer():
@@ -532,10 +541,10 @@ def test_public_client_needs_no_secret(alias):
 def test_repr_hides_secrets():
     profile = make_profile({"refresh_token": REFRESH})
     text = repr(profile)
-    assert SECRET not in text
+    assert CLIENT_SECRET not in text
     assert REFRESH not in text
-    assert "client-id" in text
-    assert SECRET not in str(profile)
+    assert CLIENT_ID in text
+    assert CLIENT_SECRET not in str(profile)
 
 
 @pytest.mark.parametrize(
@@ -548,16 +557,16 @@ def test_repr_hides_secrets():
         ({"refresh_token": REFRESH}, {"login": None}),
         ({"refresh_token": REFRESH}, {"host": "nope"}),
         ({"refresh_token": REFRESH, "header_name": "bad name"}, {}),
-        ({"access_params": {"body": {"client_secret": {"nested": SECRET}}}}, {}),
-        ({"access_params": {"body": {"client_secret": SECRET + "\r\n"}}}, {}),
-        ({"access_params": json.dumps({"body": {"client_secret": SECRET}})[:-1]}, {}),
-        ({"authorize_params": {"x": SECRET + "\n"}}, {}),
+        ({"access_params": {"body": {"client_secret": {"nested": CLIENT_SECRET}}}}, {}),
+        ({"access_params": {"body": {"client_secret": CLIENT_SECRET + "\r\n"}}}, {}),
+        ({"access_params": json.dumps({"body": {"client_secret": CLIENT_SECRET}})[:-1]}, {}),
+        ({"authorize_params": {"x": CLIENT_SECRET + "\n"}}, {}),
     ],
 )
 def test_error_messages_never_carry_secrets(extra, kwargs):
     error = profile_error(extra, **kwargs)
     for text in (str(error), repr(error), error.problem):
-        assert SECRET not in text
+        assert CLIENT_SECRET not in text
         assert REFRESH not in text
 
 
@@ -578,9 +587,9 @@ def test_cache_key_stable():
     first = make_profile({"scope": "a b"})
     again = make_profile({"scope": "a,b", "timeout": 5, "header_name": "X-Token", "refresh_token": REFRESH})
     assert first.cache_key == again.cache_key
-    assert first.cache_key.startswith("oauth_test:")
+    assert first.cache_key.startswith(f"{CONN_ID}:")
     assert len(first.cache_key.split(":", 1)[1]) == 16
-    assert SECRET not in first.cache_key
+    assert CLIENT_SECRET not in first.cache_key
 
 
 @pytest.mark.parametrize(
@@ -658,7 +667,7 @@ def test_from_connection():
         host="https://api.example.com/v1",
         port=8443,
         login="client-id",
-        password=SECRET,
+        password=CLIENT_SECRET,
         extra=json.dumps(
             {
                 "access_url": TOKEN_URL,
@@ -673,7 +682,7 @@ def test_from_connection():
     assert profile.conn_id == "my_api"
     assert profile.base_url == "https://api.example.com:8443/v1"
     assert profile.client_id == "client-id"
-    assert profile.client_secret == SECRET
+    assert profile.client_secret == CLIENT_SECRET
     assert profile.scope == "read write"
     assert profile.client_auth is ClientAuthMethod.BODY
     assert dict(profile.access_params.body) == {"audience": "aud"}
@@ -681,7 +690,7 @@ def test_from_connection():
 
 
 def test_from_connection_without_extra_names_access_url():
-    conn = Connection(conn_id="bare", conn_type="oauth_connector", host=API_URL, login="id", password=SECRET)
+    conn = Connection(conn_id="bare", conn_type="oauth_connector", host=API_URL, login="id", password=CLIENT_SECRET)
     with pytest.raises(ProfileError) as info:
         OAuthProfile.from_connection(conn)
     assert info.value.conn_id == "bare"
@@ -689,7 +698,9 @@ def test_from_connection_without_extra_names_access_url():
 
 
 def test_from_connection_extra_not_an_object():
-    conn = Connection(conn_id="c", conn_type="oauth_connector", host=API_URL, login="id", password=SECRET, extra="[1]")
+    conn = Connection(
+        conn_id="c", conn_type="oauth_connector", host=API_URL, login="id", password=CLIENT_SECRET, extra="[1]"
+    )
     with pytest.raises(ProfileError) as info:
         OAuthProfile.from_connection(conn)
     assert info.value.field == "extra"

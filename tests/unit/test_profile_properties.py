@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from airflow_oauth_connector.exceptions import ProfileError, TokenEndpointError, TokenResponseError
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.token import Token, parse_token_body
-from tests.unit._helpers import REFRESH, SECRET
+from tests.support.builders import CLIENT_SECRET, REFRESH
 
 # UNIT_HYPOTHESIS_EXAMPLES=5000 for a deeper local run; 200 keeps the suite fast.
 FAST = settings(
@@ -117,7 +117,7 @@ hosts = (
 )
 ports = st.none() | st.integers(0, 65535)
 logins = st.sampled_from(["client-id", " id ", ""]) | safe_text | st.none()
-passwords = st.sampled_from([SECRET, "", None])
+passwords = st.sampled_from([CLIENT_SECRET, "", None])
 
 
 def attempt(call: Callable[[], T], *allowed: type[BaseException]) -> tuple[T | None, BaseException | None]:
@@ -131,7 +131,7 @@ def attempt(call: Callable[[], T], *allowed: type[BaseException]) -> tuple[T | N
 def assert_no_secret(error: BaseException | None) -> None:
     if error is not None:
         for text in (str(error), repr(error), getattr(error, "problem", "")):
-            assert SECRET not in text
+            assert CLIENT_SECRET not in text
             assert REFRESH not in text
 
 
@@ -149,7 +149,7 @@ def check_profile(extra: dict[str, Any], host: str | None, port: int | None, log
         assert error.field
         return
     assert isinstance(profile, OAuthProfile)
-    assert SECRET not in repr(profile)
+    assert CLIENT_SECRET not in repr(profile)
     assert REFRESH not in repr(profile)
     assert profile.base_url.startswith(("http://", "https://"))
     assert profile.access_url or profile.issuer_url
@@ -178,10 +178,15 @@ def test_from_fields_extras_as_connection_json(extra, host, port, login, passwor
     body=st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
 )
 def test_secret_in_access_params_body_never_in_error(value, body):
-    extra = {"access_url": "https://auth.example.com/token", "access_params": {"body": {**body, "secret": SECRET}}}
+    extra = {
+        "access_url": "https://auth.example.com/token",
+        "access_params": {"body": {**body, "secret": CLIENT_SECRET}},
+    }
     extra["access_params"]["body"]["x"] = value  # may be fine, or hold a line break
     _, error = attempt(
-        lambda: OAuthProfile.from_fields("c", host="https://api.example.com", login="id", password=SECRET, extra=extra),
+        lambda: OAuthProfile.from_fields(
+            "c", host="https://api.example.com", login="id", password=CLIENT_SECRET, extra=extra
+        ),
         ProfileError,
     )
     assert_no_secret(error)
@@ -236,9 +241,9 @@ mutated_keys = st.sampled_from(sorted(k for k in EXTRA_STRATEGIES if k not in ("
 @given(extra=valid_extras, port=ports)
 def test_valid_extras_always_accepted(extra, port):
     profile = OAuthProfile.from_fields(
-        "c", host="https://api.example.com/v1", port=port, login="id", password=SECRET, extra=extra
+        "c", host="https://api.example.com/v1", port=port, login="id", password=CLIENT_SECRET, extra=extra
     )
-    assert SECRET not in repr(profile)
+    assert CLIENT_SECRET not in repr(profile)
     assert REFRESH not in repr(profile)
     assert profile.access_url == extra["access_url"]
 
@@ -250,7 +255,7 @@ def test_one_bad_key_is_the_field_named(extra, key, data):
     extra = {**extra, key: value}
     profile, error = attempt(
         lambda: OAuthProfile.from_fields(
-            "c", host="https://api.example.com/v1", login="id", password=SECRET, extra=extra
+            "c", host="https://api.example.com/v1", login="id", password=CLIENT_SECRET, extra=extra
         ),
         ProfileError,
     )
@@ -258,7 +263,7 @@ def test_one_bad_key_is_the_field_named(extra, key, data):
     if isinstance(error, ProfileError):
         assert error.field == key or error.field.startswith(f"{key}.")
     else:
-        assert SECRET not in repr(profile)
+        assert CLIENT_SECRET not in repr(profile)
 
 
 wild_numbers = st.integers() | st.floats() | st.sampled_from(["inf", "-inf", "1e999", "Infinity"])
@@ -277,7 +282,7 @@ wild_urls = st.text(max_size=30) | st.sampled_from(["https://[::1/token", "https
 def test_from_fields_wild_inputs(number_key, number, url, host, port):
     extra = {"access_url": url, number_key: number}
     _, error = attempt(
-        lambda: OAuthProfile.from_fields("c", host=host, port=port, login="id", password=SECRET, extra=extra),
+        lambda: OAuthProfile.from_fields("c", host=host, port=port, login="id", password=CLIENT_SECRET, extra=extra),
         ProfileError,
     )
     assert_no_secret(error)
@@ -346,7 +351,7 @@ def test_parse_token_body_only_raises_token_errors(body, content_type, status):
 @FAST
 @given(payload=json_payloads, status=statuses)
 def test_token_endpoint_error_message_never_carries_tokens(payload, status):
-    payload = {**payload, "refresh_token": REFRESH, "access_token": SECRET}
+    payload = {**payload, "refresh_token": REFRESH, "access_token": CLIENT_SECRET}
     _, error = attempt(
         lambda: parse_token_body(json.dumps(payload).encode(), "application/json", status),
         TokenResponseError,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from airflow_oauth_connector.exceptions import ProfileError
-from tests.unit.fakes import FakeTransport, TokenServer, form, query
-from tests.unit.helpers import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from tests.support.builders import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from tests.support.fake_http import FakeTransport, TokenServer, form, query
 
 REFRESH_URL = "https://auth.example.com/oauth/refresh"
 

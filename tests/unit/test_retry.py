@@ -20,7 +20,7 @@ from airflow_oauth_connector.retry import (
     parse_retry_after,
     send_with_retry,
 )
-from tests.unit._helpers import make_response
+from tests.support.builders import make_response
 
 URL = "https://api.example.com/v1/items"
 NOW = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)

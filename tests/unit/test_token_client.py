@@ -10,8 +10,8 @@ from airflow_oauth_connector.exceptions import (
     InvalidGrantError,
     TokenResponseError,
 )
-from tests.unit.fakes import FakeTransport, TokenServer, form, query
-from tests.unit.helpers import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from tests.support.builders import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from tests.support.fake_http import FakeTransport, TokenServer, form, query
 
 
 def test_client_credentials_sends_basic_auth_scope_and_token_parameters():
@@ -45,7 +45,7 @@ def test_body_credentials_and_public_client():
     assert body["client_secret"] == CLIENT_SECRET
     assert "Authorization" not in transport.requests[-1].headers
 
-    make_client(make_profile(client_auth="none", secret=None), transport).client_credentials()
+    make_client(make_profile(client_auth="none", password=None), transport).client_credentials()
     body = form(transport.requests[-1])
     assert body["client_id"] == "client-1"
     assert "client_secret" not in body

@@ -9,16 +9,8 @@ from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
-from tests.unit.fakes import FakeTransport, TokenServer
-from tests.unit.helpers import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.builders import AUTHORIZE_URL, TOKEN_URL, Clock, make_client, make_profile
+from tests.support.fake_http import FakeTransport, TokenServer
 
 
 def manager(profile, server, clock=None, store=None):

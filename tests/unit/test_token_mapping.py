@@ -15,7 +15,7 @@ from airflow_oauth_connector.exceptions import (
 )
 from airflow_oauth_connector.profile import ExpiresFormat, ResponseMap
 from airflow_oauth_connector.token import Token, lookup, parse_token_body
-from tests.unit.helpers import make_profile
+from tests.support.builders import make_profile
 
 NOW = 1_700_000_000.0
 

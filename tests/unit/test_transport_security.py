@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_oauth_connector.exceptions import ProfileError
-from tests.unit.fakes import FakeTransport, TokenServer
-from tests.unit.helpers import TOKEN_URL, make_client, make_profile
+from tests.support.builders import TOKEN_URL, make_client, make_profile
+from tests.support.fake_http import FakeTransport, TokenServer
 
 
 def test_client_certificate_for_mutual_tls():

@@ -1,31 +1,18 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from airflow_oauth_connector.exceptions import ApiResponseError, ForeignOriginError, ProfileError
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
-from tests.unit.fakes import FakeTransport, TokenServer, bearer, query
-from tests.unit.helpers import API, CLIENT_SECRET, TOKEN_URL
+from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL, set_connection
+from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
 
 
 @pytest.fixture
 def connection(monkeypatch):
     def set_conn(conn_id: str = "my_api", **extra):
-        extra = {"access_url": TOKEN_URL, **extra}
-        uri = json.dumps(
-            {
-                "conn_type": "oauth_connector",
-                "host": API,
-                "login": "client-1",
-                "password": CLIENT_SECRET,
-                "extra": extra,
-            }
-        )
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
-        return conn_id
+        return set_connection(monkeypatch, conn_id, **extra)
 
     return set_conn
 
@@ -34,7 +21,7 @@ def wired_hook(conn_id: str, api_handler, server: TokenServer | None = None, **k
     hook = OAuthConnectorHook(conn_id, token_store=MemoryTokenStore(), retry={"backoff_initial": 0}, **kwargs)
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, server or TokenServer())
-    transport.route("*", API, api_handler)
+    transport.route("*", API_URL, api_handler)
     hook.session.mount("https://", transport)
     hook.token_client.session.mount("https://", transport)
     return hook, transport
@@ -47,8 +34,8 @@ def ok(request):
 def test_run_joins_endpoint_and_sends_the_token(connection):
     hook, transport = wired_hook(connection(), ok)
     response = hook.run("/items", params={"page": 2})
-    assert response.json()["path"] == f"{API}/items?page=2"
-    api_calls = transport.calls(API)
+    assert response.json()["path"] == f"{API_URL}/items?page=2"
+    api_calls = transport.calls(API_URL)
     assert bearer(api_calls[0]) == "access-1"
     assert query(api_calls[0]) == {"page": "2"}
 
@@ -66,7 +53,7 @@ def test_absolute_url_on_another_origin_is_refused(connection):
     with pytest.raises(ForeignOriginError, match="only sent to the API's base URL origin"):
         hook.run("https://elsewhere.example.com/items")
     assert transport.requests == []
-    assert hook.run(f"{API}/items").status_code == 200
+    assert hook.run(f"{API_URL}/items").status_code == 200
 
 
 def test_non_2xx_raises_with_redacted_excerpt(connection):
@@ -93,7 +80,7 @@ def test_get_is_retried_post_is_not_replayed_after_a_502(connection):
 
     hook, transport = wired_hook(connection(), flaky)
     assert hook.run("items").status_code == 200
-    assert len(transport.calls(API)) == 3
+    assert len(transport.calls(API_URL)) == 3
 
     replies = iter([502, 200])
     with pytest.raises(ApiResponseError):
@@ -122,14 +109,14 @@ def test_per_call_retry_override(connection):
     hook, transport = wired_hook(connection(), lambda r: (503, {}, {}))
     with pytest.raises(ApiResponseError):
         hook.run("items", retry={"max_attempts": 2})
-    assert len(transport.calls(API)) == 2
+    assert len(transport.calls(API_URL)) == 2
 
 
 def test_get_access_token_and_conn(connection):
     hook, _ = wired_hook(connection(), ok)
     assert hook.get_access_token() == "access-1"
     assert hook.get_conn() is hook.session
-    assert hook.get_conn().base_url == API
+    assert hook.get_conn().base_url == API_URL
     assert CLIENT_SECRET not in repr(hook)
 
 

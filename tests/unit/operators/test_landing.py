@@ -15,8 +15,8 @@ from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.operators import OAuthConnectorOperator
 from airflow_oauth_connector.pagination import OffsetPaginator
 from airflow_oauth_connector.store import MemoryTokenStore
-from tests.unit.fakes import FakeTransport, TokenServer, query
-from tests.unit.helpers import API, CLIENT_SECRET, TOKEN_URL
+from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL
+from tests.support.fake_http import FakeTransport, TokenServer, query
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,7 +30,7 @@ class RecordingLoad:
         self.owner = owner
 
     def write(self, records: list[Any]) -> None:
-        self.owner.writes.append((len(records), len(self.owner.transport.calls(f"{API}/items"))))
+        self.owner.writes.append((len(records), len(self.owner.transport.calls(f"{API_URL}/items"))))
 
     def commit(self) -> dict[str, Any]:
         self.owner.events.append("commit")
@@ -72,11 +72,11 @@ def items(request):
 
 @pytest.fixture
 def wired(monkeypatch):
-    conn = {"conn_type": "oauth_connector", "host": API, "login": "c", "password": CLIENT_SECRET}
+    conn = {"conn_type": "oauth_connector", "host": API_URL, "login": "c", "password": CLIENT_SECRET}
     monkeypatch.setenv("AIRFLOW_CONN_MY_API", json.dumps({**conn, "extra": {"access_url": TOKEN_URL}}))
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, TokenServer())
-    transport.route("GET", f"{API}/items", items)
+    transport.route("GET", f"{API_URL}/items", items)
 
     def hook(self):
         h = OAuthConnectorHook("my_api", token_store=MemoryTokenStore(), retry={"max_attempts": 1})
@@ -138,7 +138,7 @@ def test_incremental_sends_the_mark_and_stores_the_new_one_after_commit(wired, m
     monkeypatch.setattr(Incremental, "save", save)
     inc = Incremental(cursor_path="id", request_param="since", initial_value=0)
     manifest = operator(dest, incremental=inc).execute(context())
-    assert query(wired.calls(f"{API}/items")[0])["since"] == "20"
+    assert query(wired.calls(f"{API_URL}/items")[0])["since"] == "20"
     assert manifest["cursor"] == 35
     assert manifest["records"] == 15
     assert saved == [("oauth_connector.incremental.d.t.my_api", 35, "r", ["commit"])]  # after the commit

@@ -12,21 +12,14 @@ from airflow_oauth_connector.plugins.security import (
     StateError,
     derive_key,
 )
+from tests.support.builders import Clock
 
 SECRET = b"test-secret-key"
 
 
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_800_000_000.0)
 
 
 @pytest.fixture

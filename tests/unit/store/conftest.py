@@ -1,9 +1,8 @@
-"""Fixtures for token-store tests: Fernet keys, tokens, and the real Redis on loopback."""
+"""Fixtures for token-store tests: isolated config, Fernet keys, and the real Redis on loopback."""
 
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -11,16 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.store.factory import clear_store_cache
-from airflow_oauth_connector.token import Token
 
 REDIS_URL = os.environ.get("OAUTH_CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ACCESS = "access-token-SECRET-0123456789"
-REFRESH = "refresh-token-SECRET-9876543210"
-
-
-def make_token(access: str = ACCESS, refresh: str | None = REFRESH, lifetime: float = 3600.0) -> Token:
-    now = time.time()
-    return Token(access_token=access, refresh_token=refresh, expires_at=now + lifetime, scope="read", issued_at=now)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from airflow_oauth_connector.status import AuthState, CallMarker, Failure, Token
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.store.file import FileTokenStore
 from airflow_oauth_connector.store.redis import RedisTokenStore
-from tests.unit.store.conftest import REDIS_URL, make_token
+from tests.support.builders import make_token
+from tests.unit.store.conftest import REDIS_URL
 
 KEY = "my_api:0123456789abcdef"
 STATUS = TokenStatus(

@@ -21,7 +21,7 @@ from airflow_oauth_connector.store import (
     VariableTokenStore,
 )
 from airflow_oauth_connector.store.factory import commit_token, store_for, store_named
-from tests.unit.store.conftest import make_token
+from tests.support.builders import make_token
 
 
 def profile(**extra: Any) -> OAuthProfile:

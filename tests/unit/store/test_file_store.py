@@ -18,8 +18,8 @@ from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTi
 from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
+from tests.support.builders import ACCESS, REFRESH, make_token
 from tests.support.store_worker import expect_line, start_worker
-from tests.unit.store.conftest import ACCESS, REFRESH, make_token
 
 KEY = "my_api:0123456789abcdef"
 

@@ -16,8 +16,9 @@ from cryptography.fernet import Fernet
 from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeout
 from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store.redis import RedisTokenStore, redact_redis_url
+from tests.support.builders import ACCESS, REFRESH, make_token
 from tests.support.store_worker import expect_line, start_worker
-from tests.unit.store.conftest import ACCESS, REDIS_URL, REFRESH, make_token, redis_client_or_skip
+from tests.unit.store.conftest import REDIS_URL, redis_client_or_skip
 
 KEY = "my_api:0123456789abcdef"
 

@@ -1,8 +1,7 @@
-"""A scriptable requests transport for unit tests (no sockets): routes requests to Python handlers."""
+"""A scriptable requests transport (no sockets) that routes requests to Python handlers, and a fake token endpoint."""
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
+
+from tests.support.builders import make_response
 
 Reply = tuple[int, dict[str, str], bytes | str | dict[str, Any] | list[Any]]
 Handler = Callable[[requests.PreparedRequest], Reply]
@@ -43,17 +43,7 @@ class FakeTransport(BaseAdapter):
     def build_response(
         self, request: requests.PreparedRequest, status: int, headers: dict[str, str], body: Any
     ) -> requests.Response:  # type: ignore[override]
-        response = requests.Response()
-        response.status_code = status
-        response.reason = {200: "OK", 401: "Unauthorized", 503: "Service Unavailable"}.get(status, "")
-        if isinstance(body, (dict, list)):
-            body = jsonlib.dumps(body)
-            headers = {"Content-Type": "application/json", **headers}
-        response._content = body.encode() if isinstance(body, str) else body
-        response._content_consumed = True
-        response.headers = CaseInsensitiveDict(headers)
-        response.url = str(request.url)
-        response.request = request
+        response = make_response(status, body, headers, request=request)
         response.connection = self
         return response
 
