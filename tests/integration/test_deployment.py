@@ -39,7 +39,8 @@ from tests.support.airflow_deployment import DagRunRef, Deployment, postgres_ava
 from tests.support.connections import connection
 from tests.support.consent import obtain_refresh_token
 
-pytestmark = pytest.mark.integration
+# a real multi-process Airflow deployment starts in the first test: longer than the default per-test timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("OAUTH_CONNECTOR_IT_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -11,7 +11,8 @@ from airflow_oauth_connector.store import MemoryTokenStore
 from tests.support.connections import connection
 from tests.support.consent import obtain_refresh_token
 
-pytestmark = pytest.mark.integration
+# migrating the metadata DB and dag.test() runs: longer than the default per-test timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def _conn(server, client: str, **extra) -> str:

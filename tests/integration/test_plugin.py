@@ -27,7 +27,8 @@ from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
 from tests.support.browser import browser_unavailable, chromium
 from tests.support.connections import connection
 
-pytestmark = pytest.mark.integration
+# an Airflow api-server and a browser start in the first test: longer than the default per-test timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "/oauth-connector"

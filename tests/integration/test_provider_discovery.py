@@ -19,7 +19,8 @@ import requests
 from airflow_oauth_connector.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from tests.support.airflow_server import ApiServer, migrate_db, run_airflow_json, start_api_server
 
-pytestmark = pytest.mark.integration
+# an Airflow api-server starts in the first test: longer than the default per-test timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 PACKAGE = "airflow-oauth-connector"
 CONN_TYPE = "oauth_connector"

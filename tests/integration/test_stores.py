@@ -27,7 +27,8 @@ from tests.support.connections import connection, connection_env
 from tests.support.consent import obtain_refresh_token
 from tests.support.store_worker import expect_line, run_launcher, start_worker
 
-pytestmark = pytest.mark.integration
+# launchers fork 10-20 processes that each import Airflow (launcher timeout 120 s): longer than the default
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 REDIS_URL = os.environ.get("OAUTH_CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

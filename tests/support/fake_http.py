@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
 
 from tests.support.builders import make_response
+
+if TYPE_CHECKING:
+    import pytest
 
 Reply = tuple[int, dict[str, str], bytes | str | dict[str, Any] | list[Any]]
 Handler = Callable[[requests.PreparedRequest], Reply]
@@ -96,3 +99,9 @@ class TokenServer:
 def bearer(request: requests.PreparedRequest) -> str | None:
     value = request.headers.get("Authorization", "")
     return value[len("Bearer ") :] if value.startswith("Bearer ") else None
+
+
+def intercept(monkeypatch: pytest.MonkeyPatch, transport: FakeTransport) -> FakeTransport:
+    """Send every ``requests.Session``'s requests through ``transport`` for this test (hooks build their own)."""
+    monkeypatch.setattr(requests.Session, "get_adapter", lambda self, url: transport)
+    return transport
