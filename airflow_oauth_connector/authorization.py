@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_oauth_connector import capture
 from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError, ProfileError
 from airflow_oauth_connector.profile import CONN_TYPE, GrantType, OAuthProfile
 from airflow_oauth_connector.redaction import redact
@@ -47,12 +48,15 @@ ACCESS_TOKEN_KEY = "access_token"
 ACCESS_TOKEN_EXPIRES_KEY = "access_token_expires_at"
 AUTHORIZED_AT_KEY = "authorized_at"
 AUTHORIZED_SCOPE_KEY = "authorized_scope"
+CAPTURED_KEY = "captured"
+"""Values captured at authorization (callback parameters, token-response fields, a post-authorization call)."""
 AUTHORIZATION_KEYS = (
     REFRESH_TOKEN_KEY,
     ACCESS_TOKEN_KEY,
     ACCESS_TOKEN_EXPIRES_KEY,
     AUTHORIZED_AT_KEY,
     AUTHORIZED_SCOPE_KEY,
+    CAPTURED_KEY,
 )
 
 _MAX_ERROR = 300
@@ -235,6 +239,10 @@ def save_authorization(conn_id: str, token: Token, *, session: Session | None = 
         extra[ACCESS_TOKEN_EXPIRES_KEY] = token.expires_at
         extra[AUTHORIZED_AT_KEY] = token.issued_at or time.time()
         extra[AUTHORIZED_SCOPE_KEY] = token.scope
+        if token.captured:
+            extra[CAPTURED_KEY] = dict(token.captured)
+        else:
+            extra.pop(CAPTURED_KEY, None)
         conn.set_extra(json.dumps(extra))
         db.flush()
         profile = _profile_of(conn)
@@ -270,10 +278,15 @@ def exchange_and_save(
     redirect_uri: str | None,
     *,
     client: TokenClient | None = None,
+    callback_params: Mapping[str, str] | None = None,
 ) -> ProfileStatus:
-    """Exchange an authorization code (with its PKCE verifier), record the token, return the new status."""
+    """
+    Exchange an authorization code (with its PKCE verifier), capture the values the connection keeps
+    (callback parameters such as ``realmId``, a post-authorization call), record the token, return the status.
+    """
     client = client or TokenClient(profile)
     token = client.exchange_code(code, code_verifier=code_verifier, redirect_uri=redirect_uri)
+    token = capture.complete(profile, token, callback_params or {}, client)
     save_authorization(profile.conn_id, token)
     return connection_status(profile.conn_id)
 

@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from airflow_oauth_connector import authorization
+from airflow_oauth_connector import authorization, capture
 from airflow_oauth_connector.exceptions import CliError, OAuthConnectorError, TokenEndpointError
 from airflow_oauth_connector.grants import build_authorization_request
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, check_endpoint_url
@@ -270,8 +270,11 @@ def _open_browser(console: Console, url: str) -> None:
         console.note("(could not open a browser; open the URL yourself)")
 
 
-def code_from_redirect(params: Mapping[str, str], expected_state: str) -> str:
-    """The authorization code of a redirect's query parameters, after checking ``state``; else :class:`CliError`."""
+def code_from_redirect(params: Mapping[str, str], expected_state: str, code_param: str = "code") -> str:
+    """
+    The authorization code of a redirect's query parameters (in ``code_param``: Amazon's is
+    ``spapi_oauth_code``), after checking ``state``; else :class:`CliError`.
+    """
     state = params.get("state", "")
     if not hmac.compare_digest(state.encode(), expected_state.encode()):
         raise CliError(
@@ -287,9 +290,9 @@ def code_from_redirect(params: Mapping[str, str], expected_state: str) -> str:
         if error == "access_denied":
             text += ". Access was denied at the consent step; nothing was stored"
         raise CliError(text)
-    code = params.get("code")
+    code = params.get(code_param)
     if not code:
-        raise CliError("The redirect carries neither a 'code' nor an 'error' parameter; nothing was stored")
+        raise CliError(f"The redirect carries neither a {code_param!r} nor an 'error' parameter; nothing was stored")
     return code
 
 
@@ -311,8 +314,9 @@ def authorize_loopback(
         params = listener.wait(timeout)
     if params is None:
         raise CliError(f"No authorization arrived within {timeout:.0f} s; nothing was stored")
-    code = code_from_redirect(params, request.state)
-    return client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=listener.redirect_uri)
+    code = code_from_redirect(params, request.state, profile.code_param)
+    token = client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=listener.redirect_uri)
+    return capture.complete(profile, token, params, client)
 
 
 def authorize_paste(profile: OAuthProfile, client: TokenClient, console: Console, *, open_browser: bool) -> Token:
@@ -331,8 +335,10 @@ def authorize_paste(profile: OAuthProfile, client: TokenClient, console: Console
     query = urlsplit(line.strip()).query
     if not query:
         raise CliError("The pasted text is not a redirect URL with query parameters; nothing was stored")
-    code = code_from_redirect(dict(parse_qsl(query, keep_blank_values=True)), request.state)
-    return client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=profile.redirect_uri)
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    code = code_from_redirect(params, request.state, profile.code_param)
+    token = client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=profile.redirect_uri)
+    return capture.complete(profile, token, params, client)
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>

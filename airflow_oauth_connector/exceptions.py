@@ -134,6 +134,10 @@ class CapturedValueMissingError(OAuthConnectorError):
         )
 
 
+class CaptureError(OAuthConnectorError):
+    """A value the connection needs could not be captured at authorization (callback, post-authorization call)."""
+
+
 class ForeignOriginError(OAuthConnectorError):
     """A request would have sent the connection's token to a host other than the API's own."""
 

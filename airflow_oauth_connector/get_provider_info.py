@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from airflow_oauth_connector.config import StoreBackend, provider_config
+
+# Read by Airflow while it configures itself: nothing here may import Airflow (the presets package does).
+_PRESETS = sorted(path.stem for path in (Path(__file__).parent / "presets").glob("*.yaml"))
 
 # Extra keys are named so that Airflow's secrets masker (which hides any key *containing* a word like
 # "token", "secret", "authorization") masks the secrets and leaves URLs and settings readable.
 _STRING = ["string", "null"]
 
+_OBJECT = {"type": _STRING, "format": "multiline"}
+
 CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "provider": {
+        "label": "Provider",
+        "description": "A preset fills every setting below with the provider's real values (custom: none). "
+        "Any field you set yourself wins. See the README's provider table.",
+        "schema": {"type": _STRING, "enum": ["custom", *_PRESETS], "default": "custom"},
+    },
+    "provider_params": {
+        "label": "Provider parameters",
+        "description": 'What the preset needs, as JSON, e.g. {"tenant": "contoso.onmicrosoft.com"} (microsoft), '
+        '{"region": "eu"} (zoho), {"shop": "acme.myshopify.com"} (shopify).',
+        "schema": _OBJECT,
+    },
     "grant_type": {
         "label": "Grant type",
-        "description": "client_credentials (machine to machine) or authorization_code (a person authorizes once).",
+        "description": "client_credentials (machine to machine), authorization_code (a person authorizes once), "
+        "jwt_bearer (a service-account key signs an assertion, RFC 7523), custom (a provider's own grant_type, "
+        "see custom_grant_type), password (legacy resource-owner password).",
         "schema": {
             "type": _STRING,
-            "enum": ["client_credentials", "authorization_code"],
+            "enum": ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password"],
             "default": "client_credentials",
         },
     },
@@ -83,6 +103,109 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "variables (Airflow Variables, no lock) or memory (per process). Empty: the provider-wide "
         "[oauth_connector] token_store option.",
         "schema": {"type": _STRING, "enum": list(StoreBackend.names())},
+    },
+    "access_body": {
+        "label": "Token request body",
+        "description": "form (application/x-www-form-urlencoded, the standard) or json (Notion, Atlassian, ...).",
+        "schema": {"type": _STRING, "enum": ["form", "json"], "default": "form"},
+    },
+    "access_method": {
+        "label": "Token request method",
+        "description": "POST (the standard) or GET (parameters in the query string; a few legacy providers).",
+        "schema": {"type": _STRING, "enum": ["POST", "GET"], "default": "POST"},
+    },
+    "refresh_url": {
+        "label": "Refresh URL",
+        "description": "Optional. A separate endpoint for refresh-token requests (default: the access-token URL).",
+        "schema": {"type": _STRING, "format": "url"},
+    },
+    "custom_grant_type": {
+        "label": "Custom grant type",
+        "description": "grant_type value sent with grant type 'custom', e.g. account_credentials (Zoom).",
+        "schema": {"type": _STRING},
+    },
+    "grant_params": {
+        "label": "Grant parameters",
+        "description": "Parameters of the token request that obtains a new grant (not of refreshes), e.g. "
+        '{"account_id": "..."}.',
+        "schema": _OBJECT,
+    },
+    "username": {
+        "label": "Username (password grant)",
+        "description": "Legacy resource-owner password grant only: the user's name.",
+        "schema": {"type": _STRING},
+    },
+    "user_password": {
+        "label": "User password (password grant)",
+        "description": "Legacy resource-owner password grant only: the user's password.",
+        "schema": {"type": _STRING, "format": "password"},
+    },
+    "jwt_subject": {
+        "label": "JWT subject",
+        "description": "JWT bearer grant: the 'sub' claim (the user to act as: Google domain-wide delegation, "
+        "Salesforce username). The key goes in the password field (PEM, or a Google JSON key file).",
+        "schema": {"type": _STRING},
+    },
+    "jwt_audience": {
+        "label": "JWT audience",
+        "description": "JWT bearer grant: the 'aud' claim (default: the token URL, or the key file's token_uri).",
+        "schema": {"type": _STRING},
+    },
+    "jwt_issuer": {
+        "label": "JWT issuer",
+        "description": "JWT bearer grant: the 'iss' claim (default: the client ID, or the key file's client_email).",
+        "schema": {"type": _STRING},
+    },
+    "response_map": {
+        "label": "Token response paths",
+        "description": 'Where the token response keeps its fields, as dotted paths: {"access_token": '
+        '"authed_user.access_token", "refresh_token": ..., "expires": ..., "token_type": ..., "scope": ...}; '
+        "a|b tries a, then b.",
+        "schema": _OBJECT,
+    },
+    "expires_format": {
+        "label": "Expiry format",
+        "description": "How the response states the lifetime: seconds (expires_in), epoch, epoch_ms, timestamp "
+        "(ISO 8601), or fixed (always 'default_expires_in').",
+        "schema": {"type": _STRING, "enum": ["seconds", "epoch", "epoch_ms", "timestamp", "fixed"]},
+    },
+    "capture_response": {
+        "label": "Captured response fields",
+        "description": 'Token-response fields kept with the grant, name -> dotted path, e.g. {"instance_url": '
+        '"instance_url"}; use them as {instance_url} in the base URL or API headers.',
+        "schema": _OBJECT,
+    },
+    "capture_callback": {
+        "label": "Captured callback parameters",
+        "description": "Callback query parameters kept with the grant, e.g. realmId (use as {realmId}).",
+        "schema": {"type": _STRING},
+    },
+    "code_param": {
+        "label": "Callback code parameter",
+        "description": "Name of the callback parameter holding the authorization code (default code).",
+        "schema": {"type": _STRING},
+    },
+    "post_authorize": {
+        "label": "Post-authorization call",
+        "description": "One GET made with the new token after authorization, and values to keep from its JSON: "
+        '{"url": "https://api.xero.com/connections", "capture": {"tenant_id": "0.tenantId"}}.',
+        "schema": _OBJECT,
+    },
+    "api_headers": {
+        "label": "API headers",
+        "description": 'Fixed headers on every API call, e.g. {"Notion-Version": "2022-06-28"}; values may use '
+        'captured values, e.g. {"Xero-Tenant-Id": "{tenant_id}"}.',
+        "schema": _OBJECT,
+    },
+    "header_name": {
+        "label": "Token header",
+        "description": "Header that carries the access token (default Authorization), e.g. X-Shopify-Access-Token.",
+        "schema": {"type": _STRING},
+    },
+    "header_prefix": {
+        "label": "Token scheme",
+        "description": "Scheme before the token (default Bearer), e.g. Zoho-oauthtoken; empty for none.",
+        "schema": {"type": _STRING},
     },
     "refresh_token": {
         "label": "Refresh token",

@@ -193,8 +193,8 @@ class OAuthProfile:
     """Token-store backend name (memory, file, redis, variables); ``None`` means the provider default."""
     provider: str = "custom"
     """The preset the settings came from (``custom``: none)."""
-    token_body: TokenBody = TokenBody.FORM
-    token_method: TokenMethod = TokenMethod.POST
+    access_body: TokenBody = TokenBody.FORM
+    access_method: TokenMethod = TokenMethod.POST
     refresh_url: str | None = None
     """A separate endpoint for refresh-token requests (default: the access-token URL)."""
     custom_grant_type: str | None = None
@@ -346,7 +346,7 @@ class OAuthProfile:
             access_url=access_url,
             authorize_url=authorize_url,
             issuer_url=issuer_url,
-            scope=_scope(p.text("scope")),
+            scope=_scope(p.text("scope"), p.prefix("scope_separator", " ") or " "),
             client_auth=client_auth,
             access_params=p.access_params("access_params"),
             authorize_params=p.string_map("authorize_params"),
@@ -369,8 +369,8 @@ class OAuthProfile:
             allow_insecure_http=allow_http,
             token_store=p.choice("store_backend", _TOKEN_STORES, None),
             provider=provider,
-            token_body=p.choice("token_body", _TOKEN_BODIES, TokenBody.FORM),
-            token_method=p.choice("token_method", _TOKEN_METHODS, TokenMethod.POST),
+            access_body=p.choice("access_body", _TOKEN_BODIES, TokenBody.FORM),
+            access_method=p.choice("access_method", _TOKEN_METHODS, TokenMethod.POST),
             refresh_url=p.url("refresh_url", allow_http),
             custom_grant_type=custom_grant_type,
             grant_params=p.string_map("grant_params"),
@@ -541,11 +541,12 @@ def _client_cert(conn_id: str, cert: str | None, key: str | None) -> str | tuple
     return cert
 
 
-def _scope(value: str | None) -> str | None:
+def _scope(value: str | None, separator: str = " ") -> str | None:
+    """Scopes as the provider wants them sent: space-separated (RFC 6749 3.3) unless it says otherwise."""
     if value is None:
         return None
     parts = value.replace(",", " ").split()
-    return " ".join(parts) or None
+    return separator.join(parts) or None
 
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token

@@ -136,7 +136,17 @@ class Token:
 
 
 def lookup(payload: Any, path: str) -> Any:
-    """The value at a dotted ``path`` (``authed_user.access_token``; ``0.tenantId`` indexes a list), or ``None``."""
+    """
+    The value at a dotted ``path`` (``authed_user.access_token``; ``0.tenantId`` indexes a list), or ``None``.
+
+    ``a.b|c`` tries ``a.b`` first, then ``c`` (a provider that nests a field in one answer and not in another).
+    """
+    if "|" in path:
+        for alternative in path.split("|"):
+            found = lookup(payload, alternative.strip())
+            if found is not None:
+                return found
+        return None
     value = payload
     for part in path.split("."):
         if isinstance(value, Mapping):

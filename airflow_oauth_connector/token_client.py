@@ -147,12 +147,12 @@ class TokenClient:
         url, headers, form = apply_client_auth(
             profile.client_auth, profile.client_id, profile.client_secret, url, headers, form
         )
-        method = profile.token_method.value
+        method = profile.access_method.value
         body: str | None = form
-        if profile.token_method is TokenMethod.GET:
+        if profile.access_method is TokenMethod.GET:
             url, body = _with_query(url, dict(parse_qsl(form, keep_blank_values=True))), None
             headers.pop("Content-Type", None)
-        elif profile.token_body is TokenBody.JSON:
+        elif profile.access_body is TokenBody.JSON:
             body = json.dumps(dict(parse_qsl(form, keep_blank_values=True)))
             headers["Content-Type"] = "application/json"
         response = send_with_retry(

@@ -18,7 +18,13 @@ from airflow_oauth_connector.exceptions import (
     ForeignOriginError,
     OAuthConnectorError,
 )
-from airflow_oauth_connector.profile import CONN_TYPE, OAuthProfile, origin_of
+from airflow_oauth_connector.profile import (
+    CONN_TYPE,
+    OAuthProfile,
+    check_resolved_base_url,
+    origin_of,
+    placeholders_in,
+)
 from airflow_oauth_connector.redaction import drop_query, redact, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.store import TokenStore
@@ -82,10 +88,37 @@ class OAuthConnectorHook(BaseHook):
         return TokenManager(self.profile, self.token_client, store_for(self.profile, self._token_store))
 
     @cached_property
+    def base_url(self) -> str:
+        """
+        The API base URL. ``{name}`` placeholders (Salesforce's ``{instance_url}``, QuickBooks' ``{realmId}``)
+        are filled from the values captured with the grant, which costs a token lookup on first use.
+        """
+        profile = self.profile
+        if not placeholders_in(profile.base_url):
+            return profile.base_url
+        return check_resolved_base_url(profile, profile.resolved_base_url(self.captured_values()))
+
+    def captured_values(self) -> dict[str, str]:
+        """Values captured at authorization and token time (``instance_url``, ``realmId``, ``tenant_id``, ...)."""
+        return {**self.profile.captured, **self.tokens.get_token().captured}
+
+    @cached_property
     def session(self) -> OAuthSession:
-        session = OAuthSession(self.profile.base_url, OAuthAuth.for_profile(self.tokens, self.profile))
-        session.verify = self.profile.verify
-        session.cert = self.profile.cert
+        profile = self.profile
+        base = self.base_url
+        auth = OAuthAuth(
+            self.tokens,
+            origin_of(base),
+            header_name=profile.header_name,
+            header_prefix=profile.header_prefix,
+            query_param=profile.query_param,
+        )
+        session = OAuthSession(base, auth)
+        session.verify = profile.verify
+        session.cert = profile.cert
+        if profile.api_headers:  # fixed headers (Notion-Version; Xero-Tenant-Id from a captured value)
+            captured = self.captured_values() if placeholders_in(*profile.api_headers.values()) else {}
+            session.headers.update(profile.resolved_headers(captured))
         return session
 
     def get_conn(self) -> OAuthSession:
@@ -98,12 +131,12 @@ class OAuthConnectorHook(BaseHook):
 
     def url_for(self, endpoint: str | None) -> str:
         """The base URL joined with ``endpoint``; an absolute URL must stay on the API's origin."""
-        base = self.profile.base_url
+        base = self.base_url
         if not endpoint:
             return base
         if urlsplit(endpoint).scheme:
-            if origin_of(endpoint) != self.profile.api_origin:
-                raise ForeignOriginError(origin_of(endpoint), self.profile.api_origin)
+            if origin_of(endpoint) != origin_of(base):
+                raise ForeignOriginError(origin_of(endpoint), origin_of(base))
             return endpoint
         return f"{base}/{endpoint.lstrip('/')}"
 

@@ -236,19 +236,22 @@ def create_app(
                 profiles_url,
                 400,
             )
-        code = params.get("code")
+        profile = _load_profile_or_400(conn_id)
+        code = params.get(profile.code_param)  # Amazon names it spapi_oauth_code
+        register_secret_everywhere(code)
         if not code:
             return _result(
                 Notice("error", "Authorization failed", "The provider sent no authorization code. Nothing was stored."),
                 profiles_url,
                 400,
             )
-        profile = _load_profile_or_400(conn_id)
         from airflow_oauth_connector.authorization import exchange_and_save
 
         started = time.monotonic()
         try:
-            new_status = exchange_and_save(profile, code, pending.code_verifier, pending.redirect_uri)
+            new_status = exchange_and_save(
+                profile, code, pending.code_verifier, pending.redirect_uri, callback_params=dict(params)
+            )
         except OAuthConnectorError as exc:
             message = scrub(str(exc), (code, pending.code_verifier))
             log.warning("OAuth profiles: code exchange for %r failed: %s", conn_id, type(exc).__name__)

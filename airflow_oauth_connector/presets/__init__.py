@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +30,8 @@ class ProviderParam:
     default: str | None = None
     choices: tuple[str, ...] = ()
     pattern: str = r"^[A-Za-z0-9._-]+$"
+    derive: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Further placeholders whose value follows from this one (Amazon: region -> Seller Central host)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Preset:
     params: Mapping[str, ProviderParam]
     grant_fields: Mapping[str, Mapping[str, Any]]
     """Fields that apply only when the connection's grant type is the key (``client_credentials``)."""
+    param_fields: Mapping[str, Mapping[str, Any]]
+    """Fields that apply only when the provider parameter named by the key is given (Slack's user_scope)."""
     scope_extra: Mapping[str, str]
     """Scopes added to the user's own for a grant type (``offline_access`` for a refresh token)."""
     raw: Mapping[str, Any]
@@ -68,6 +72,7 @@ def load_preset(slug: str) -> Preset:
             default=None if spec.get("default") is None else str(spec["default"]),
             choices=tuple(str(c) for c in spec.get("choices", ())),
             pattern=str(spec.get("pattern", ProviderParam.pattern)),
+            derive={k: dict(v) for k, v in (spec.get("derive") or {}).items()},
         )
         for name, spec in (data.get("params") or {}).items()
     }
@@ -78,6 +83,9 @@ def load_preset(slug: str) -> Preset:
         params=MappingProxyType(params),
         grant_fields=MappingProxyType(
             {k: MappingProxyType(dict(v)) for k, v in (data.get("grant_fields") or {}).items()}
+        ),
+        param_fields=MappingProxyType(
+            {k: MappingProxyType(dict(v)) for k, v in (data.get("param_fields") or {}).items()}
         ),
         scope_extra=MappingProxyType({k: str(v) for k, v in (data.get("scope_extra") or {}).items()}),
         raw=MappingProxyType(data),
@@ -107,6 +115,9 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tu
     own = {k: v for k, v in extra.items() if v is not None and v != "" and k not in ("provider", "provider_params")}
     grant = str(own.get("grant_type") or preset.fields.get("grant_type") or "client_credentials")
     layered: dict[str, Any] = {**preset.fields, **preset.grant_fields.get(grant, {})}
+    for name, fields in preset.param_fields.items():
+        if values.get(name):
+            layered = _layer(layered, fields)
     filled = {k: _fill(v, values) for k, v in layered.items()}
     preset_host = filled.pop("host", None)
     merged: dict[str, Any] = {**filled, **own}
@@ -118,6 +129,14 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tu
         scopes = str(merged.get("scope") or "").replace(",", " ").split()
         merged["scope"] = " ".join(scopes + [s for s in extra_scope.split() if s not in scopes])
     return slug, merged, (host if host and host.strip() else preset_host)
+
+
+def _layer(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = {**below, **value} if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return merged
 
 
 def _provider_params(conn_id: str, preset: Preset, raw: Any) -> dict[str, str]:
@@ -151,6 +170,8 @@ def _provider_params(conn_id: str, preset: Preset, raw: Any) -> dict[str, str]:
                 conn_id, "provider_params", f"{name!r} of provider {preset.slug!r} is not valid: {param.description}"
             )
         values[name] = text
+        for derived, table in param.derive.items():
+            values[derived] = table[text]
     return values
 
 

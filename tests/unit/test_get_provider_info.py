@@ -7,7 +7,7 @@ from airflow_oauth_connector.get_provider_info import CONN_FIELDS, get_provider_
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.profile import OAuthProfile
 
-SECRET_KEYS = {"refresh_token"}
+SECRET_KEYS = {"refresh_token", "user_password"}
 
 
 def test_connection_type_is_declared_with_conn_fields():
@@ -48,4 +48,6 @@ def test_enum_defaults_are_accepted_by_the_profile_parser():
     for key in ("grant_type", "client_auth"):
         for value in CONN_FIELDS[key]["schema"]["enum"]:
             fields = {**extra, key: value, "authorize_url": "https://auth.example.com/authorize"}
-            OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password="pw", extra=fields)
+            fields.update(custom_grant_type="account_credentials", username="u", user_password="p")
+            password = "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----" if value == "jwt_bearer" else "pw"
+            OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password=password, extra=fields)

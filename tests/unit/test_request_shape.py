@@ -21,7 +21,7 @@ def _json_server(request):
 def test_json_body_carries_grant_client_auth_and_token_parameters():
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, _json_server)
-    profile = make_profile(token_body="json", client_auth="body", access_params={"body": {"audience": "a"}})
+    profile = make_profile(access_body="json", client_auth="body", access_params={"body": {"audience": "a"}})
     token = make_client(profile, transport).client_credentials()
     sent = transport.requests[0]
     assert token.access_token == "json-client_credentials"
@@ -37,7 +37,7 @@ def test_json_body_carries_grant_client_auth_and_token_parameters():
 def test_get_token_endpoint_sends_parameters_in_the_query():
     transport = FakeTransport()
     transport.route("GET", TOKEN_URL, lambda r: (200, {}, {"access_token": "got", "expires_in": 10}))
-    profile = make_profile(token_method="GET", client_auth="body")
+    profile = make_profile(access_method="GET", client_auth="body")
     assert make_client(profile, transport).client_credentials().access_token == "got"
     sent = transport.requests[0]
     assert sent.method == "GET"

@@ -1,0 +1,182 @@
+"""Provider presets: every file valid against the schema, every value sourced, resolution rules, bad input."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
+from airflow_oauth_connector.presets import load_preset, preset_names
+from airflow_oauth_connector.profile import GrantType, OAuthProfile, fill_placeholders
+
+PRESETS = Path(str(resources.files("airflow_oauth_connector.presets")))
+SCHEMA = json.loads((PRESETS / "schema.json").read_text())
+
+#: The issue's table: slug -> (provider_params, the API base URL the preset establishes).
+TABLE = {
+    "salesforce": ({}, "{instance_url}/services/data/v62.0"),
+    "hubspot": ({}, "https://api.hubapi.com"),
+    "google": ({}, "https://www.googleapis.com"),
+    "google_service_account": ({}, "https://www.googleapis.com"),
+    "microsoft": ({"tenant": "contoso.onmicrosoft.com"}, "https://graph.microsoft.com/v1.0"),
+    "zoho": ({"region": "com.au"}, "{api_domain}"),
+    "xero": ({}, "https://api.xero.com/api.xro/2.0"),
+    "quickbooks": ({}, "https://quickbooks.api.intuit.com/v3/company/{realmId}"),
+    "slack": ({"user_scope": "search:read"}, "https://slack.com/api"),
+    "github": ({}, "https://api.github.com"),
+    "notion": ({}, "https://api.notion.com/v1"),
+    "atlassian": ({}, "https://api.atlassian.com/ex/jira/{cloudId}"),
+    "amazon_sp_api": (
+        {"region": "fe", "application_id": "amzn1.sp.solution.abc"},
+        "https://sellingpartnerapi-fe.amazon.com",
+    ),
+    "zoom": ({"account_id": "acc-1"}, "https://api.zoom.us/v2"),
+    "okta": ({"domain": "acme.okta.com"}, "https://acme.okta.com"),
+    "shopify": ({"shop": "acme.myshopify.com"}, "https://acme.myshopify.com/admin/api/2025-07"),
+    "spotify": ({}, "https://api.spotify.com/v1"),
+    "box": ({}, "https://api.box.com/2.0"),
+}
+
+
+def profile(slug: str, params=None, *, host=None, password="secret", **extra) -> OAuthProfile:
+    fields = {"provider": slug, "provider_params": params or {}, **extra}
+    return OAuthProfile.from_fields("c1", host=host, login="client", password=password, extra=fields)
+
+
+@pytest.mark.parametrize("slug", preset_names())
+def test_preset_file_is_valid_and_every_value_cites_its_source(slug):
+    data = yaml.safe_load((PRESETS / f"{slug}.yaml").read_text())
+    jsonschema.validate(data, SCHEMA)
+    sourced = set(data["sources"])
+    for group in [data["fields"], *data.get("grant_fields", {}).values(), *data.get("param_fields", {}).values()]:
+        missing = sorted(set(group) - sourced)
+        assert not missing, f"{slug}: no source for {missing}"
+    if data.get("scope_extra"):
+        assert "scope_extra" in sourced, f"{slug}: no source for scope_extra"
+
+
+def test_at_least_thirty_presets_including_the_issue_table():
+    names = set(preset_names())
+    assert set(TABLE) <= names
+    assert len(names) >= 30
+
+
+@pytest.mark.parametrize("slug", sorted(TABLE))
+def test_table_base_urls(slug):
+    params, base = TABLE[slug]
+    password = "secret" if slug != "google_service_account" else _pem_key()
+    assert profile(slug, params, password=password).base_url == base
+
+
+@pytest.mark.parametrize("slug", preset_names())
+def test_every_preset_builds_a_profile_with_example_params(slug):
+    preset = load_preset(slug)
+    params = {
+        name: (p.choices[0] if p.choices else _example(slug, name))
+        for name, p in preset.params.items()
+        if p.default is None
+    }
+    password = _pem_key() if slug == "google_service_account" else "secret"
+    built = profile(slug, params, password=password)
+    assert built.provider == slug
+    assert built.access_url
+    assert built.access_url.startswith("https://")
+    assert "{" not in built.access_url
+    assert "{" not in (built.authorize_url or "")
+
+
+def _example(slug: str, name: str) -> str:
+    return {
+        "tenant": "contoso.onmicrosoft.com",
+        "application_id": "amzn1.sp.solution.x",
+        "account_id": "acc",
+        "domain": "acme.okta.com",
+        "shop": "acme.myshopify.com",
+        "user_scope": "search:read",
+    }.get(name, "x")
+
+
+def _pem_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def test_explicit_fields_override_the_preset_and_mappings_combine():
+    p = profile(
+        "google",
+        host="https://sheets.googleapis.com/v4",
+        authorize_params={"prompt": "select_account", "hd": "acme.com"},
+    )
+    assert p.base_url == "https://sheets.googleapis.com/v4"
+    assert dict(p.authorize_params) == {"access_type": "offline", "prompt": "select_account", "hd": "acme.com"}
+    assert profile("hubspot", client_auth="header").client_auth.value == "header"
+
+
+def test_refresh_token_scopes_are_added_to_the_users_own():
+    assert profile("xero", scope="accounting.transactions").scope == "accounting.transactions offline_access"
+    assert profile("xero", scope="offline_access openid").scope == "offline_access openid"
+    ms_cc = profile("microsoft", {"tenant": "t.onmicrosoft.com"}, grant_type="client_credentials")
+    assert ms_cc.grant_type is GrantType.CLIENT_CREDENTIALS
+    assert ms_cc.scope == "https://graph.microsoft.com/.default"
+
+
+def test_google_asks_for_a_refresh_token():
+    assert dict(profile("google").authorize_params) == {"access_type": "offline", "prompt": "consent"}
+
+
+def test_provider_parameter_fields_apply_only_when_given():
+    assert profile("slack").response.access_token == "access_token"
+    user = profile("slack", {"user_scope": "search:read"})
+    assert user.response.access_token == "authed_user.access_token|access_token"
+    assert user.authorize_params["user_scope"] == "search:read"
+
+
+def test_unknown_slug_lists_the_valid_ones():
+    with pytest.raises(ProfileError) as info:
+        profile("salesfarce")
+    assert info.value.field == "provider"
+    assert "'salesfarce'" in info.value.problem
+    assert "custom, amazon_sp_api" in info.value.problem
+    assert "salesforce" in info.value.problem
+
+
+def test_missing_provider_param_names_key_and_preset():
+    with pytest.raises(ProfileError) as info:
+        profile("microsoft")
+    assert info.value.field == "provider_params"
+    assert "'microsoft'" in info.value.problem
+    assert "'tenant'" in info.value.problem
+
+
+def test_bad_provider_params_are_refused():
+    with pytest.raises(ProfileError, match="must be one of"):
+        profile("zoho", {"region": "mars"})
+    with pytest.raises(ProfileError, match="is not valid"):
+        profile("okta", {"domain": "evil.com/x?"})
+    with pytest.raises(ProfileError, match="unknown key"):
+        profile("hubspot", {"tenant": "x"})
+
+
+def test_missing_captured_value_says_authorize_again():
+    with pytest.raises(CapturedValueMissingError) as info:
+        fill_placeholders("qb", "https://quickbooks.api.intuit.com/v3/company/{realmId}", {})
+    assert info.value.name == "realmId"
+    assert "authorize again" in str(info.value)
+    assert "'realmId'" in str(info.value)
+
+
+def test_custom_is_the_default_and_changes_nothing():
+    plain = OAuthProfile.from_fields(
+        "c", host="https://api.example.com", login="a", password="b", extra={"access_url": "https://auth.example.com/t"}
+    )
+    assert plain.provider == "custom"
