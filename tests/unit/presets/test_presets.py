@@ -180,3 +180,9 @@ def test_custom_is_the_default_and_changes_nothing():
         "c", host="https://api.example.com", login="a", password="b", extra={"access_url": "https://auth.example.com/t"}
     )
     assert plain.provider == "custom"
+
+
+def test_readme_provider_table_lists_every_preset():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    missing = [slug for slug in preset_names() if f"[`{slug}`](" not in readme]
+    assert not missing, f"README's provider table lacks {missing}"
