@@ -6,7 +6,8 @@ The demo behind ./demo.sh: a real OAuth 2.0 server and API on loopback, two conn
 3. defines two connections as AIRFLOW_CONN_* JSON: client credentials, and authorization code whose
    refresh token comes from a one-time consent (performed here by a scripted browser as the demo user);
 4. runs the example DAGs with ``airflow dags test`` and prints what they fetched and how many token
-   requests the server counted.
+   requests the server counted; the landing DAGs write into ``file://`` under the demo's Airflow home and,
+   where PostgreSQL runs on 127.0.0.1:5432 (trust), into a scratch schema there (dropped at the end).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from tests.support.authserver.runner import AuthServer, start_auth_server  # noq
 from tests.support.connections import connection as test_connection  # noqa: E402
 
 DAGS = ("oauth_client_credentials_pagination", "oauth_authorization_code_refresh", "oauth_post_with_response_check")
+LAND_FILES = "oauth_land_records_to_files"
+LAND_POSTGRES = "oauth_land_records_to_postgres"
 
 
 def connection(server: AuthServer, client: str, **extra: object) -> str:
@@ -39,13 +42,14 @@ def consent_once(server: AuthServer) -> str:
     return obtain_refresh_token(server)
 
 
-def run_dag(dag_id: str, env: dict[str, str], log_dir: Path) -> None:
+def run_dag(dag_id: str, env: dict[str, str], log_dir: Path, conf: dict[str, object] | None = None) -> None:
     log = log_dir / f"{dag_id}.log"
     started = time.monotonic()
+    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
+    if conf:
+        command += ["--conf", json.dumps(conf)]
     with log.open("w") as out:
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", "dags", "test", dag_id], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        result = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     status = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode}, see {log})"
     print(f"  {dag_id}: {status} in {time.monotonic() - started:.1f} s")
     if result.returncode != 0:
@@ -100,11 +104,40 @@ def main() -> None:
             print("Running the example DAGs with `airflow dags test` ...")
             for dag_id in DAGS:
                 run_dag(dag_id, env, root)
+            landed = run_landing_dags(env, root)
             values = xcom_values(env)
             stats = server.stats()
             report(values, stats)
+            print(landed)
+            for task in (f"{LAND_FILES}.land_records", f"{LAND_POSTGRES}.merge_records"):
+                if task in values:
+                    manifest = dict(values[task])  # type: ignore[call-overload]
+                    manifest.pop("files", None)
+                    print(f"  manifest of {task}: {json.dumps(manifest)}")
         finally:
             server.stop()
+
+
+def run_landing_dags(env: dict[str, str], root: Path) -> str:
+    """The DAGs that land data: into file:// under the demo's home, and into PostgreSQL where it runs."""
+    from tests.support import postgres
+
+    lines = ["", "What the landing DAGs wrote"]
+    run_dag(LAND_FILES, env, root)
+    landed = root / "airflow" / "landed" / "records"
+    parts = sorted(landed.glob("*/part-*"))
+    lines.append(f"  {LAND_FILES}: {len(parts)} part file(s) under {landed} (+ _SUCCESS manifest)")
+    reason = postgres.unreachable()
+    if reason is not None:
+        lines.append(f"  {LAND_POSTGRES}: skipped ({reason})")
+        return "\n".join(lines)
+    with postgres.scratch_schema("oauth_demo") as (schema, conn):
+        pg_env = {**env, "AIRFLOW_CONN_OAUTH_DEMO_PG": postgres.pg_uri()}
+        run_dag(LAND_POSTGRES, pg_env, root, conf={"table": f"{schema}.records"})
+        (count,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}".records').fetchone()  # noqa: S608
+        lines.append(f"  {LAND_POSTGRES}: {count} rows merged into {schema}.records on {postgres.PG_HOST}")
+        lines.append("  (a scratch schema, dropped when the demo ends)")
+    return "\n".join(lines)
 
 
 def report(values: dict[str, object], stats: dict[str, object]) -> None:

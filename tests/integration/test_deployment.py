@@ -207,7 +207,7 @@ def env(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         tmp_path_factory.mktemp("deployment_home"),
         dags_folders=[REPO / "dags", REPO / "tests" / "dags"],
         env=extra_env,
-        wait_for_dags=[PARALLEL_DAG, HYGIENE_DAG, DEFERRABLE_DAG, *EXAMPLE_DAGS],
+        wait_for_dags=[PARALLEL_DAG, HYGIENE_DAG, DEFERRABLE_DAG, SENSOR_DAG, *EXAMPLE_DAGS],
     )
     try:
         state = Env(
@@ -232,6 +232,7 @@ def env(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 DEFERRABLE_DAG = "oauth_deferrable"
+SENSOR_DAG = "oauth_sensor_deferrable"
 
 
 def _max_overlap(results: list[dict[str, Any]]) -> int:
@@ -479,3 +480,21 @@ def test_deferrable_operator_runs_its_calls_in_the_real_triggerer(env: Env) -> N
     assert stats["api_requests"]["by_path"].get("/api/items", 0) >= 3  # three pages, three deferrals
     final = env.deployment.task_log(run, "fetch_items_deferred", tries["fetch_items_deferred"])
     assert final.count("Pausing task as DEFERRED") == 3  # each page's call went to the triggerer
+
+
+def test_sensor_deferrable_and_reschedule_with_a_401_on_one_poll(env: Env) -> None:
+    env.auth_server.reset_stats()
+    run = env.deployment.run_dag(SENSOR_DAG, timeout=RUN_TIMEOUT)
+    env.runs.append(run)
+    assert run.state == "success", env.deployment.describe_run(run)
+    stats = env.auth_server.stats()
+    polls = {
+        task: sum(n for path, n in stats["api_requests"]["by_path"].items() if path.startswith(f"/api/jobs/{task}-"))
+        for task in ("wait_deferrable", "wait_reschedule")
+    }
+    # per sensor: poll 1 running, poll 2 answered 401 → token renewed → replay (poll 3) running, poll 4 done
+    assert polls == {"wait_deferrable": 4, "wait_reschedule": 4}, polls
+    assert stats["token_requests"]["total"] >= 1  # the renewal after the 401 (earlier tokens came from the store)
+    tries = {ti["task_id"]: ti["try_number"] for ti in env.deployment.task_instances(run)}
+    log = env.deployment.task_log(run, "wait_deferrable", tries["wait_deferrable"])
+    assert log.count("Pausing task as DEFERRED") >= 5  # poll, pause, poll, pause, poll: all in the triggerer

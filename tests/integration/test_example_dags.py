@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,50 @@ def test_every_templated_field_is_rendered(demo_connections):
     assert echoed["test_headers"] == {"x-test-tag": "t-42"}
     assert _xcom(run, "with_data")["form"] == {"tag": "t-42"}
     assert OAuthConnectorOperator.template_fields == ("endpoint", "method", "query_params", "json", "data", "headers")
+
+
+def test_land_records_to_files_dag(demo_connections, tmp_path):
+    from airflow.models import Variable
+
+    dag = _load_dag("oauth_land_records_to_files")
+    run = dag.test(run_conf={"path": f"file://{tmp_path}/records", "total": 250})
+    try:
+        assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+        manifest = _xcom(run, "land_records")
+        assert manifest["records"] == 250
+        assert manifest["cursor"] == "2026-01-01T04:10:00Z"
+        assert _xcom(run, "report") == {"records": 250, "files": 1, "cursor": "2026-01-01T04:10:00Z"}
+        names = sorted(p.name for p in (tmp_path / "records").iterdir())
+        assert names == sorted(["_oauth_connector_tmp", Path(manifest["path"]).name])
+    finally:
+        Variable.delete("oauth_connector.incremental.oauth_land_records_to_files.land_records.oauth_demo_cc")
+
+
+def test_land_records_to_postgres_dag(demo_connections, monkeypatch):
+    from airflow.models import Variable
+
+    from tests.support import postgres
+
+    reason = postgres.unreachable()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("AIRFLOW_CONN_OAUTH_DEMO_PG", postgres.pg_uri())
+    with postgres.scratch_schema("example") as (schema, conn):
+        run = _test_with(_load_dag("oauth_land_records_to_postgres"), {"table": f"{schema}.records", "total": 120})
+        Variable.delete("oauth_connector.incremental.oauth_land_records_to_postgres.merge_records.oauth_demo_cc")
+        manifest = _xcom(run, "merge_records")
+        assert manifest == {
+            "records": 120,
+            "pages": 2,
+            "cursor": "2026-01-01T02:00:00Z",
+            "table": f"{schema}.records",
+            "write": "merge",
+            "rows_written": 120,
+        }
+        assert conn.execute(f'SELECT COUNT(*) FROM "{schema}".records').fetchone() == (120,)
+
+
+def _test_with(dag, conf):
+    run = dag.test(run_conf=conf)
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run
