@@ -9,13 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
+from airflow_oauth_connector import config
+from airflow_oauth_connector.exceptions import DeferredCallFailed
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
-from airflow_oauth_connector.operators.oauth import (
-    DeferredCallFailed,
-    _call_with_context,
-    _default_deferrable,
-    _retry_as_dict,
-)
+from airflow_oauth_connector.operators.oauth import _call_with_context, _retry_as_dict
 from airflow_oauth_connector.pagination import PageRequest
 
 if TYPE_CHECKING:
@@ -86,7 +83,7 @@ class OAuthConnectorSensor(BaseSensorOperator):
         allow = ["404"] if response_error_codes_allowlist is None else response_error_codes_allowlist
         self.response_error_codes_allowlist = {str(code) for code in allow}
         self.retry = retry
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = config.default_deferrable() if deferrable is None else deferrable
 
     @property
     def request_params(self) -> Mapping[str, Any] | None:

@@ -6,14 +6,14 @@ import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from airflow_oauth_connector.exceptions import ApiResponseError
+from airflow_oauth_connector.exceptions import ApiResponseError, DeferredCallFailed
 from airflow_oauth_connector.hooks import OAuthConnectorHook
-from airflow_oauth_connector.operators.oauth import DeferredCallFailed
 from airflow_oauth_connector.sensors import OAuthConnectorSensor
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
-from tests.unit.fakes import FakeTransport, TokenServer, bearer, query
-from tests.unit.helpers import API, CLIENT_SECRET, TOKEN_URL
+from tests.support.builders import API_URL as API
+from tests.support.builders import CLIENT_SECRET, TOKEN_URL
+from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
 
 pytestmark = pytest.mark.timeout(60)
 
