@@ -38,6 +38,9 @@ DEFAULT_BACKEND = StoreBackend.FILE
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_REDIS_PREFIX = "oauth_connector:"
 DEFAULT_VARIABLE_PREFIX = "oauth_connector__"
+DEFAULT_REDIS_SOCKET_TIMEOUT = 5.0
+#: Executors whose task processes all run on the scheduler's machine; any other executor is distributed.
+LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
 # The Task SDK's config parser leaves the unexpanded template default when no key is configured.
 _UNSET_FERNET_VALUES = frozenset({"", "{FERNET_KEY}"})
 
@@ -62,13 +65,39 @@ class Option:
 
 OPTIONS: dict[str, Option] = {
     "token_store": Option(
-        "Default token store for connections that do not choose one: file, redis, variables or memory.",
-        DEFAULT_BACKEND.value,
+        "Default token store for connections that do not choose one: file, redis, variables or memory. Unset: "
+        "chosen by [core] executor: file under the LocalExecutor; under a distributed executor (Celery, "
+        "Kubernetes, ...) redis when redis_url is set, else file for client credentials and a clear error for "
+        "connections a person authorized (a per-host store would lose rotating refresh tokens).",
+        None,
         "redis",
     ),
     "token_directory": Option("Directory of the file token store (default: $AIRFLOW_HOME/oauth_connector/tokens)."),
-    "redis_url": Option("Redis server of the redis token store.", DEFAULT_REDIS_URL),
-    "redis_prefix": Option("Key prefix of the redis token store.", DEFAULT_REDIS_PREFIX),
+    "redis_url": Option(
+        "Redis server of the redis token store: redis:// or rediss:// (TLS), with the ACL user and password "
+        "(redis://user:password@host:port/db). Setting it also makes redis the default token store under a "
+        "distributed executor (Celery, Kubernetes, ...). Unset: redis://127.0.0.1:6379/0.",
+        None,
+        "rediss://oauth:password@redis.example.com:6380/0",
+    ),
+    "redis_prefix": Option(
+        "Key prefix of the redis token store: one per deployment or environment sharing a Redis.",
+        DEFAULT_REDIS_PREFIX,
+        "oauth_connector:prod:",
+    ),
+    "redis_ca_file": Option(
+        "CA bundle (PEM) that signed the Redis server's TLS certificate (rediss://); default: the system CAs.",
+        None,
+        "/etc/ssl/redis/ca.pem",
+    ),
+    "redis_cert_file": Option("Client certificate (PEM) for Redis servers that require TLS client auth.", None),
+    "redis_key_file": Option("Private key (PEM) of redis_cert_file.", None),
+    "redis_socket_timeout": Option(
+        "Seconds a Redis connect or command may take before the task fails with an error naming the store "
+        "(a partitioned Redis must not hang tasks).",
+        str(DEFAULT_REDIS_SOCKET_TIMEOUT),
+        "5",
+    ),
     "callback_base_url": Option(
         "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
         "becomes <callback_base_url>/oauth-connector/callback (default: taken from the request).",
@@ -147,6 +176,56 @@ def redis_url() -> str:
 
 def redis_prefix() -> str:
     return option("redis_prefix", DEFAULT_REDIS_PREFIX) or DEFAULT_REDIS_PREFIX
+
+
+def redis_url_configured() -> bool:
+    """Whether ``[oauth_connector] redis_url`` is set (env, airflow.cfg, ``_cmd`` or ``_secret``)."""
+    return option("redis_url") is not None
+
+
+@dataclass(frozen=True)
+class RedisTls:
+    """TLS files of the Redis store (``None``: not set)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+def redis_tls() -> RedisTls:
+    return RedisTls(option("redis_ca_file"), option("redis_cert_file"), option("redis_key_file"))
+
+
+def redis_socket_timeout() -> float:
+    """``[oauth_connector] redis_socket_timeout`` in seconds (default 5)."""
+    from airflow_oauth_connector.exceptions import ConfigError
+
+    text = option("redis_socket_timeout")
+    if text is None:
+        return DEFAULT_REDIS_SOCKET_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise ConfigError(f"[{SECTION}] redis_socket_timeout is {text[:20]!r}; expected seconds in (0, 600]")
+    return value
+
+
+def executors() -> tuple[str, ...]:
+    """The class names in Airflow's ``[core] executor``: ``A,B``, ``alias:module.Class``, ``A;team=B,C``."""
+    names = []
+    for team_part in (airflow_option("core", "executor") or "LocalExecutor").split(";"):
+        for entry in team_part.rpartition("=")[2].split(","):
+            spec = entry.strip()
+            if spec:
+                names.append(spec.rpartition(":")[2].rpartition(".")[2])
+    return tuple(names) or ("LocalExecutor",)
+
+
+def distributed_executor() -> str | None:
+    """The first configured executor whose tasks may run on other machines (``None``: all are local)."""
+    return next((name for name in executors() if name not in LOCAL_EXECUTORS), None)
 
 
 def variable_prefix() -> str:

@@ -121,6 +121,25 @@ class AuthorizationRequiredError(OAuthConnectorError):
         )
 
 
+class ReauthorizationRequiredError(AuthorizationRequiredError):
+    """The connection's grant was rejected before (``invalid_grant``): no token request is sent until renewed."""
+
+    def __init__(self, conn_id: str, *, kind: str, at: float | None = None, where: str | None = None) -> None:
+        import datetime
+
+        when = (
+            datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if at
+            else "earlier"
+        )
+        self.kind = kind
+        super().__init__(
+            conn_id,
+            f"its refresh token was rejected ({kind}) at {when}{f' in {where}' if where else ''}, so no token "
+            f"request was sent (the same token would be rejected again)",
+        )
+
+
 class CapturedValueMissingError(OAuthConnectorError):
     """A call needs a value captured at authorization (``{name}`` in the base URL or a header) that is not held."""
 
@@ -168,7 +187,11 @@ class ApiResponseError(OAuthConnectorError):
 class EndpointUnreachableError(OAuthConnectorError):
     """A transport error (connect failure, timeout, reset) outlasted the retry policy."""
 
-    def __init__(self, method: str, url: str, reason: str, attempts: int, elapsed: float) -> None:
+    def __init__(
+        self, method: str, url: str, reason: str, attempts: int, elapsed: float, *, never_sent: bool = False
+    ) -> None:
+        self.never_sent = never_sent
+        """True when the last attempt surely never reached the server (its connect failed)."""
         self.method = method
         self.url = url
         self.reason = reason
@@ -221,6 +244,22 @@ class ConfigError(OAuthConnectorError):
 
 class TokenStoreError(OAuthConnectorError):
     """A token store could not be used (unreachable server, unusable configuration)."""
+
+
+class TokenStoreNotConfiguredError(TokenStoreError):
+    """Under a distributed executor, a connection a person authorized has no shared token store chosen."""
+
+    def __init__(self, conn_id: str, executor: str) -> None:
+        self.conn_id = conn_id
+        self.executor = executor
+        super().__init__(
+            f"Connection {conn_id!r} needs a token store shared by all workers: the {executor} runs tasks on "
+            f"several machines, and per-machine token files would each keep their own copy of a rotating "
+            f"refresh token (a server with reuse detection then revokes the grant). Set "
+            f"[oauth_connector] redis_url (env AIRFLOW__OAUTH_CONNECTOR__REDIS_URL) to use Redis, or choose a "
+            f"store with [oauth_connector] token_store or the connection's store_backend field "
+            f"('file' only if every task of this connection runs on one machine)"
+        )
 
 
 class TokenStoreLockTimeoutError(TokenStoreError):

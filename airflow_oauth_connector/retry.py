@@ -228,4 +228,7 @@ def _unreachable(
     method: str, url: str, exc: requests.exceptions.RequestException, attempts: int, started: float
 ) -> EndpointUnreachableError:
     reason = f"{type(exc).__name__}: {redact(str(exc), folded=False)}"
-    return EndpointUnreachableError(method.upper(), drop_query(url), reason, attempts, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    return EndpointUnreachableError(
+        method.upper(), drop_query(url), reason, attempts, elapsed, never_sent=_never_sent(exc)
+    )

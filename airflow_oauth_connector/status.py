@@ -99,13 +99,15 @@ class RefreshInFlight:
     holder: str
     chain: str | None = None
     """The origin (a digest, never the token) of the refresh-token chain being refreshed."""
+    attempt: int = 1
+    """1 for a refresh; 2 for the one recovery attempt after a refresh that did not finish."""
 
     @classmethod
-    def now(cls, at: float, chain: str | None = None) -> RefreshInFlight:
-        return cls(started_at=at, holder=f"{socket.gethostname()}:{os.getpid()}", chain=chain)
+    def now(cls, at: float, chain: str | None = None, attempt: int = 1) -> RefreshInFlight:
+        return cls(started_at=at, holder=f"{socket.gethostname()}:{os.getpid()}", chain=chain, attempt=attempt)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "holder": self.holder, "chain": self.chain}
+        return {"started_at": self.started_at, "holder": self.holder, "chain": self.chain, "attempt": self.attempt}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RefreshInFlight | None:
@@ -113,8 +115,12 @@ class RefreshInFlight:
         if started is None:
             return None
         chain = data.get("chain")
+        attempt = data.get("attempt")
         return cls(
-            started_at=started, holder=_text(data.get("holder")), chain=chain if isinstance(chain, str) else None
+            started_at=started,
+            holder=_text(data.get("holder")),
+            chain=chain if isinstance(chain, str) else None,
+            attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 0 else 1,
         )
 
 
@@ -129,6 +135,8 @@ class TokenStatus:
     last_refresh: float | None = None
     """When a token was last obtained or refreshed."""
     in_flight: RefreshInFlight | None = None
+    chain: str | None = None
+    """The grant (origin digest of its refresh-token chain) that ``state`` is about; a newer grant is not."""
 
     @property
     def needs_reauthorization(self) -> bool:
@@ -160,6 +168,7 @@ class TokenStatus:
             "last_success": self.last_success,
             "last_refresh": self.last_refresh,
             "in_flight": None if self.in_flight is None else self.in_flight.to_dict(),
+            "chain": self.chain,
         }
 
     @classmethod
@@ -172,6 +181,7 @@ class TokenStatus:
             last_success=_number(data.get("last_success")),
             last_refresh=_number(data.get("last_refresh")),
             in_flight=RefreshInFlight.from_dict(in_flight) if isinstance(in_flight, Mapping) else None,
+            chain=data["chain"] if isinstance(data.get("chain"), str) else None,
         )
 
 

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
-from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
+import tenacity
+
+from airflow_oauth_connector.exceptions import (
+    AuthorizationRequiredError,
+    EndpointUnreachableError,
+    InvalidGrantError,
+    ReauthorizationRequiredError,
+    TokenEndpointError,
+    TokenResponseError,
+    TokenStoreError,
+)
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
-from airflow_oauth_connector.status import AuthState, Failure, TokenStatus, Where
+from airflow_oauth_connector.status import AuthState, Failure, RefreshInFlight, TokenStatus, Where, as_token_status
 from airflow_oauth_connector.store.base import TokenStore
 from airflow_oauth_connector.store.factory import commit_token
 from airflow_oauth_connector.token import Token, refresh_origin, superseded
 from airflow_oauth_connector.token_client import TokenClient
+
+log = logging.getLogger(__name__)
+
+#: How long a refreshed token's save is retried when the store fails right after the refresh (it holds the
+#: only copy of a rotated refresh token).
+SAVE_RETRY_SECONDS = 20.0
 
 
 class TokenManager:
@@ -21,6 +38,20 @@ class TokenManager:
     Tokens are read from and saved to ``store`` under the profile's cache key; every fetch happens under
     the store's lock for that key, after a second look at the store, so concurrent callers that need a
     token at once cause one token request and share its result.
+
+    Refreshes of a grant a person authorized (its refresh token may rotate) are guarded in the store's
+    status record:
+
+    * **Refresh in flight.** Before the refresh is sent, a :class:`~airflow_oauth_connector.status.
+      RefreshInFlight` record is saved (if it cannot be saved, the refresh is not sent: its rotated refresh
+      token could not be saved either). It is cleared once the new token is saved. A holder of the lock that
+      finds the record left behind (its writer died mid-refresh, e.g. SIGKILL) knows the server may already
+      have rotated the refresh token it holds, and makes **one** attempt with it (servers with a grace
+      window accept it); a second lost attempt is not followed by a third.
+    * **Fail fast.** A rejected refresh (``invalid_grant``) marks the grant "needs re-authorization"; every
+      later task fails at once with :class:`~airflow_oauth_connector.exceptions.ReauthorizationRequiredError`
+      instead of sending the dead refresh token again. A newer grant (re-authorization, or a new refresh
+      token in the connection) is not affected.
     """
 
     def __init__(
@@ -66,6 +97,8 @@ class TokenManager:
         if token is not None and self._usable(token):
             self._cached = token
             return token
+        if self.profile.grant_type.needs_person:  # a dead grant: fail now rather than queue for the lock
+            self._fail_fast(self._status(), self._chain(token))
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and self._usable(token):
@@ -96,21 +129,106 @@ class TokenManager:
             self.store.delete(self.key)
 
     def _renew(self, previous: Token | None) -> Token:
+        """Obtain a token (the caller holds the lock); see the class docstring for refresh guards."""
+        if self.profile.grant_type.needs_person:
+            self._guard_refresh(previous)
         try:
             token = self._obtain(previous)
         except InvalidGrantError as exc:
             if self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
                 failure = Failure.of(exc, at=self._clock(), where=Where.WORKER.value, secrets=self._secrets(previous))
-                status = TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure)
+                status = TokenStatus(
+                    state=AuthState.NEEDS_REAUTHORIZATION, failure=failure, chain=self._chain(previous)
+                )
                 self.store.save_status(self.key, status)
             raise
         except AuthorizationRequiredError:
             self.store.save_status(self.key, TokenStatus(state=AuthState.NOT_AUTHORIZED))
             raise
-        token = commit_token(self.store, self.key, token)  # a store without a lock may adopt a racing winner
+        except (TokenEndpointError, TokenResponseError):
+            if self.profile.grant_type.needs_person:  # the server answered: nothing was rotated
+                self.store.clear_status(self.key)
+            raise
+        except EndpointUnreachableError as exc:
+            if self.profile.grant_type.needs_person and exc.never_sent:
+                self.store.clear_status(self.key)
+            raise  # otherwise the refresh may have been processed: the in-flight record stays
+        token = self._commit(token)
         self.store.clear_status(self.key)
         self._cached = token
         return token
+
+    def _status(self) -> TokenStatus:
+        return as_token_status(self.store.load_status(self.key))
+
+    def _chain(self, previous: Token | None) -> str | None:
+        """The origin of the refresh-token chain a refresh from ``previous`` continues."""
+        return self._refresh_source(previous)[1]
+
+    def _fail_fast(self, status: TokenStatus, chain: str | None) -> None:
+        """Raise if this grant is known dead (a newer grant, or a record without a chain, is not)."""
+        if status.needs_reauthorization and status.chain is not None and status.chain == chain:
+            failure = status.failure
+            raise ReauthorizationRequiredError(
+                self.profile.conn_id,
+                kind=failure.kind if failure else "invalid_grant",
+                at=failure.at if failure else None,
+                where=failure.where if failure else None,
+            )
+
+    def _guard_refresh(self, previous: Token | None) -> None:
+        """Fail fast on a dead grant; note a lost refresh; record this refresh as in flight before it is sent."""
+        status = self._status()
+        chain = self._chain(previous)
+        self._fail_fast(status, chain)
+        attempt = 1
+        lost = status.in_flight
+        if lost is not None and lost.chain == chain:
+            if lost.attempt >= 2:  # the one recovery attempt was lost too: do not send the token a third time
+                failure = Failure(
+                    kind="refresh_lost",
+                    message=f"two refreshes did not finish (last by {lost.holder}); the grant may be rotated away",
+                    at=self._clock(),
+                )
+                self.store.save_status(
+                    self.key, TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure, chain=chain)
+                )
+                self._fail_fast(self._status(), chain)
+            attempt = 2
+            log.warning(
+                "Connection %r: a refresh started by %s did not finish (the process died?); the server may have "
+                "rotated the refresh token already. One attempt with the refresh token held (a server with a "
+                "grace window accepts it); if it is rejected the connection needs re-authorization.",
+                self.profile.conn_id,
+                lost.holder,
+            )
+        in_flight = RefreshInFlight.now(self._clock(), chain, attempt=attempt)
+        self.store.save_status(self.key, TokenStatus(in_flight=in_flight, chain=chain))
+
+    def _commit(self, token: Token) -> Token:
+        """Save ``token``, retrying a failing store for a while: it may hold the only copy of a rotated token."""
+        if not token.refresh_token:
+            return commit_token(self.store, self.key, token)  # a store without a lock may adopt a racing winner
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TokenStoreError),
+            stop=tenacity.stop_after_delay(SAVE_RETRY_SECONDS),
+            wait=tenacity.wait_exponential(multiplier=0.5, max=5.0),
+            before_sleep=lambda state: log.warning(
+                "Connection %r: saving the refreshed token failed (%s); retrying: it holds the new refresh token",
+                self.profile.conn_id,
+                type(state.outcome.exception()).__name__ if state.outcome else "error",
+            ),
+            reraise=True,
+        )
+        try:
+            return retrying(commit_token, self.store, self.key, token)
+        except TokenStoreError as exc:
+            raise TokenStoreError(
+                f"Connection {self.profile.conn_id!r}: the refreshed token could not be saved for "
+                f"{SAVE_RETRY_SECONDS:.0f} s ({exc}). Its new refresh token is lost unless the server has a "
+                f"grace window: the refresh stays recorded as in flight, and the next task makes one attempt "
+                f"with the previous refresh token"
+            ) from None
 
     def _secrets(self, previous: Token | None) -> tuple[str | None, ...]:
         held = () if previous is None else (previous.access_token, previous.refresh_token)

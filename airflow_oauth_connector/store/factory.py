@@ -2,9 +2,9 @@
 Pick the token store for a profile, and share one store object per backend and settings in a process.
 
 Choice, first match wins: the hook's ``token_store`` argument; the connection's ``store_backend`` extra; the
-provider-wide ``[oauth_connector] token_store`` option (env ``AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE``);
-``file``. The backends' settings are the ``[oauth_connector]`` options read by :mod:`airflow_oauth_connector.config`
-(``token_directory``; ``redis_url``, ``redis_prefix``; ``variable_prefix``).
+provider-wide ``[oauth_connector] token_store`` option (env ``AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE``); the
+default for the executor (:func:`default_backend`). The backends' settings are the ``[oauth_connector]``
+options read by :mod:`airflow_oauth_connector.config` (``token_directory``; ``redis_*``; ``variable_prefix``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from airflow_oauth_connector import config
 from airflow_oauth_connector.config import StoreBackend
+from airflow_oauth_connector.exceptions import TokenStoreNotConfiguredError
 from airflow_oauth_connector.store.base import TokenStore, require_store
 from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.memory import MemoryTokenStore
@@ -27,9 +28,29 @@ _cache: dict[tuple[str, ...], TokenStore] = {}
 _cache_guard = threading.Lock()
 
 
-def default_backend() -> str:
-    """The provider-wide default backend name (validated)."""
-    return config.token_store().value
+def default_backend(profile: OAuthProfile | None = None) -> str:
+    """
+    The backend for a connection that chooses none: ``[oauth_connector] token_store`` if set, else by executor.
+
+    * All executors local (``LocalExecutor``): ``file``, shared by every process of the machine.
+    * A distributed executor (Celery, Kubernetes, Edge, any other): tasks of one connection run on several
+      machines, so a per-host store is never the default where it can lose a grant. ``redis`` when
+      ``[oauth_connector] redis_url`` is set; else, for a grant a person authorized (its refresh token may
+      rotate: two hosts with their own files would present the same refresh token, and a server with reuse
+      detection revokes the grant), :class:`~airflow_oauth_connector.exceptions.TokenStoreNotConfiguredError`
+      naming the settings; else (client credentials and other grants that can always ask again) ``file``:
+      one token per host, nothing to lose.
+    """
+    if config.option("token_store"):
+        return config.token_store().value
+    executor = config.distributed_executor()
+    if executor is None:
+        return StoreBackend.FILE.value
+    if config.redis_url_configured():
+        return StoreBackend.REDIS.value
+    if profile is not None and profile.grant_type.needs_person:
+        raise TokenStoreNotConfiguredError(profile.conn_id, executor)
+    return StoreBackend.FILE.value
 
 
 def store_for(profile: OAuthProfile, override: object | None = None) -> TokenStore:
@@ -39,7 +60,7 @@ def store_for(profile: OAuthProfile, override: object | None = None) -> TokenSto
     """
     if override is not None:
         return require_store(override)
-    return store_named(profile.token_store or default_backend())
+    return store_named(profile.token_store or default_backend(profile))
 
 
 def store_named(name: str) -> TokenStore:
@@ -61,7 +82,15 @@ def _settings(backend: StoreBackend) -> tuple[str, ...]:
     if backend is StoreBackend.FILE:
         return (str(config.token_directory().absolute()),)
     if backend is StoreBackend.REDIS:
-        return (config.redis_url(), config.redis_prefix())
+        tls = config.redis_tls()
+        return (
+            config.redis_url(),
+            config.redis_prefix(),
+            tls.ca_file or "",
+            tls.cert_file or "",
+            tls.key_file or "",
+            str(config.redis_socket_timeout()),
+        )
     return (config.variable_prefix(),)
 
 
@@ -73,7 +102,16 @@ def _create(backend: StoreBackend, settings: tuple[str, ...], codec: TokenCodec)
     if backend is StoreBackend.REDIS:
         from airflow_oauth_connector.store.redis import RedisTokenStore
 
-        return RedisTokenStore(settings[0], prefix=settings[1], codec=codec)
+        url, prefix, ca_file, cert_file, key_file, timeout = settings
+        return RedisTokenStore(
+            url,
+            prefix=prefix,
+            codec=codec,
+            ca_file=ca_file or None,
+            cert_file=cert_file or None,
+            key_file=key_file or None,
+            socket_timeout=float(timeout),
+        )
     from airflow_oauth_connector.store.variables import VariableTokenStore
 
     return VariableTokenStore(settings[0], codec=codec)

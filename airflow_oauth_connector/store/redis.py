@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow_oauth_connector import config
 from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
+from airflow_oauth_connector.redaction import register_secret_everywhere
 from airflow_oauth_connector.status import StatusRecord
 from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.locks import TwoLevelLock
@@ -56,6 +57,12 @@ class RedisTokenStore:
       keeps extending it from a watchdog thread while it works, so a slow token endpoint (retries included)
       does not let a second process refresh with the same, soon rotated, refresh token. Waiting for the lock
       is bounded by ``wait_timeout`` seconds, then :class:`TokenStoreLockTimeoutError` is raised.
+    * **Production settings.** ``rediss://`` URLs use TLS, verified against ``ca_file`` (else the system
+      CAs), with an optional client certificate; the URL's ACL user and password log in. The password is
+      registered with Airflow's secrets masker and never shown (``repr``, errors).
+    * **Bounded calls.** Every connect and command is bounded by ``socket_timeout`` seconds and retried once
+      (a pooled connection may be stale after a Redis restart), so an unreachable or partitioned Redis fails a
+      task within about ``2 x socket_timeout`` with :class:`TokenStoreError` naming the store, never a hang.
     * Redis errors surface as :class:`TokenStoreError` (the URL's password is never shown).
     """
 
@@ -71,8 +78,17 @@ class RedisTokenStore:
         ttl_margin: float = 300.0,
         codec: TokenCodec | None = None,
         client: redis.Redis | None = None,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        socket_timeout: float = config.DEFAULT_REDIS_SOCKET_TIMEOUT,
     ) -> None:
         self.url = url or default_redis_url()
+        password = urlsplit(self.url).password
+        for secret in {password, unquote(password or "")}:  # as written in the URL, and as sent to Redis
+            register_secret_everywhere(secret)
+        self.tls = config.RedisTls(ca_file, cert_file, key_file)
+        self.socket_timeout = socket_timeout
         self.prefix = prefix
         self.lock_timeout = lock_timeout
         self.wait_timeout = wait_timeout
@@ -97,9 +113,23 @@ class RedisTokenStore:
         with self._guard:
             if self._client is None:
                 import redis
+                from redis.backoff import ExponentialBackoff
+                from redis.retry import Retry
 
+                tls: dict[str, Any] = {}
+                if urlsplit(self.url).scheme == "rediss":
+                    tls = {
+                        "ssl_ca_certs": self.tls.ca_file,
+                        "ssl_certfile": self.tls.cert_file,
+                        "ssl_keyfile": self.tls.key_file,
+                    }
                 self._client = redis.Redis.from_url(
-                    self.url, socket_connect_timeout=5, socket_timeout=15, health_check_interval=30
+                    self.url,
+                    socket_connect_timeout=self.socket_timeout,
+                    socket_timeout=self.socket_timeout,
+                    health_check_interval=30,
+                    retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
+                    **{k: v for k, v in tls.items() if v},
                 )
             return self._client
 

@@ -216,7 +216,8 @@ def start_lab(tmp: Path, *, workers: int = 2, concurrency: int = 8) -> Lab:
         prefix = f"oauth_connector_it_{secrets.token_hex(4)}:"
         env = {
             "AIRFLOW__CORE__FERNET_KEY": fernet_key,
-            "AIRFLOW__OAUTH_CONNECTOR__REDIS_URL": store_url(store) + f"?ssl_ca_certs={store.ca_file}",
+            "AIRFLOW__OAUTH_CONNECTOR__REDIS_URL": store_url(store),
+            "AIRFLOW__OAUTH_CONNECTOR__REDIS_CA_FILE": str(store.ca_file),
             "AIRFLOW__OAUTH_CONNECTOR__REDIS_PREFIX": prefix,
         }
         celery = start_celery_deployment(

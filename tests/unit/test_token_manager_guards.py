@@ -1,0 +1,157 @@
+"""TokenManager's refresh guards: the "refresh in flight" record, one recovery attempt, and fail-fast (issue 14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_oauth_connector.exceptions import InvalidGrantError, ReauthorizationRequiredError, TokenStoreError
+from airflow_oauth_connector.status import AuthState, RefreshInFlight, TokenStatus
+from airflow_oauth_connector.store import MemoryTokenStore
+from airflow_oauth_connector.token import refresh_origin
+from airflow_oauth_connector.token_manager import TokenManager
+from tests.unit.fakes import FakeTransport, TokenServer
+from tests.unit.helpers import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
+
+NOW = 1_000_000.0
+
+
+def ac_profile(refresh_token: str = "refresh-0"):  # type: ignore[no-untyped-def]
+    return make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token=refresh_token)
+
+
+def manager(profile, server, store):  # type: ignore[no-untyped-def]
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, server)
+    client = make_client(profile, transport, clock=lambda: NOW)
+    return TokenManager(profile, client, store, clock=lambda: NOW), transport
+
+
+class RecordingStore(MemoryTokenStore):
+    """A memory store that remembers every status record saved (to see the in-flight record before sending)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[object] = []
+
+    def save_status(self, key, status):  # type: ignore[no-untyped-def]
+        self.saved.append(status)
+        super().save_status(key, status)
+
+
+def test_the_refresh_is_recorded_in_flight_before_it_is_sent_and_cleared_after() -> None:
+    store = RecordingStore()
+    server = TokenServer()
+    seen: list[object] = []
+
+    def watching(request):  # type: ignore[no-untyped-def]
+        seen.append(store.load_status(ac_profile().cache_key))
+        return server(request)
+
+    tokens, _ = manager(ac_profile(), watching, store)
+    tokens.get_token()
+    in_flight = seen[0]
+    assert isinstance(in_flight, TokenStatus)
+    assert in_flight.in_flight is not None
+    assert in_flight.in_flight.attempt == 1
+    assert in_flight.in_flight.chain == refresh_origin("refresh-0")
+    assert store.load_status(tokens.key) is None  # cleared once the new token was saved
+
+
+def test_a_refresh_that_cannot_be_recorded_is_not_sent() -> None:
+    class DownStore(MemoryTokenStore):
+        def save_status(self, key, status):  # type: ignore[no-untyped-def]
+            raise TokenStoreError("Redis token store at redis://cache:6379/0: saving a status failed")
+
+    tokens, transport = manager(ac_profile(), TokenServer(), DownStore())
+    with pytest.raises(TokenStoreError):
+        tokens.get_token()
+    assert transport.requests == []  # its rotated refresh token could not have been saved either
+
+
+def _lost_refresh(store: MemoryTokenStore, attempt: int = 1) -> None:
+    """What a holder killed mid-refresh leaves: the in-flight record, the old token (here: none) stored."""
+    key = ac_profile().cache_key
+    lost = RefreshInFlight(
+        started_at=NOW - 5, holder="worker-1:4242", chain=refresh_origin("refresh-0"), attempt=attempt
+    )
+    store.save_status(key, TokenStatus(in_flight=lost, chain=lost.chain))
+
+
+def test_after_a_lost_refresh_one_attempt_with_the_old_token_recovers_on_a_grace_server() -> None:
+    store = MemoryTokenStore()
+    _lost_refresh(store)
+    server = TokenServer()  # still accepts refresh-0: a grace window
+    tokens, _transport = manager(ac_profile(), server, store)
+    assert tokens.get_token().refresh_token == "refresh-1"
+    assert server.grants == ["refresh_token"]
+    assert store.load_status(tokens.key) is None
+
+
+def test_after_a_lost_refresh_a_rejected_attempt_marks_the_grant_and_others_fail_fast() -> None:
+    store = MemoryTokenStore()
+    _lost_refresh(store)
+    server = TokenServer()
+    server.valid_refresh = set()  # no grace window: refresh-0 was rotated away by the killed refresh
+    tokens, _transport = manager(ac_profile(), server, store)
+    with pytest.raises(InvalidGrantError):
+        tokens.get_token()
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.state is AuthState.NEEDS_REAUTHORIZATION
+    assert status.chain == refresh_origin("refresh-0")
+    for _ in range(5):  # every other task, in any process: no request, the message says why
+        other, other_transport = manager(ac_profile(), server, store)
+        with pytest.raises(ReauthorizationRequiredError, match=r"needs authorization: .*rejected \(invalid_grant\)"):
+            other.get_token()
+        assert other_transport.requests == []
+    assert server.grants == ["refresh_token"]  # the dead token was sent once
+
+
+def test_a_lost_recovery_attempt_is_not_followed_by_a_third() -> None:
+    store = MemoryTokenStore()
+    _lost_refresh(store, attempt=2)
+    tokens, transport = manager(ac_profile(), TokenServer(), store)
+    with pytest.raises(ReauthorizationRequiredError, match="refresh_lost"):
+        tokens.get_token()
+    assert transport.requests == []
+
+
+def test_a_new_grant_in_the_connection_is_not_blocked_by_the_old_ones_failure() -> None:
+    store = MemoryTokenStore()
+    server = TokenServer()
+    server.valid_refresh = set()
+    tokens, _ = manager(ac_profile(), server, store)
+    with pytest.raises(InvalidGrantError):
+        tokens.get_token()
+    server.valid_refresh = {"refresh-new"}  # a person authorized again: a new refresh token in the connection
+    renewed, _transport = manager(ac_profile("refresh-new"), server, store)
+    assert renewed.get_token().access_token == "access-1"
+    assert store.load_status(renewed.key) is None
+
+
+def test_an_answered_error_clears_the_in_flight_record() -> None:
+    store = MemoryTokenStore()
+
+    def failing(request):  # type: ignore[no-untyped-def]
+        return 400, {}, {"error": "invalid_client"}
+
+    tokens, _ = manager(ac_profile(), failing, store)
+    with pytest.raises(Exception, match="invalid_client"):
+        tokens.get_token()
+    assert store.load_status(tokens.key) is None  # the server answered: nothing was rotated, nothing lost
+
+
+def test_saving_a_rotated_token_is_retried_while_the_store_fails() -> None:
+    class FlakyStore(MemoryTokenStore):
+        failures = 2
+
+        def save(self, key, token):  # type: ignore[no-untyped-def]
+            if token.refresh_token and self.failures:
+                self.failures -= 1
+                raise TokenStoreError("Redis token store: saving a token failed: ConnectionError")
+            super().save(key, token)
+
+    store = FlakyStore()
+    tokens, _ = manager(ac_profile(), TokenServer(), store)
+    assert tokens.get_token().refresh_token == "refresh-1"
+    assert store.load(tokens.key).refresh_token == "refresh-1"  # reached the store after the restart
