@@ -20,7 +20,8 @@ import pytest
 from tests.support import celery_drills
 from tests.support.celery_drills import Lab
 
-pytestmark = pytest.mark.integration
+# The lab (Airflow with Celery workers on two hosts) starts in the first test: longer than the default timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 TASKS = 50
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import signal
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,10 +106,10 @@ class Lab:
     figures: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ connections
-    def cc_connection(self, conn_id: str, **extra: Any) -> None:
-        self._create(conn_id, connection(self.auth, "cc", allow_insecure_http=True, **extra))
+    def cc_connection(self, conn_id: str, **extra: Any) -> str:
+        return self._create(conn_id, connection(self.auth, "cc", allow_insecure_http=True, **extra))
 
-    def ac_connection(self, conn_id: str, refresh_token: str, **extra: Any) -> None:
+    def ac_connection(self, conn_id: str, refresh_token: str, **extra: Any) -> str:
         body = connection(
             self.auth,
             "ac",
@@ -116,9 +119,12 @@ class Lab:
             allow_insecure_http=True,
             **extra,
         )
-        self._create(conn_id, body)
+        return self._create(conn_id, body)
 
-    def _create(self, conn_id: str, body: dict[str, Any]) -> None:
+    def _create(self, conn_id: str, body: dict[str, Any]) -> str:
+        """Create the connection through the REST API (the workers read it from there); its token cache key."""
+        from airflow_oauth_connector.profile import OAuthProfile
+
         payload = {
             "connection_id": conn_id,
             "conn_type": body["conn_type"],
@@ -128,6 +134,10 @@ class Lab:
             "extra": json.dumps(body["extra"]),
         }
         self.celery.request("POST", "/api/v2/connections", json=payload, expect=(201,))
+        profile = OAuthProfile.from_fields(
+            conn_id, host=body["host"], login=body["login"], password=body["password"], extra=body["extra"]
+        )
+        return profile.cache_key
 
     def refresh_token(self) -> str:
         """A fresh grant (its own token family at the server): authorize once as the seeded user."""
@@ -291,14 +301,8 @@ def rotating(lab: Lab, *, tasks: int = 50, store_backend: str | None = "redis", 
 
 
 # ------------------------------------------------------------------------------------------- fault drills
-def _store_status(lab: Lab, conn_id: str) -> Any:
-    """The connection's status record in the Redis store, decoded as the product reads it (or ``None``)."""
-
-    store = _redis_store(lab)
-    return store.load_status(_cache_key(lab, conn_id, store))
-
-
 def _redis_store(lab: Lab) -> Any:
+    """The product's Redis store, configured like the deployment's (to read what the tasks wrote)."""
     from airflow_oauth_connector.store.codec import TokenCodec
     from airflow_oauth_connector.store.redis import RedisTokenStore
 
@@ -307,15 +311,175 @@ def _redis_store(lab: Lab) -> Any:
     )
 
 
-def _cache_key(lab: Lab, conn_id: str, store: Any) -> str:
-    from airflow_oauth_connector.profile import OAuthProfile
+def _iso(value: str | None) -> float | None:
+    from datetime import datetime
 
-    body = lab.celery.request("GET", f"/api/v2/connections/{conn_id}")
-    profile = OAuthProfile.from_fields(
-        conn_id,
-        host=body["host"],
-        login=body["login"],
-        password=body.get("password"),
-        extra=json.loads(body.get("extra") or "{}"),
-    )
-    return profile.cache_key
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def _wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def _refreshes(stats: dict[str, Any]) -> int:
+    return int(stats["token_requests"]["by_grant_type"].get("refresh_token", 0))
+
+
+def _log_lines(lab: Lab, result: RunResult, needle: str) -> dict[int, str]:
+    """Per mapped task (map index): the first line of its logs (read on its worker's disk) containing ``needle``."""
+    found: dict[int, str] = {}
+    for ti in result.mapped:
+        index = int(ti["map_index"])
+        for path in lab.celery.task_log_files(result.run, "call_api", index):
+            hit = next((line for line in path.read_text(errors="replace").splitlines() if needle in line), None)
+            if hit is not None:
+                found.setdefault(index, hit)
+    return found
+
+
+def kill_mid_refresh(lab: Lab, *, grace_seconds: int, tasks: int = 16, hold_response: float = 8.0) -> dict[str, Any]:
+    """SIGKILL the task process that holds the refresh lock, after the server rotated the grant (issue 14, 3a).
+
+    The server holds the rotated answer back ``hold_response`` seconds; the drill finds the holder from the
+    store's "refresh in flight" record (``host:pid``), kills it, and lets the run finish. ``grace_seconds``: the
+    server's grace window for the refresh token just rotated away (0: none).
+    """
+    refresh_token = lab.refresh_token()
+    conn_id = f"oauth_cel_kill_{grace_seconds}_{secrets.token_hex(3)}"
+    key = lab.ac_connection(conn_id, refresh_token, store_backend="redis")
+    store = _redis_store(lab)
+    lab.auth.configure(refresh_grace_seconds=grace_seconds, refresh_delay_seconds=hold_response)
+    try:
+        started = time.monotonic()
+        run = lab.trigger(conn_id, tasks=tasks)
+
+        def rotated_in_flight() -> Any:
+            status = store.load_status(key)
+            in_flight = getattr(status, "in_flight", None)
+            return in_flight if in_flight is not None and _refreshes(lab.auth.stats()) >= 1 else None
+
+        in_flight = _wait_until(rotated_in_flight, 300, "a rotated refresh in flight")
+        pid = int(in_flight.holder.rpartition(":")[2])
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        refreshes_before_kill = _refreshes(lab.auth.stats())
+        lab.auth.configure(refresh_delay_seconds=0)
+        result = lab.finish(run, started)
+    finally:
+        lab.auth.configure(refresh_grace_seconds=0, refresh_delay_seconds=0)
+    records = lab.auth.token_requests()
+    rejected = [r for r in records if r.get("error") == "invalid_grant"]
+    ends = [_iso(ti.get("end_date")) for ti in result.mapped if ti["state"] == "failed"]
+    fail_fast = _log_lines(lab, result, "ReauthorizationRequiredError")
+    figures: dict[str, Any] = {
+        "tasks": tasks,
+        "grace_window_seconds": grace_seconds,
+        "states": dict(result.states),
+        "refresh_requests_after_kill": _refreshes(result.stats) - refreshes_before_kill,
+        "invalid_grant": result.invalid_grants,
+        "tasks_recovered": result.states.get("success", 0),
+        "tasks_other_than_the_killed_one": tasks - 1,
+        "revoked_grants": 0 if lab.grant_alive(refresh_token) else 1,
+        "run_seconds": result.seconds,
+    }
+    if rejected:
+        marked = float(rejected[0]["time"])
+        figures["seconds_kill_to_rejection"] = round(marked - killed_at, 1)  # includes the lock's expiry (30 s)
+        figures["seconds_rejection_to_last_failure"] = round(max(e for e in ends if e) - marked, 1)
+        figures["tasks_failed_fast"] = len(fail_fast)  # without a token request: ReauthorizationRequiredError
+        figures["sample_fail_fast_message"] = next(iter(fail_fast.values()), "")[-400:]
+    return figures
+
+
+def store_restart(lab: Lab, *, tasks: int = 16, down_for: float = 5.0) -> dict[str, Any]:
+    """The store's Redis restarted mid-run (AOF on): rotating refreshes in every task; Airflow retries a task
+    whose store call failed; nothing rotated may be lost."""
+    refresh_token = lab.refresh_token()
+    conn_id = f"oauth_cel_restart_{secrets.token_hex(3)}"
+    key = lab.ac_connection(conn_id, refresh_token, store_backend="redis")
+    started = time.monotonic()
+    run = lab.trigger(conn_id, tasks=tasks, dag_id=RETRYING_DAG_ID, renew=True, hold=3.0)
+
+    def some_done() -> bool:
+        states = Counter(ti["state"] for ti in lab.celery.task_instances(run) if ti["task_id"] == "call_api")
+        return states.get("success", 0) >= 2
+
+    _wait_until(some_done, 300, "two tasks done before the restart")
+    lab.store.restart(down_for=down_for)
+    result = lab.finish(run, started)
+    stored = _redis_store(lab).load(key)
+    retried = [ti for ti in result.mapped if int(ti.get("try_number") or 1) > 1]
+    return {
+        "tasks": tasks,
+        "redis_down_seconds": down_for,
+        "states": dict(result.states),
+        "tasks_retried_by_airflow": len(retried),
+        "store_errors_logged": len(_log_lines(lab, result, "Redis token store at rediss://")),
+        "refresh_requests": _refreshes(result.stats),
+        "invalid_grant": result.invalid_grants,
+        "revoked_grants": 0 if lab.grant_alive(refresh_token) else 1,
+        "rotated_token_kept": stored is not None and bool(stored.refresh_token),
+        "run_seconds": result.seconds,
+    }
+
+
+def store_cut(lab: Lab, *, tasks: int = 16) -> dict[str, Any]:
+    """One worker host cut off from the store's Redis (its packets to Redis silently dropped); the other not."""
+    conn_id = f"oauth_cel_cut_{secrets.token_hex(3)}"
+    lab.cc_connection(conn_id, store_backend="redis")
+    cut, other = lab.hosts.hosts[0], lab.hosts.hosts[1]
+    cut.cut_port(lab.store.port)
+    try:
+        result = lab.run(conn_id, tasks=tasks, hold=1.0)
+    finally:
+        cut.heal()
+    by_host: dict[str, Counter[str]] = {}
+    durations: list[float] = []
+    for ti in result.mapped:
+        by_host.setdefault(str(ti.get("hostname")), Counter())[str(ti["state"])] += 1
+        if ti.get("hostname") == cut.address and ti["state"] == "failed" and ti.get("duration") is not None:
+            durations.append(float(ti["duration"]))
+    messages = _log_lines(lab, result, "Redis token store at rediss://oauth:***@")
+    return {
+        "tasks": tasks,
+        "cut_host": dict(by_host.get(cut.address, Counter())),
+        "other_host": dict(by_host.get(other.address, Counter())),
+        "max_seconds_to_fail_on_cut_host": round(max(durations), 1) if durations else None,
+        "failures_naming_the_store": len(messages),
+        "sample_message": next(iter(messages.values()), "")[-400:],
+        "token_requests": result.token_requests,
+    }
+
+
+def token_endpoint_down(lab: Lab, *, tasks: int = 16, down_for: float = 30.0) -> dict[str, Any]:
+    """The token endpoint answers 503 for ``down_for`` seconds from the start of the run; the connection's retry
+    bounds (10 attempts within 120 s) outlast it."""
+    conn_id = f"oauth_cel_down_{secrets.token_hex(3)}"
+    lab.cc_connection(conn_id, store_backend="redis", retry_max_attempts=10, retry_max_seconds=120)
+    lab.auth.reset_stats()
+    lab.auth.configure(token_endpoint_down_seconds=down_for)
+    result = lab.run(conn_id, tasks=tasks)
+    return {
+        "tasks": tasks,
+        "down_seconds": down_for,
+        "states": dict(result.states),
+        "token_requests_refused_while_down": result.stats["token_requests"]["refused_while_down"],
+        "token_requests_answered": result.token_requests,
+        "run_seconds": result.seconds,
+    }
+
+
+DRILLS: dict[str, Callable[[Lab], dict[str, Any]]] = {
+    "kill_grace": lambda lab: kill_mid_refresh(lab, grace_seconds=30),
+    "kill_no_grace": lambda lab: kill_mid_refresh(lab, grace_seconds=0),
+    "store_restart": store_restart,
+    "store_cut": store_cut,
+    "token_endpoint_down": token_endpoint_down,
+}

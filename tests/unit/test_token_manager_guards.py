@@ -9,8 +9,8 @@ from airflow_oauth_connector.status import AuthState, RefreshInFlight, TokenStat
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import refresh_origin
 from airflow_oauth_connector.token_manager import TokenManager
-from tests.unit.fakes import FakeTransport, TokenServer
-from tests.unit.helpers import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
+from tests.support.builders import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
+from tests.support.fake_http import FakeTransport, TokenServer
 
 NOW = 1_000_000.0
 
