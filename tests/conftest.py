@@ -43,6 +43,10 @@ for name in list(os.environ):
         del os.environ[name]
 
 
+# Fernet key, isolated store config, Redis prefix and a manual monotonic clock for the token-store tests.
+pytest_plugins = ["tests.support.stores"]
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for dag.test() and Variables)."""
@@ -50,3 +54,13 @@ def airflow_db() -> Path:
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=dict(os.environ)
     )
     return _HOME
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a new task process would: no token cached in memory by an earlier test."""
+    from airflow_oauth_connector.store import MemoryTokenStore
+    from airflow_oauth_connector.store.factory import clear_store_cache
+
+    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
+    clear_store_cache()

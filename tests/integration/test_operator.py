@@ -15,7 +15,6 @@ from airflow_oauth_connector.pagination import (
     OffsetPaginator,
     PageNumberPaginator,
 )
-from airflow_oauth_connector.store import MemoryTokenStore
 from tests.support.connections import connection
 
 pytestmark = pytest.mark.integration
@@ -28,12 +27,6 @@ ALL_IDS = list(range(1, TOTAL + 1))
 def cc_conn(monkeypatch, auth_server):
     monkeypatch.setenv("AIRFLOW_CONN_OAUTH_TEST_CC", json.dumps(connection(auth_server)))
     return "oauth_test_cc"
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_tokens(monkeypatch):
-    """Each test starts as a new task process would: no token cached in memory."""
-    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
 
 
 def run(conn_id: str, **kwargs):

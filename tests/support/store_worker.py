@@ -17,13 +17,14 @@ sleeps until killed; ``write_loop`` prints ``writing`` and saves tokens in a loo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,20 @@ def start_worker(spec: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+@contextlib.contextmanager
+def stopped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """Yield ``proc``; on the way out kill it if it still runs and reap it, so no test leaves a process behind."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def expect_line(proc: subprocess.Popen[str], wanted: str) -> None:

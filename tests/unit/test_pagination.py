@@ -127,3 +127,72 @@ def test_iterate_pages_resume_skips_first_request_setup():
     seen = []
     list(iterate_pages(lambda r: seen.append(r) or response([]), resumed, paginator, resume=True))
     assert seen == [resumed]
+
+
+def test_records_path_empty_means_the_body_is_the_list_and_null_means_no_records():
+    assert Paginator(records_path="").records([1, 2]) == [1, 2]
+    assert Paginator(records_path="data.items").records({"data": {"items": None}}) == []
+    assert Paginator(records_path="data.items").records({"data": {}}) == []
+    assert Paginator().records([3]) == [3]  # no records_path: a list body is the records
+    assert Paginator().records({"items": [3]}) is None  # ... and an object body has none known
+
+
+def test_stop_on_empty_false_reads_past_an_empty_page_until_the_cursor_ends():
+    bodies = iter([{"items": [1], "next_cursor": "a"}, {"items": [], "next_cursor": "b"}, {"items": [2]}])
+    paginator = CursorPaginator(records_path="items", stop_on_empty=False)
+    pages = list(iterate_pages(lambda r: response(next(bodies)), PageRequest("items"), paginator))
+    assert [p.records for p in pages] == [[1], [], [2]]
+    assert [p.request.params.get("cursor") for p in pages] == [None, "a", "b"]
+
+
+def test_cursor_without_limit_leaves_the_first_request_alone():
+    first = PageRequest("items", {"q": "x"})
+    assert CursorPaginator().first_request(first) == first
+
+
+def test_max_pages_none_is_unbounded_until_the_strategy_ends():
+    bodies = iter([{"next": f"/items?page={n}"} for n in range(2, 1502)] + [{"next": None}])
+    paginator = NextUrlPaginator(max_pages=None)
+    pages = list(iterate_pages(lambda r: response(next(bodies)), PageRequest("items"), paginator))
+    assert len(pages) == 1501  # past the default bound of 1000
+
+
+def test_page_number_stops_at_a_short_page_or_the_total_and_honours_start():
+    numbers = PageNumberPaginator(per_page=10, total_path="total", start=0, records_path="items")
+    first = numbers.first_request(PageRequest("items"))
+    assert first.params == {"page": 0, "per_page": 10}
+    full = Page(first, response({}), {"total": 30, "items": list(range(10))}, list(range(10)))
+    second = numbers.next_request(first, full)
+    assert second is not None
+    assert second.params["page"] == 1
+    third = second.with_params(page=2)
+    assert numbers.next_request(third, Page(third, response({}), {"total": 30}, list(range(10)))) is None  # 30 seen
+    short = Page(second, response({}), {"total": 99}, list(range(4)))
+    assert numbers.next_request(second, short) is None  # a short page is the last
+
+
+def test_offset_total_counts_from_the_start_offset():
+    offset = OffsetPaginator(limit=10, start=100, total_path="total")
+    first = offset.first_request(PageRequest("items"))
+    assert first.params == {"offset": 100, "limit": 10}
+    nxt = offset.next_request(first, Page(first, response({}), {"total": 20}, list(range(10))))
+    assert nxt is not None
+    assert nxt.params["offset"] == 110
+    assert offset.next_request(nxt, Page(nxt, response({}), {"total": 20}, list(range(10)))) is None
+
+
+def test_link_header_relative_url_is_resolved_against_the_page_url():
+    first = PageRequest("items")
+    nxt = LinkHeaderPaginator().next_request(
+        first, page(first, [], url="https://api.example.com/v1/items?page=1", headers={"Link": '<?page=2>; rel="next"'})
+    )
+    assert nxt is not None
+    assert nxt.endpoint == "https://api.example.com/v1/items?page=2"
+
+
+def test_without_a_paginator_there_is_one_page():
+    sent: list[PageRequest] = []
+    pages = list(iterate_pages(lambda r: sent.append(r) or response({"a": 1}), PageRequest("items"), None))
+    assert len(pages) == 1
+    assert pages[0].records is None
+    assert sent == [PageRequest("items")]

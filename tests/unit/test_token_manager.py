@@ -43,21 +43,41 @@ def test_token_without_expiry_uses_configured_default_lifetime():
     assert tokens.get_token().access_token == "access-2"
 
 
+class LockCountingStore(MemoryTokenStore):
+    """Counts callers that asked for the refresh lock, so a test can hold the token request until all did."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock_calls = 0
+        self.changed = threading.Condition()
+
+    def lock(self, key):
+        with self.changed:
+            self.lock_calls += 1
+            self.changed.notify_all()
+        return super().lock(key)
+
+
 def test_many_threads_share_one_token_request():
     server = TokenServer()
-    slow = threading.Event()
+    store = LockCountingStore()
+    callers = 16
+    overlapped: list[bool] = []
 
     def slow_server(request):
-        slow.wait(0.2)
+        # answer only once every caller is queued on the lock: the overlap is certain, not a matter of timing
+        with store.changed:
+            overlapped.append(store.changed.wait_for(lambda: store.lock_calls >= callers, timeout=30))
         return server(request)
 
-    tokens, _ = manager(make_profile(), slow_server)
+    tokens, _ = manager(make_profile(), slow_server, store=store)
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(tokens.get_token().access_token)) for _ in range(16)]
+    threads = [threading.Thread(target=lambda: results.append(tokens.get_token().access_token)) for _ in range(callers)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
+    assert overlapped == [True]
     assert results == ["access-1"] * 16
     assert server.grants == ["client_credentials"]
 

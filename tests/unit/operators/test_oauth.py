@@ -19,8 +19,6 @@ from airflow_oauth_connector.pagination import (
     PageNumberPaginator,
     PageRequest,
 )
-from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.store.factory import clear_store_cache
 from airflow_oauth_connector.triggers.oauth import response_to_event
 from tests.support.builders import API_URL, CLIENT_SECRET, CONN_ID, TOKEN_URL, make_response, set_connection
 from tests.support.fake_http import FakeTransport, Reply, TokenServer, bearer, intercept, query
@@ -39,10 +37,8 @@ def items(request: requests.PreparedRequest) -> Reply:
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeTransport:
-    """The connection ``my_api`` and a fake transport for its token endpoint and API; no token cached yet."""
+    """The connection ``my_api`` and a fake transport for its token endpoint and API."""
     set_connection(monkeypatch, CONN_ID)
-    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
-    clear_store_cache()
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, TokenServer())
     transport.route("GET", f"{API_URL}/items", items)

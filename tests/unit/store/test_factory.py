@@ -9,7 +9,6 @@ import pytest
 from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.exceptions import OAuthConnectorError
-from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store import (
     FileTokenStore,
@@ -21,17 +20,7 @@ from airflow_oauth_connector.store import (
     VariableTokenStore,
 )
 from airflow_oauth_connector.store.factory import commit_token, store_for, store_named
-from tests.support.builders import make_token
-
-
-def profile(**extra: Any) -> OAuthProfile:
-    return OAuthProfile.from_fields(
-        "my_api",
-        host="https://api.example.com",
-        login="client-1",
-        password="secret-1",
-        extra={"access_url": "https://auth.example.com/token", **extra},
-    )
+from tests.support.builders import make_profile, make_token
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +30,11 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_override_wins() -> None:
     mine = MemoryTokenStore()
-    assert store_for(profile(store_backend="redis"), mine) is mine
+    assert store_for(make_profile(store_backend="redis"), mine) is mine
 
 
 def test_default_is_the_file_store_under_airflow_home(tmp_path: Path) -> None:
-    store = store_for(profile())
+    store = store_for(make_profile())
     assert isinstance(store, FileTokenStore)
     assert store.directory == tmp_path / "oauth_connector" / "tokens"
 
@@ -53,26 +42,26 @@ def test_default_is_the_file_store_under_airflow_home(tmp_path: Path) -> None:
 def test_provider_wide_default_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "Redis")
     monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__REDIS_URL", "redis://cache.internal:6379/3")
-    store = store_for(profile())
+    store = store_for(make_profile())
     assert isinstance(store, RedisTokenStore)
     assert store.url == "redis://cache.internal:6379/3"
-    assert isinstance(store_for(profile(store_backend="variables")), VariableTokenStore)  # the connection wins
+    assert isinstance(store_for(make_profile(store_backend="variables")), VariableTokenStore)  # the connection wins
 
 
 def test_unknown_provider_wide_default_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "etcd")
     with pytest.raises(OAuthConnectorError, match=r"\[oauth_connector\] token_store is 'etcd'"):
-        store_for(profile())
+        store_for(make_profile())
 
 
 def test_memory_is_the_process_wide_memory_store() -> None:
-    assert store_for(profile(store_backend="memory")) is MemoryTokenStore.shared()
+    assert store_for(make_profile(store_backend="memory")) is MemoryTokenStore.shared()
 
 
 @pytest.mark.parametrize("backend", ["file", "redis", "variables"])
 def test_one_store_object_per_backend_and_settings(backend: str) -> None:
-    first = store_for(profile(store_backend=backend))
-    assert store_for(profile(store_backend=backend)) is first
+    first = store_for(make_profile(store_backend=backend))
+    assert store_for(make_profile(store_backend=backend)) is first
     assert store_named(backend) is first
     assert isinstance(first, TokenStore)
     assert isinstance(first, TokenStatusStore)
@@ -123,9 +112,9 @@ class _TokensOnly:
 
 def test_custom_store_without_status_is_refused_loudly() -> None:
     with pytest.raises(TokenStoreError, match="lacks load_status, save_status, clear_status"):
-        store_for(profile(), _TokensOnly())
+        store_for(make_profile(), _TokensOnly())
 
 
 def test_custom_store_with_status_is_used() -> None:
     custom = MemoryTokenStore()
-    assert store_for(profile(), custom) is custom
+    assert store_for(make_profile(), custom) is custom

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+# migrating the metadata DB and a dag.test() run: longer than the default per-test timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
 DAG_ID = "oauth_connector_variable_store_check"
 
 DAG_SOURCE = """

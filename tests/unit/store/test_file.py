@@ -1,11 +1,10 @@
-"""FileTokenStore on the real file system, with real threads and processes."""
+"""FileTokenStore on a temporary directory with real threads (other processes: tests/integration/store)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import signal
 import stat
 import threading
 import time
@@ -14,12 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeout
+from airflow_oauth_connector.exceptions import TokenStoreError
 from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.file import FileTokenStore
 from tests.support.builders import ACCESS, REFRESH, make_token
-from tests.support.store_worker import expect_line, start_worker
 
 KEY = "my_api:0123456789abcdef"
 
@@ -27,11 +25,6 @@ KEY = "my_api:0123456789abcdef"
 @pytest.fixture
 def store(tmp_path: Path) -> FileTokenStore:
     return FileTokenStore(tmp_path / "tokens", wait_timeout=5)
-
-
-def take_lock(store: FileTokenStore, key: str) -> None:
-    with store.lock(key):
-        pass
 
 
 def mode(path: Path) -> int:
@@ -181,90 +174,6 @@ def test_stale_temporaries_of_killed_writers_are_cleaned_up(tmp_path: Path) -> N
     FileTokenStore(tmp_path).save(KEY, make_token())
     assert not stale.exists()
     assert fresh.exists()  # might belong to a live writer
-
-
-def test_lock_excludes_other_threads(store: FileTokenStore) -> None:
-    inside = 0
-    overlaps = 0
-    guard = threading.Lock()
-
-    def worker() -> None:
-        nonlocal inside, overlaps
-        for _ in range(5):
-            with store.lock(KEY):
-                with guard:
-                    inside += 1
-                    overlaps += inside > 1
-                time.sleep(0.002)
-                with guard:
-                    inside -= 1
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert overlaps == 0
-
-
-def test_lock_excludes_other_processes_waits_are_bounded_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
-    worker = start_worker(
-        {
-            "mode": "hold_lock",
-            "key": KEY,
-            "write_inside": True,
-            "store": {"backend": "file", "directory": str(tmp_path)},
-        }
-    )
-    try:
-        expect_line(worker, "locked")
-        expect_line(worker, "written")
-        store = FileTokenStore(tmp_path, wait_timeout=0.5)
-        started = time.monotonic()
-        with pytest.raises(TokenStoreLockTimeout, match="another process is still refreshing") as info:
-            take_lock(store, KEY)
-        assert 0.5 <= time.monotonic() - started < 3
-        assert info.value.key == KEY
-        with store.lock("other:key"):  # other keys are not blocked
-            pass
-
-        os.kill(worker.pid, signal.SIGKILL)  # crash while holding the lock
-        worker.wait(timeout=10)
-        started = time.monotonic()
-        with FileTokenStore(tmp_path, wait_timeout=5).lock(KEY):
-            assert time.monotonic() - started < 1
-            token = store.load(KEY)
-            assert token is not None
-            assert token.access_token == "written-by-holder"
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-
-
-def test_writer_killed_mid_write_leaves_a_readable_store(tmp_path: Path) -> None:
-    worker = start_worker(
-        {"mode": "write_loop", "key": KEY, "size": 2_000_000, "store": {"backend": "file", "directory": str(tmp_path)}}
-    )
-    try:
-        expect_line(worker, "writing")
-        deadline = time.monotonic() + 10
-        while not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.001)  # wait until it is in the middle of a write
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    store = FileTokenStore(tmp_path, wait_timeout=2)
-    token = store.load(KEY)
-    assert token is None or token.access_token.startswith("loop-")
-    with store.lock(KEY):  # the kernel released the dead writer's lock
-        store.save(KEY, make_token("recovered"))
-    token = store.load(KEY)
-    assert token is not None
-    assert token.access_token == "recovered"
 
 
 def test_status_file_is_private(store: FileTokenStore, fernet_key: str) -> None:
