@@ -165,7 +165,7 @@ def test_post_is_not_replayed_after_a_read_timeout(proxy, hook_via_proxy, fresh_
     with pytest.raises(EndpointUnreachableError) as info:
         hook.run("echo", method="POST", json={"charge": 1})
     assert info.value.attempts == 1
-    time.sleep(1.5)  # the proxy forwards the slow request after the client gave up
+    assert proxy.wait_idle()  # the proxy forwards the slow request after the client gave up: wait until it has
     assert fresh_stats.stats()["api_requests"]["by_path"].get("/api/echo") == 1
 
 

@@ -72,6 +72,8 @@ class FaultProxy:
         self._plans: dict[str, deque[Fault]] = defaultdict(deque)
         self._always: dict[str, Fault] = {}
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._in_flight = 0
         self.seen: list[tuple[str, str, str]] = []  # (method, path, outcome)
         self._server: ThreadingHTTPServer | None = None
 
@@ -106,6 +108,16 @@ class FaultProxy:
         with self._lock:
             return sum(1 for m, p, _ in self.seen if p.startswith(path_prefix) and (method is None or m == method))
 
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is being handled (a slow one has been forwarded and answered); False on timeout."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
+    def _handling(self, delta: int) -> None:
+        with self._settled:
+            self._in_flight += delta
+            self._settled.notify_all()
+
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:
             for prefix, plan in self._plans.items():
@@ -133,6 +145,13 @@ class FaultProxy:
                 pass
 
             def _handle(self) -> None:
+                proxy._handling(+1)
+                try:
+                    self._proxy()
+                finally:
+                    proxy._handling(-1)
+
+            def _proxy(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?", 1)[0]

@@ -704,3 +704,16 @@ def test_from_connection_extra_not_an_object():
     with pytest.raises(ProfileError) as info:
         OAuthProfile.from_connection(conn)
     assert info.value.field == "extra"
+
+
+def test_client_certificate_for_mutual_tls():
+    assert make_profile().cert is None
+    assert make_profile(client_cert="/etc/certs/client.pem").cert == "/etc/certs/client.pem"
+    assert make_profile(client_cert="/c.pem", client_key="/k.pem").cert == ("/c.pem", "/k.pem")
+    with pytest.raises(ProfileError, match="client_key"):
+        make_profile(client_key="/k.pem")
+
+
+def test_tls_verification_is_on_by_default_and_can_be_turned_off():
+    assert make_profile().verify is True
+    assert make_profile(verify_tls=False).verify is False

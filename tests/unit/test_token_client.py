@@ -166,3 +166,49 @@ def test_repr_hides_secrets():
     client = make_client(make_profile(), FakeTransport())
     assert CLIENT_SECRET not in repr(client)
     assert CLIENT_SECRET not in repr(client.profile)
+
+
+# -- hostile or broken token responses: only documented exception types, bounded work
+
+
+def token_endpoint(body: bytes, content_type: str = "application/json"):
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (200, {"Content-Type": content_type}, body))
+    return make_client(make_profile(), transport)
+
+
+def test_oversized_token_response_is_refused():
+    body = b'{"access_token": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    with pytest.raises(TokenResponseError, match="over 1024 KiB"):
+        token_endpoint(body).client_credentials()
+
+
+def test_deeply_nested_json_is_a_clear_error():
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(TokenResponseError):
+        token_endpoint(body).client_credentials()
+    nested = b'{"access_token": "x", "a": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}"
+    with pytest.raises(TokenResponseError):
+        token_endpoint(nested).client_credentials()
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe\x00junk", b'{"access_token": "\xc3\x28"}', b"\x00" * 64])
+def test_non_utf8_bodies_are_a_clear_error(body):
+    with pytest.raises(TokenResponseError):
+        token_endpoint(body, "application/octet-stream").client_credentials()
+
+
+def test_token_requests_carry_the_client_certificate_and_ca_bundle():
+    seen = {}
+
+    class Recording(FakeTransport):
+        def send(self, request, **kwargs):
+            seen.update(kwargs)
+            return super().send(request, **kwargs)
+
+    transport = Recording()
+    transport.route("POST", TOKEN_URL, TokenServer())
+    profile = make_profile(client_cert="/c.pem", client_key="/k.pem", ca_bundle="/etc/ssl/corp.pem")
+    make_client(profile, transport).client_credentials()
+    assert seen["cert"] == ("/c.pem", "/k.pem")
+    assert seen["verify"] == "/etc/ssl/corp.pem"

@@ -21,7 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_START_TIMEOUT = 30.0
+DEFAULT_START_TIMEOUT = 90.0  # a busy CI machine: Django start-up and migrations
 
 
 class AuthServerError(RuntimeError):

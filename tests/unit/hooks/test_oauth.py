@@ -160,3 +160,23 @@ def test_hook_metadata():
     assert OAuthConnectorHook.conn_type == "oauth_connector"
     assert OAuthConnectorHook.conn_name_attr == "oauth_conn_id"
     assert OAuthConnectorHook.default_conn_name == "oauth_connector_default"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "file:///etc/passwd",
+        "http://api.example.com/v1/items?page=2",  # https -> http downgrade
+        "https://api.example.com.evil.test/v1/items",
+        "https://api.example.com:8443/v1/items",
+        "//evil.test/v1/items",
+    ],
+)
+def test_links_to_other_origins_are_refused(monkeypatch, link):
+    set_connection(monkeypatch, "hostile")
+    hook = OAuthConnectorHook("hostile")
+    if link.startswith("//"):
+        link = "https:" + link
+    with pytest.raises(ForeignOriginError) as info:
+        hook.url_for(link)
+    assert CLIENT_SECRET not in str(info.value)
