@@ -285,6 +285,7 @@ def exchange_and_save(
     (callback parameters such as ``realmId``, a post-authorization call), record the token, return the status.
     """
     client = client or TokenClient(profile)
+    capture.callback_values(profile, callback_params or {})  # refuse before the code is spent
     token = client.exchange_code(code, code_verifier=code_verifier, redirect_uri=redirect_uri)
     token = capture.complete(profile, token, callback_params or {}, client)
     save_authorization(profile.conn_id, token)

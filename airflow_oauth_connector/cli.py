@@ -315,6 +315,7 @@ def authorize_loopback(
     if params is None:
         raise CliError(f"No authorization arrived within {timeout:.0f} s; nothing was stored")
     code = code_from_redirect(params, request.state, profile.code_param)
+    capture.callback_values(profile, params)  # refuse a redirect without them before the code is spent
     token = client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=listener.redirect_uri)
     return capture.complete(profile, token, params, client)
 
@@ -337,6 +338,7 @@ def authorize_paste(profile: OAuthProfile, client: TokenClient, console: Console
         raise CliError("The pasted text is not a redirect URL with query parameters; nothing was stored")
     params = dict(parse_qsl(query, keep_blank_values=True))
     code = code_from_redirect(params, request.state, profile.code_param)
+    capture.callback_values(profile, params)  # refuse a redirect without them before the code is spent
     token = client.exchange_code(code, code_verifier=request.code_verifier, redirect_uri=profile.redirect_uri)
     return capture.complete(profile, token, params, client)
 

@@ -566,3 +566,29 @@ def test_connections_page_test_button_shows_the_hooks_messages(
     # The stored rows say port 0; the hook ignores it (the base URL keeps its own port).
     for conn_id in (good, legacy):
         assert admin_api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).json()["port"] == 0
+
+
+def test_callback_captures_callback_parameters_and_a_post_authorization_call(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    """The plugin's callback keeps a callback parameter (QuickBooks' realmId) and a value from one API call."""
+    conn_id = f"oauth_it_capture_{secrets.token_hex(4)}"
+    extra = {
+        "capture_callback": ["realmId"],
+        "post_authorize": {"url": auth_server.api_base + "/whoami", "capture": {"who": "user"}},
+    }
+    _add_connection(server, admin_api, auth_server, conn_id, **extra)
+    admin = PageSession(server, "admin")
+    back = auth_server.authorize_url_flow(admin.authorize(conn_id))
+    missing = admin.callback(back)  # the provider did not send realmId: refused before the exchange
+    assert missing.status_code >= 400, missing.text[:300]
+    assert "was not authorized" in missing.text
+    assert "realmId" in missing.text
+    _assert_nothing_stored(server, admin_api, conn_id)
+
+    back = auth_server.authorize_url_flow(admin.authorize(conn_id))
+    ok = admin.callback(_with_query(back, realmId="4620816365"))
+    assert ok.status_code == 200, ok.text[:500]
+    captured = _stored_extra(server, admin_api, conn_id)["captured"]
+    assert captured["realmId"] == "4620816365"
+    assert captured["who"]

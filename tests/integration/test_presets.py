@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.emulation.run import cases, hostnames, load_specs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = sorted(cases(load_specs()))

@@ -100,32 +100,47 @@ def make_certificates(work: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-def service_account_key(work: Path, spec: dict[str, Any]) -> str:
-    """A Google-format JSON key for the emulated service account (its public half goes to the emulation)."""
+def _rsa_key() -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    spec["client"].update(
-        public_key=key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode(),
-        email="etl@acme-prod.iam.gserviceaccount.com",
-        key_id="9f1c2b3a4d",
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    document = {
-        "type": "service_account",
-        "project_id": "acme-prod",
-        "private_key_id": "9f1c2b3a4d",
-        "private_key": pem.decode(),
-        "client_email": "etl@acme-prod.iam.gserviceaccount.com",
-        "client_id": "1043",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    text = json.dumps(document)
-    (work / "service_account.json").write_text(text)
-    return text
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private.decode(), public.decode()
+
+
+def signing_keys(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """
+    Key pairs for the JWT bearer cases: the private half becomes the connection's password (a Google JSON key
+    file, or a PEM key), the public half is registered with the emulation (``token.jwt.public_key``).
+    """
+    passwords: dict[str, str] = {}
+    for name, (emulation, case) in cases(specs).items():
+        kind = case.get("service_account")
+        if not kind:
+            continue
+        private, public = _rsa_key()
+        rules = specs[emulation]["token"]["jwt"]
+        rules["public_key"] = public
+        if kind == "google_json":
+            rules.update(issuer="etl@acme-prod.iam.gserviceaccount.com", kid="9f1c2b3a4d")
+            passwords[name] = json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "acme-prod",
+                    "private_key_id": rules["kid"],
+                    "private_key": private,
+                    "client_email": rules["issuer"],
+                    "client_id": "1043",
+                    "token_uri": "https://oauth2.googleapis.com/token",
+                }
+            )
+        else:
+            passwords[name] = private
+    return passwords
 
 
 # -- Airflow connections -----------------------------------------------------------------------------------
@@ -136,7 +151,7 @@ def conn_id_of(case: str) -> str:
 
 
 def create_connection(
-    case: str, emulation: dict[str, Any], spec: dict[str, Any], sa_key: str | None, redirect_uri: str
+    case: str, emulation: dict[str, Any], spec: dict[str, Any], key: str | None, redirect_uri: str
 ) -> None:
     from airflow.models import Connection
     from airflow.utils.session import create_session
@@ -144,8 +159,8 @@ def create_connection(
     extra = {"provider": spec.get("preset", case), "redirect_uri": redirect_uri, **spec.get("connection", {})}
     login: str | None = emulation["client"]["id"]
     password = emulation["client"]["secret"]
-    if spec.get("service_account"):
-        login, password = None, sa_key
+    if spec.get("service_account"):  # a Google key file names its account; a PEM key goes with the client id
+        login, password = (None if spec["service_account"] == "google_json" else login), key
     with create_session() as session:
         session.query(Connection).filter(Connection.conn_id == conn_id_of(case)).delete()
         session.add(
@@ -237,29 +252,21 @@ def call(case: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {"status": None, "error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
-def wrong_secret_error(
-    case: str, emulation: dict[str, Any], spec: dict[str, Any], sa_key: str | None, work: Path
-) -> str:
-    """The exception a wrong client secret (or a foreign service-account key) gets: the provider's error style."""
+def wrong_secret_error(case: str, emulation: dict[str, Any], spec: dict[str, Any], key: str | None) -> str:
+    """The exception a wrong client secret (or a key the provider does not know) gets: the provider's error style."""
     from airflow_oauth_connector.profile import OAuthProfile
     from airflow_oauth_connector.token_client import TokenClient
 
     extra = {"provider": spec.get("preset", case), **spec.get("connection", {})}
-    if spec.get("service_account"):
-        other = json.loads(sa_key or "{}")
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        other["private_key"] = (
-            rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-            .decode()
-        )
-        profile = OAuthProfile.from_fields("wrong", host=None, login=None, password=json.dumps(other), extra=extra)
-    else:
-        profile = OAuthProfile.from_fields(
-            "wrong", host=None, login=emulation["client"]["id"], password="wrong-secret", extra=extra
-        )
+    login: str | None = emulation["client"]["id"]
+    password = "wrong-secret"
+    if spec.get("service_account") == "google_json":
+        document = json.loads(key or "{}")
+        document["private_key"] = _rsa_key()[0]
+        login, password = None, json.dumps(document)
+    elif spec.get("service_account"):
+        password = _rsa_key()[0]
+    profile = OAuthProfile.from_fields("wrong", host=None, login=login, password=password, extra=extra)
     client = TokenClient(profile)
     try:
         if profile.grant_type.needs_person:
@@ -282,7 +289,7 @@ def run_main(work: Path, results_file: Path) -> int:
     hosts = hostnames(specs)
     ca_file, cert_file, key_file = make_certificates(work, hosts)
     os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
-    sa_key = service_account_key(work, specs["google"])
+    keys = signing_keys(specs)
     server = EmulationServer(specs, str(cert_file), str(key_file))
     server.start()
     all_cases = cases(specs)
@@ -291,7 +298,7 @@ def run_main(work: Path, results_file: Path) -> int:
         for index, (name, (emulation, spec)) in enumerate(all_cases.items()):
             emu = specs[emulation]
             mode = "paste" if index % 2 == 0 else "loopback"
-            create_connection(name, emu, spec, sa_key, "https://airflow.example.com/oauth-connector/callback")
+            create_connection(name, emu, spec, keys.get(name), "https://airflow.example.com/oauth-connector/callback")
             record = results[name]
             try:
                 if (
@@ -329,7 +336,7 @@ def run_main(work: Path, results_file: Path) -> int:
             record["expiring"] = specs[emulation].get("expiring", True)
             record["rotation"] = bool(specs[emulation]["token"].get("rotation"))
             record["person"] = "authorize" in record
-            record["wrong_secret_error"] = wrong_secret_error(name, specs[emulation], spec, sa_key, work)
+            record["wrong_secret_error"] = wrong_secret_error(name, specs[emulation], spec, keys.get(name))
             record["expected_wrong_secret_error"] = spec.get(
                 "wrong_secret_error", "InvalidGrantError" if spec.get("service_account") else "InvalidClientError"
             )

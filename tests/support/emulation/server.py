@@ -188,25 +188,26 @@ class ProviderEmulation:
             return self._error("invalid_request")
 
     def _assertion_ok(self, params: dict[str, str]) -> bool:
-        """RFC 7523 2.1 as Google documents it: RS256 signed by the service account's key, iss/aud/scope/exp."""
+        """RFC 7523 2.1 as the spec's ``jwt`` says: RS256 by the registered key; iss, sub, aud, exp, scope, kid."""
         from joserfc import jwt
         from joserfc.jwk import import_key
 
+        rules = self.token["jwt"]
         try:
-            token = jwt.decode(
-                params.get("assertion", ""), import_key(self.spec["client"]["public_key"], "RSA"), algorithms=["RS256"]
-            )
+            key = import_key(rules["public_key"], "RSA")
+            token = jwt.decode(params.get("assertion", ""), key, algorithms=["RS256"])
         except Exception:
             return False
         claims = token.claims
         now = time.time()
         return (
-            claims.get("iss") == self.spec["client"]["email"]
-            and claims.get("aud") == self.token.get("jwt_audience")
-            and (not self.token.get("jwt_scope_claim") or bool(claims.get("scope")))
+            claims.get("iss") == rules["issuer"]
+            and claims.get("aud") == rules["audience"]
+            and claims.get("sub") == rules.get("subject", claims.get("sub"))
+            and (not rules.get("scope_claim") or bool(claims.get("scope")))
             and claims.get("iat", 0) <= now + 5
-            and now < claims.get("exp", 0) <= now + 3600 + 5
-            and token.header.get("kid") == self.spec["client"].get("key_id")
+            and now < claims.get("exp", 0) <= now + rules.get("max_lifetime", 3600) + 5
+            and token.header.get("kid") == rules.get("kid")
         )
 
     def _exchange(self, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

@@ -81,7 +81,7 @@ def test_every_preset_builds_a_profile_with_example_params(slug):
         for name, p in preset.params.items()
         if p.default is None
     }
-    password = _pem_key() if slug == "google_service_account" else "secret"
+    password = _pem_key() if slug in ("google_service_account", "salesforce_jwt") else "secret"
     built = profile(slug, params, password=password)
     assert built.provider == slug
     assert built.access_url
@@ -98,6 +98,7 @@ def _example(slug: str, name: str) -> str:
         "domain": "acme.okta.com",
         "shop": "acme.myshopify.com",
         "user_scope": "search:read",
+        "username": "etl@acme.com",
     }.get(name, "x")
 
 
