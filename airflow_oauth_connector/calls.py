@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import httpx
     import requests
 
     from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
@@ -26,6 +27,19 @@ class ApiCall:
 
     def send(self, hook: OAuthConnectorHook, request: PageRequest) -> requests.Response:
         return hook.run(
+            request.endpoint,
+            self.method,
+            params=request.params,
+            json=self.json,
+            data=self.data,
+            headers=self.headers,
+            replayable=self.replayable,
+            check_response=self.check_response,
+        )
+
+    async def asend(self, hook: OAuthConnectorHook, request: PageRequest) -> httpx.Response:
+        """:meth:`send` in an event loop (through the loop's shared httpx client)."""
+        return await hook.arun(
             request.endpoint,
             self.method,
             params=request.params,

@@ -7,13 +7,25 @@ end in ``Error`` (older names are kept as aliases: ``ResponseCheckFailed``, ``To
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowException
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class OAuthConnectorError(AirflowException):
     """Base class of every error this provider raises."""
+
+    #: The positional and keyword arguments the error was built with (``events.py`` rebuilds an error
+    #: raised in the triggerer from them, so that it keeps its type across a deferral).
+    arguments: tuple[tuple[Any, ...], dict[str, Any]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        error = super().__new__(cls, *args)
+        error.arguments = (args, kwargs)
+        return error
 
 
 class ProfileError(OAuthConnectorError):

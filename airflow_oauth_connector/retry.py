@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Protocol, TypeVar
 
+import httpx
 import requests
 import tenacity
 from urllib3.exceptions import NewConnectionError
@@ -71,9 +74,29 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - current).total_seconds())
 
 
+class HttpResponse(Protocol):
+    """What the policy reads of a response: a ``requests.Response`` or an ``httpx.Response``."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+
+R = TypeVar("R", bound=HttpResponse)
+
+#: Transport errors of either HTTP library (requests for the hook, httpx for the trigger).
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (requests.exceptions.RequestException, httpx.TransportError)
+#: httpx errors raised before any byte of the request was sent (connect failed, timed out, pool full).
+_HTTPX_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: httpx errors worth another attempt when the request may be replayed.
+_HTTPX_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
 def _never_sent(exc: BaseException) -> bool:
     """True when the request surely never reached the server (connect failed or timed out)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, *_HTTPX_NEVER_SENT)):
         return True
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -98,11 +121,12 @@ def is_transient_error(exc: BaseException, *, replayable: bool) -> bool:
         requests.exceptions.ConnectionError,
         requests.exceptions.Timeout,
         requests.exceptions.ChunkedEncodingError,
+        *_HTTPX_TRANSIENT,
     )
     return replayable and isinstance(exc, transport)
 
 
-def is_transient_response(response: requests.Response, *, replayable: bool) -> bool:
+def is_transient_response(response: HttpResponse, *, replayable: bool) -> bool:
     """Whether an HTTP response is worth another attempt."""
     if response.status_code in NOT_PROCESSED_STATUSES:
         return True
@@ -127,60 +151,108 @@ class _Wait(tenacity.wait.wait_base):
 
 
 def send_with_retry(
-    send: Callable[[], requests.Response],
+    send: Callable[[], R],
     policy: RetryPolicy,
     *,
     method: str,
     url: str,
     replayable: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> requests.Response:
+) -> R:
     """
     Call ``send`` until it gives a non-transient outcome or the policy's bounds are reached.
 
     ``send`` must build the request anew on each call (so each attempt carries the current token).
     Returns the last response, even a transient failure once the bounds are reached; re-raises the last
-    transport error. ``replayable`` defaults to "the method is idempotent or the policy allows replays".
+    transport error as :class:`EndpointUnreachableError`. ``replayable`` defaults to "the method is
+    idempotent or the policy allows replays".
     """
-    if replayable is None:
-        replayable = method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
+    replayable = _replayable(method, policy, replayable)
     started = time.monotonic()
     # Fast path: the first attempt runs outside tenacity, so a call that succeeds pays nothing for retries.
-    first: requests.Response | requests.exceptions.RequestException
+    first: R | BaseException
     try:
         first = send()
-    except requests.exceptions.RequestException as exc:
+    except TRANSPORT_ERRORS as exc:
         if policy.max_attempts == 1 or not is_transient_error(exc, replayable=replayable):
             raise _unreachable(method, url, exc, 1, started) from None
         first = exc
     else:
         if policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable):
             return first
-    return _retry_loop(send, first, policy, method=method, url=url, replayable=replayable, sleep=sleep, started=started)
+    retrying = tenacity.Retrying(sleep=sleep, **_loop_settings(policy, method, url, replayable, started))
+    try:
+        return retrying(_replaying(first, send))
+    except TRANSPORT_ERRORS as exc:
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        raise _unreachable(method, url, exc, attempts, started) from None
 
 
-def _retry_loop(
-    send: Callable[[], requests.Response],
-    first: requests.Response | requests.exceptions.RequestException,
+async def send_with_retry_async(
+    send: Callable[[], Awaitable[R]],
     policy: RetryPolicy,
     *,
     method: str,
     url: str,
-    replayable: bool,
-    sleep: Callable[[float], None],
-    started: float,
-) -> requests.Response:
-    """Attempts 2..n under tenacity; attempt 1's outcome is replayed to it so its wait honours Retry-After."""
-    safe_url = drop_query(url)
+    replayable: bool | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> R:
+    """:func:`send_with_retry` for a coroutine ``send`` (the trigger's httpx calls): the same policy,
+    classification, waits and errors, with tenacity's ``AsyncRetrying`` and non-blocking sleeps."""
+    replayable = _replayable(method, policy, replayable)
+    started = time.monotonic()
+    first: R | BaseException
+    try:
+        first = await send()
+    except TRANSPORT_ERRORS as exc:
+        if policy.max_attempts == 1 or not is_transient_error(exc, replayable=replayable):
+            raise _unreachable(method, url, exc, 1, started) from None
+        first = exc
+    else:
+        if policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable):
+            return first
+    retrying = tenacity.AsyncRetrying(sleep=sleep, **_loop_settings(policy, method, url, replayable, started))
     pending = [first]
 
-    def attempt() -> requests.Response:
+    async def attempt() -> R:
         if pending:
-            outcome = pending.pop()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            return outcome
+            return _outcome(pending.pop())
+        return await send()
+
+    try:
+        return await retrying(attempt)
+    except TRANSPORT_ERRORS as exc:
+        attempts = int(retrying.statistics.get("attempt_number", 1))
+        raise _unreachable(method, url, exc, attempts, started) from None
+
+
+def _replayable(method: str, policy: RetryPolicy, replayable: bool | None) -> bool:
+    if replayable is None:
+        return method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
+    return replayable
+
+
+def _outcome(outcome: R | BaseException) -> R:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _replaying(first: R | BaseException, send: Callable[[], R]) -> Callable[[], R]:
+    """Attempt 1's outcome replayed to tenacity (so its wait honours Retry-After), then ``send``."""
+    pending = [first]
+
+    def attempt() -> R:
+        if pending:
+            return _outcome(pending.pop())
         return send()
+
+    return attempt
+
+
+def _loop_settings(policy: RetryPolicy, method: str, url: str, replayable: bool, started: float) -> dict[str, Any]:
+    """Attempts 2..n of the policy as tenacity settings, shared by the sync and async senders."""
+    safe_url = drop_query(url)
 
     def _log_retry(state: tenacity.RetryCallState) -> None:
         outcome = state.outcome
@@ -197,36 +269,26 @@ def _retry_loop(
             state.upcoming_sleep,
         )
 
-    def _give_up(state: tenacity.RetryCallState) -> requests.Response:
+    def _give_up(state: tenacity.RetryCallState) -> Any:
         outcome = state.outcome
         assert outcome is not None
-        result: requests.Response = outcome.result()  # re-raises the last exception, if that ended the loop
-        return result
+        return outcome.result()  # re-raises the last exception, if that ended the loop
 
     remaining = max(0.0, policy.max_elapsed - (time.monotonic() - started))
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(remaining),
-        wait=_Wait(policy),
-        retry=(
+    return {
+        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(remaining),
+        "wait": _Wait(policy),
+        "retry": (
             tenacity.retry_if_exception(lambda exc: is_transient_error(exc, replayable=replayable))
             | tenacity.retry_if_result(lambda resp: is_transient_response(resp, replayable=replayable))
         ),
-        before_sleep=_log_retry,
-        retry_error_callback=_give_up,
-        sleep=sleep,
-        reraise=True,
-    )
-    try:
-        response: requests.Response = retrying(attempt)
-    except requests.exceptions.RequestException as exc:
-        attempts = int(retrying.statistics.get("attempt_number", 1))
-        raise _unreachable(method, url, exc, attempts, started) from None
-    return response
+        "before_sleep": _log_retry,
+        "retry_error_callback": _give_up,
+        "reraise": True,
+    }
 
 
-def _unreachable(
-    method: str, url: str, exc: requests.exceptions.RequestException, attempts: int, started: float
-) -> EndpointUnreachableError:
+def _unreachable(method: str, url: str, exc: BaseException, attempts: int, started: float) -> EndpointUnreachableError:
     reason = f"{type(exc).__name__}: {redact(str(exc), folded=False)}"
     elapsed = time.monotonic() - started
     return EndpointUnreachableError(

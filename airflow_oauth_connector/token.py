@@ -52,9 +52,13 @@ class Token:
         """
         if self.expires_at is None:
             return False
-        if self.issued_at:
-            leeway = min(leeway, max(0.0, self.expires_at - self.issued_at) / 2)
-        return now + leeway >= self.expires_at
+        return now + self.effective_leeway(leeway) >= self.expires_at
+
+    def effective_leeway(self, leeway: float) -> float:
+        """``leeway``, capped at half the token's lifetime when the issue time is known."""
+        if self.issued_at and self.expires_at is not None:
+            return min(leeway, max(0.0, self.expires_at - self.issued_at) / 2)
+        return leeway
 
     def expires_in(self, now: float) -> float | None:
         return None if self.expires_at is None else self.expires_at - now

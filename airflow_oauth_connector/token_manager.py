@@ -70,7 +70,8 @@ class TokenManager:
         self._origin = refresh_origin(profile.refresh_token)
         # Only an authorization-code connection's refresh token supersedes a stored chain.
         self._grant_origin = self._origin if profile.grant_type is GrantType.AUTHORIZATION_CODE else None
-        self._cached: Token | None = None  # last good token: no store read per request while it is valid
+        self._held: Token | None = None  # last good token: no store read per request while it is valid
+        self._serve_until = float("-inf")  # clock time at which the held token needs a refresh
 
     def __repr__(self) -> str:
         return f"TokenManager(conn_id={self.profile.conn_id!r}, store={self.store!r})"
@@ -78,6 +79,36 @@ class TokenManager:
     def current(self) -> Token | None:
         """The stored token (or the one this process holds, if the store lost it), valid or not."""
         return self.store.load(self.key) or self._cached
+
+    def cached(self) -> Token | None:
+        """The token this manager holds in memory while it is still usable (no I/O), else ``None``."""
+        cached = self._cached
+        return cached if cached is not None and self._usable(cached) else None
+
+    @property
+    def _cached(self) -> Token | None:
+        return self._held
+
+    @_cached.setter
+    def _cached(self, token: Token | None) -> None:
+        """Hold ``token`` in memory, with the clock time from which it is no longer served from there."""
+        self._held = token
+        if token is None or self._superseded(token):
+            self._serve_until = float("-inf")
+        elif token.expires_at is None:
+            self._serve_until = float("inf")
+        else:
+            self._serve_until = token.expires_at - token.effective_leeway(self.profile.expiry_leeway)
+
+    def adopt(self, token: Token) -> bool:
+        """
+        Hold ``token`` in memory if it is usable for this profile, as if read from the store (a token another
+        manager of this process just obtained for the same key and store); ``False`` if it is not.
+        """
+        if not self._usable(token):
+            return False
+        self._cached = token
+        return True
 
     def _usable(self, token: Token | None) -> bool:
         if token is None or token.needs_refresh(self._clock(), self.profile.expiry_leeway):
@@ -90,9 +121,10 @@ class TokenManager:
 
     def get_token(self) -> Token:
         """A token that is valid for at least the profile's leeway, fetched or refreshed if needed."""
-        cached = self._cached
-        if cached is not None and self._usable(cached):
-            return cached
+        if self._clock() < self._serve_until:  # the hot path: the held token, no store read
+            held = self._held
+            assert held is not None
+            return held
         token = self.store.load(self.key)
         if token is not None and self._usable(token):
             self._cached = token

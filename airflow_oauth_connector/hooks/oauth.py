@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
+import ssl
 import time
+import weakref
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_oauth_connector.auth import OAuthAuth, OAuthSession
 from airflow_oauth_connector.exceptions import (
     ApiResponseError,
     AuthorizationRequiredError,
     ForeignOriginError,
     OAuthConnectorError,
+)
+from airflow_oauth_connector.flow import (
+    AsyncOAuthAuth,
+    AsyncTokens,
+    OAuthAuth,
+    OAuthSession,
+    RequestFlow,
+    StaticHeaders,
+    loop_manager,
+    strip_foreign_token,
 )
 from airflow_oauth_connector.profile import (
     CONN_TYPE,
@@ -26,13 +40,18 @@ from airflow_oauth_connector.profile import (
     placeholders_in,
 )
 from airflow_oauth_connector.redaction import drop_query, redact, register_secret
-from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
+from airflow_oauth_connector.retry import RetryPolicy, send_with_retry, send_with_retry_async
 from airflow_oauth_connector.store import TokenStore
 from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
 from airflow_oauth_connector.token_manager import TokenManager
 
+if TYPE_CHECKING:
+    import httpx
+
 _EXCERPT = 200
+_URL_CACHE = 256
 
 RetryOverride = RetryPolicy | Mapping[str, Any] | None
 
@@ -103,23 +122,54 @@ class OAuthConnectorHook(BaseHook):
         return {**self.profile.captured, **self.tokens.get_token().captured}
 
     @cached_property
-    def session(self) -> OAuthSession:
+    def flow(self) -> RequestFlow:
+        """The auth step of this connection's API requests, shared by :attr:`session` and :meth:`arun`."""
         profile = self.profile
-        base = self.base_url
-        auth = OAuthAuth(
-            self.tokens,
-            origin_of(base),
-            header_name=profile.header_name,
-            header_prefix=profile.header_prefix,
-            query_param=profile.query_param,
-        )
-        session = OAuthSession(base, auth)
-        session.verify = profile.verify
-        session.cert = profile.cert
+        flow = RequestFlow.for_profile(profile)
+        flow.rebind(origin_of(self.base_url))
         if profile.api_headers:  # fixed headers (Notion-Version; Xero-Tenant-Id from a captured value)
             captured = self.captured_values() if placeholders_in(*profile.api_headers.values()) else {}
-            session.headers.update(profile.resolved_headers(captured))
+            flow.header_sources = (*flow.header_sources, StaticHeaders(profile.resolved_headers(captured)))
+        return flow
+
+    @cached_property
+    def session(self) -> OAuthSession:
+        session = OAuthSession(self.base_url, OAuthAuth(self.tokens, self.flow))
+        session.verify = self.profile.verify
+        session.cert = self.profile.cert
         return session
+
+    async def aload_profile(self) -> OAuthProfile:
+        """Read the connection without blocking an event loop (the triggerer's); later reads use it."""
+        if "profile" not in self.__dict__:
+            conn = await self.aget_connection(self.oauth_conn_id)
+            extra = await conn.aextra_dejson() if conn.extra else {}
+            fields = (conn.conn_id, conn.host, conn.port, conn.login, conn.password, json.dumps(extra, sort_keys=True))
+            self.__dict__["profile"] = _parsed_profile(fields)
+        return self.profile
+
+    @cached_property
+    def async_auth(self) -> AsyncOAuthAuth:
+        """The flow's httpx adapter; in an event loop, the connection's tokens are shared by all its hooks."""
+
+        async_tokens = _AsyncTokensOnFirstUse(self)
+        return AsyncOAuthAuth(async_tokens, self.flow)
+
+    def async_client(self) -> httpx.AsyncClient:
+        """
+        A new ``httpx.AsyncClient`` (close it when done) that authorizes every request to the API's origin,
+        like :attr:`session`: the same flow, token store and TLS settings; redirects followed, the token never
+        leaving the origin. In an event loop, read the profile first (:meth:`aload_profile`).
+        """
+        import httpx
+
+        return httpx.AsyncClient(
+            auth=self.async_auth,
+            verify=_ssl_context(self.profile.verify, self.profile.cert),
+            timeout=self.timeout,
+            follow_redirects=True,
+            event_hooks={"request": [strip_foreign_token]},
+        )
 
     def get_conn(self) -> OAuthSession:
         """A ``requests.Session`` that authorizes every request to the API's origin."""
@@ -131,6 +181,19 @@ class OAuthConnectorHook(BaseHook):
 
     def url_for(self, endpoint: str | None) -> str:
         """The base URL joined with ``endpoint``; an absolute URL must stay on the API's origin."""
+        cache = self._urls
+        url = cache.get(endpoint)
+        if url is None:
+            url = self._join(endpoint)
+            if len(cache) < _URL_CACHE:
+                cache[endpoint] = url
+        return url
+
+    @cached_property
+    def _urls(self) -> dict[str | None, str]:
+        return {}
+
+    def _join(self, endpoint: str | None) -> str:
         base = self.base_url
         if not endpoint:
             return base
@@ -164,17 +227,19 @@ class OAuthConnectorHook(BaseHook):
         """
         url = self.url_for(endpoint)
         verb = method.upper()
-        policy = _merge_policy(self.retry_policy, retry)
-        session = self.session
+        policy = self.retry_policy if retry is None else _merge_policy(self.retry_policy, retry)
+        request = self.session.request
+        extra_headers = dict(headers) if headers else None  # None: requests skips merging with the session's
+        seconds = self.timeout if timeout is None else timeout
         response = send_with_retry(
-            lambda: session.request(
+            lambda: request(
                 verb,
                 url,
                 params=params,
                 json=json,
                 data=data,
-                headers=dict(headers or {}),
-                timeout=self.timeout if timeout is None else timeout,
+                headers=extra_headers,
+                timeout=seconds,
                 **request_kwargs,
             ),
             policy,
@@ -182,8 +247,61 @@ class OAuthConnectorHook(BaseHook):
             url=url,
             replayable=replayable,
         )
-        if check_response:
+        if check_response and 400 <= response.status_code < 600:  # requests' Response.ok, without a raise
             self.check_response(response)
+        return response
+
+    async def arun(
+        self,
+        endpoint: str | None = None,
+        method: str = "GET",
+        *,
+        client: httpx.AsyncClient | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        retry: RetryOverride = None,
+        replayable: bool | None = None,
+        check_response: bool = True,
+    ) -> httpx.Response:
+        """
+        :meth:`run` in an event loop: the same URL rules, retry policy, token handling (renew and replay once
+        after a 401) and response check. ``client``: one of your own (e.g. from :meth:`async_client`); default:
+        a client shared in the running loop by every hook with the same TLS settings (keep-alive connections,
+        no per-call set-up).
+        """
+        client = client or _loop_client(self.profile.verify, self.profile.cert)
+        auth = self.async_auth
+        url = self.url_for(endpoint)
+        verb = method.upper()
+        policy = self.retry_policy if retry is None else _merge_policy(self.retry_policy, retry)
+        body, extra_headers = _httpx_body(json, data, headers)
+        query = _requests_style_query(params)
+        response = await send_with_retry_async(
+            lambda: client.request(
+                verb,
+                url,
+                params=query,
+                headers=extra_headers,
+                timeout=self.timeout if timeout is None else timeout,
+                auth=auth,
+                **body,
+            ),
+            policy,
+            method=verb,
+            url=url,
+            replayable=replayable,
+        )
+        if check_response and 400 <= response.status_code < 600:
+            raise ApiResponseError(
+                verb,
+                drop_query(str(response.url)),
+                response.status_code,
+                response.reason_phrase or "",
+                self.excerpt(response),
+            )
         return response
 
     def check_response(self, response: requests.Response) -> None:
@@ -198,11 +316,11 @@ class OAuthConnectorHook(BaseHook):
             self.excerpt(response),
         )
 
-    def excerpt(self, response: requests.Response) -> str:
+    def excerpt(self, response: requests.Response | httpx.Response) -> str:
         """A short, whitespace-folded body excerpt with this connection's secrets removed."""
         try:
             text = response.content[: _EXCERPT * 4].decode("utf-8", errors="replace")
-        except requests.RequestException:
+        except Exception:  # the body could not be read (a broken stream)
             return ""
         token = self.tokens.current()
         secrets = [self.profile.client_secret, self.profile.refresh_token]
@@ -245,3 +363,126 @@ def _merge_policy(base: RetryPolicy, override: RetryOverride) -> RetryPolicy:
     if isinstance(override, RetryPolicy):
         return override
     return base.replace(**dict(override))
+
+
+class _AsyncTokensOnFirstUse:
+    """:class:`AsyncTokens` of the loop's shared manager for the hook's profile, found when a token is needed."""
+
+    def __init__(self, hook: OAuthConnectorHook) -> None:
+        self._hook = hook
+        self._tokens: AsyncTokens | None = None
+
+    def _get(self) -> AsyncTokens:
+        if self._tokens is None:
+            hook = self._hook
+            shared = hook._token_store is None  # an explicit store is the caller's: not shared
+            manager = loop_manager(hook.profile, lambda: hook.tokens) if shared else hook.tokens
+            self._tokens = AsyncTokens(manager)
+        return self._tokens
+
+    async def get_token(self) -> Token:
+        return await self._get().get_token()
+
+    async def refresh_after_rejection(self, rejected: Token) -> Token:
+        return await self._get().refresh_after_rejection(rejected)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_profile(fields: tuple[str, str | None, int | None, str | None, str | None, str]) -> OAuthProfile:
+    """A profile from a connection's fields, parsed once per distinct connection (profiles are frozen)."""
+    conn_id, host, port, login, password, extra = fields
+    return OAuthProfile.from_fields(
+        conn_id, host=host, port=port, login=login, password=password, extra=json.loads(extra)
+    )
+
+
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, httpx.AsyncClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_client(verify: bool | str, cert: str | tuple[str, str] | None) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` per TLS setting shared in the running loop (no auth of its own: given per call).
+
+    Unbounded connections: each deferred call holds one while it waits on the API, as a thread did before.
+    """
+    import httpx
+
+    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    key = (verify, cert)
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        client = clients[key] = httpx.AsyncClient(
+            verify=_ssl_context(verify, cert),
+            follow_redirects=True,
+            event_hooks={"request": [strip_foreign_token]},
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+        )
+    return client
+
+
+def _httpx_body(
+    json: Any, data: Any, headers: Mapping[str, str] | None
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """httpx arguments for the body ``requests`` would send: ``data`` wins over ``json``; a mapping or a
+    list of pairs is a form, ``str``/``bytes`` the raw body."""
+    extra = dict(headers) if headers else None
+    if data is None:
+        return ({"json": json} if json is not None else {}), extra
+    if isinstance(data, Mapping):
+        return {"data": dict(data)}, extra
+    if isinstance(data, (list, tuple)):
+        from urllib.parse import urlencode
+
+        extra = {"Content-Type": "application/x-www-form-urlencoded", **(extra or {})}
+        return {"content": urlencode(list(data), doseq=True)}, extra
+    return {"content": data}, extra
+
+
+def _requests_style_query(params: Mapping[str, Any] | None) -> list[tuple[str, str | int | float | bool | None]] | None:
+    """Query parameters encoded as ``requests`` encodes them (``None`` dropped, ``str()`` of each value, lists
+    repeated), so a page requested by the trigger has the same URL as one requested by the hook."""
+    if not params:
+        return None
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
+    for name, value in params.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None:
+                pairs.append((str(name), item.decode() if isinstance(item, bytes) else str(item)))
+    return pairs
+
+
+_ssl_contexts: dict[tuple[bool | str, str | tuple[str, str] | None, str | None], ssl.SSLContext | bool] = {}
+
+
+def _ssl_context(verify: bool | str, cert: str | tuple[str, str] | None) -> ssl.SSLContext | bool:
+    """
+    TLS settings for httpx that match what ``requests`` does for the hook: ``verify`` as given (a CA bundle
+    path, or ``True``: ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` if set, else certifi's bundle), plus the
+    client certificate. Built once per setting (loading a CA bundle costs milliseconds).
+    """
+    import os
+
+    bundle = None
+    if verify is True:
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+    key = (verify, cert, bundle)
+    context = _ssl_contexts.get(key)
+    if context is None:
+        if verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            import certifi
+
+            cafile = verify if isinstance(verify, str) else bundle or certifi.where()
+            if os.path.isdir(cafile):
+                context = ssl.create_default_context(capath=cafile)
+            else:
+                context = ssl.create_default_context(cafile=cafile)
+        if cert is not None:
+            certfile, keyfile = (cert, None) if isinstance(cert, str) else cert
+            context.load_cert_chain(certfile, keyfile)
+        _ssl_contexts[key] = context
+    return context

@@ -12,7 +12,8 @@ from airflow.sdk import BaseOperator
 from airflow_oauth_connector import config
 from airflow_oauth_connector.calls import ApiCall
 from airflow_oauth_connector.destinations.base import Destination, RunKey
-from airflow_oauth_connector.exceptions import DeferredCallFailed, ResponseCheckError
+from airflow_oauth_connector.exceptions import DeferredCallFailed as DeferredCallFailed
+from airflow_oauth_connector.exceptions import ResponseCheckError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
 from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.pagination import (
@@ -254,10 +255,10 @@ class OAuthConnectorOperator(BaseOperator):
         self, context: Context, event: dict[str, Any], request: dict[str, Any], done: list[dict[str, Any]]
     ) -> Any:
         """Back from the triggerer with one page: check it, then defer for the next page or finish."""
-        from airflow_oauth_connector.triggers.oauth import response_from_event
+        from airflow_oauth_connector.events import error_from_event, response_from_event
 
         if event.get("status") != "success":
-            raise DeferredCallFailed(str(event.get("error_type")), str(event.get("message")))
+            raise error_from_event(event)  # the error's own type (e.g. InvalidGrantError), as without deferral
         page = make_page(self.pagination, PageRequest.deserialize(request), response_from_event(event["response"]))
         self._check(self.hook, page.response, context)
         done = [*done, {"request": request, "response": event["response"]}]

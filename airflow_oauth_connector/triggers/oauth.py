@@ -1,35 +1,39 @@
-"""OAuthConnectorTrigger: one API call (one page) made in the triggerer, token taken from the shared store."""
+"""OAuthConnectorTrigger: one API call (one page) made in the triggerer with async HTTP, token from the store."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from requests.structures import CaseInsensitiveDict
 
 from airflow_oauth_connector.calls import ApiCall
+from airflow_oauth_connector.events import error_to_event, response_from_event, response_to_event
 from airflow_oauth_connector.exceptions import AlreadySentError
 from airflow_oauth_connector.pagination import PageRequest
-from airflow_oauth_connector.redaction import redact
 from airflow_oauth_connector.retry import IDEMPOTENT_METHODS
 from airflow_oauth_connector.status import CallMarker
 
-#: Response headers a page needs after the deferral (pagination reads ``Link``).
-_KEPT_HEADERS = ("Content-Type", "Link", "Retry-After", "Location")
+if TYPE_CHECKING:
+    from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
+
+__all__ = ["AlreadySentError", "OAuthConnectorTrigger", "response_from_event", "response_to_event"]
 
 
 class OAuthConnectorTrigger(BaseTrigger):
     """
     Sends one request through :class:`OAuthConnectorHook` in the triggerer and fires with the response.
 
+    The call is made with async HTTP (``httpx``, through the hook's :meth:`async_client`) in the triggerer's
+    event loop, so many deferred calls wait on a slow API together instead of a few threads at a time.
     Its serialized arguments hold the connection ID and the request, never a token or secret: the token
-    comes from the connection's token store when the trigger runs. For a non-idempotent request (POST,
-    PATCH) that is not ``replayable``, ``marker`` names an at-most-once record in the token store: a
-    triggerer that restarts after sending does not send it again.
+    comes from the connection's token store when the trigger runs (in a worker thread, only when no valid
+    token is in memory; one token request for all the triggers of a connection). For a non-idempotent
+    request (POST, PATCH) that is not ``replayable``, ``marker`` names an at-most-once record in the token
+    store: a triggerer that restarts after sending does not send it again. An error fires as an event that
+    keeps its type (:mod:`airflow_oauth_connector.events`).
     """
 
     def __init__(
@@ -80,37 +84,36 @@ class OAuthConnectorTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            event = await asyncio.to_thread(self.call)
-        except Exception as exc:  # reported to the task, which raises it there
-            event = {
-                "status": "error",
-                "error_type": type(exc).__name__,
-                "message": redact(str(exc), limit=1000, folded=False),
-            }
+            event = await self.call()
+        except Exception as exc:  # reported to the task, which raises it there with its type
+            event = error_to_event(exc)
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    def call(self) -> dict[str, Any]:
-        """Make the request (blocking; run in a thread by :meth:`run`)."""
+    async def call(self) -> dict[str, Any]:
+        """Make the request; the store's at-most-once record is read and written in a worker thread."""
         from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
 
         hook = OAuthConnectorHook(self.oauth_conn_id, timeout=self.timeout, retry=self.retry)
+        await hook.aload_profile()
         request = PageRequest.deserialize(self.request)
         once = self.marker is not None and not self._replayable(hook)
         if once:
-            self._claim(hook)
+            await asyncio.to_thread(self._claim, hook)
         call = ApiCall(self.method, self.json, self.data, self.headers, self.replayable, self.check_response)
-        response = call.send(hook, request)
+        response = await call.asend(hook, request)
+        event = {"status": "success", "response": response_to_event(response)}
         if once:
             assert self.marker is not None
-            hook.tokens.store.save_status(self.marker, CallMarker("done", time.time(), response.status_code))
-        return {"status": "success", "response": response_to_event(response)}
+            done = CallMarker("done", time.time(), response.status_code)
+            await asyncio.to_thread(hook.tokens.store.save_status, self.marker, done)
+        return event
 
-    def _replayable(self, hook: Any) -> bool:
+    def _replayable(self, hook: OAuthConnectorHook) -> bool:
         if self.replayable is not None:
             return self.replayable
         return self.method.upper() in IDEMPOTENT_METHODS or hook.retry_policy.retry_non_idempotent
 
-    def _claim(self, hook: Any) -> None:
+    def _claim(self, hook: OAuthConnectorHook) -> None:
         assert self.marker is not None
         store = hook.tokens.store
         with store.lock(self.marker):
@@ -122,31 +125,3 @@ class OAuthConnectorTrigger(BaseTrigger):
                     f"to send it again"
                 )
             store.save_status(self.marker, CallMarker("sent", time.time()))
-
-
-def response_to_event(response: requests.Response) -> dict[str, Any]:
-    """The JSON-serialisable parts of a response that the task needs after the deferral."""
-    return {
-        "status_code": response.status_code,
-        "reason": response.reason,
-        "url": response.url,
-        "method": response.request.method if response.request is not None else None,
-        "headers": {k: response.headers[k] for k in _KEPT_HEADERS if k in response.headers},
-        "body": response.content.decode(response.encoding or "utf-8", errors="replace"),
-    }
-
-
-def response_from_event(payload: dict[str, Any]) -> requests.Response:
-    """Rebuild a ``requests.Response`` (status, URL, kept headers, body) from :func:`response_to_event`."""
-    response = requests.Response()
-    response.status_code = int(payload["status_code"])
-    response.reason = payload.get("reason") or ""
-    response.url = payload.get("url") or ""
-    response.headers = CaseInsensitiveDict(payload.get("headers") or {})
-    response._content = str(payload.get("body") or "").encode("utf-8")
-    response.encoding = "utf-8"
-    prepared = requests.PreparedRequest()
-    prepared.method = payload.get("method")
-    prepared.url = response.url
-    response.request = prepared
-    return response

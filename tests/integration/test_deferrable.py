@@ -9,8 +9,8 @@ import types
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_oauth_connector.exceptions import ApiResponseError, InvalidClientError
 from airflow_oauth_connector.operators import OAuthConnectorOperator
-from airflow_oauth_connector.operators.oauth import DeferredCallFailed
 from airflow_oauth_connector.pagination import OffsetPaginator, PageRequest
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
@@ -86,10 +86,22 @@ def test_paginated_call_across_deferrals(cc_conn, fresh_stats):
     assert fresh_stats.stats()["token_requests"]["total"] == 1  # the token came from the shared store
 
 
-def test_deferred_error_is_raised_in_the_task(cc_conn):
+def test_deferred_error_is_raised_in_the_task_with_its_type(cc_conn):
     op = OAuthConnectorOperator(task_id="t", oauth_conn_id=cc_conn, endpoint="status/404", deferrable=True)
-    with pytest.raises(DeferredCallFailed, match="ApiResponseError"):
+    with pytest.raises(ApiResponseError, match="HTTP 404") as raised:
         run_deferred(op, ti_context())
+    assert raised.value.http_status == 404
+    assert raised.value.url.endswith("/api/status/404")
+
+
+def test_deferred_token_error_keeps_its_type(cc_conn, monkeypatch, auth_server):
+    broken = connection(auth_server, secret="wrong-secret", store_backend="file")
+    monkeypatch.setenv("AIRFLOW_CONN_OAUTH_DEFER_BROKEN", json.dumps(broken))
+    op = OAuthConnectorOperator(task_id="t", oauth_conn_id="oauth_defer_broken", endpoint="whoami", deferrable=True)
+    with pytest.raises(InvalidClientError) as raised:  # not DeferredCallFailed("InvalidClientError: ...")
+        run_deferred(op, ti_context())
+    assert raised.value.error == "invalid_client"
+    assert "wrong-secret" not in str(raised.value)
 
 
 def test_post_is_not_sent_twice_after_a_triggerer_restart(cc_conn, fresh_stats):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import traceback
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
@@ -19,6 +21,7 @@ from airflow_oauth_connector.retry import (
     is_transient_response,
     parse_retry_after,
     send_with_retry,
+    send_with_retry_async,
 )
 from tests.support.builders import make_response
 
@@ -388,3 +391,75 @@ def test_policy_rejects_invalid_values(kwargs):
         RetryPolicy(**kwargs)
     with pytest.raises(ValueError, match="must"):
         RetryPolicy().replace(**kwargs)
+
+
+# -- the async sender (the trigger's httpx calls) follows the same policy --------------------------------------
+
+
+def _httpx_response(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(status, headers=headers, request=httpx.Request("GET", URL))
+
+
+def _run_async(send: FakeSend, policy: RetryPolicy, method: str = "GET", **kwargs) -> tuple[object, list[float]]:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def asend():
+        return send()
+
+    result = asyncio.run(
+        asyncio.wait_for(send_with_retry_async(asend, policy, method=method, url=URL, sleep=sleep, **kwargs), 10)
+    )
+    return result, sleeps
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "method", "calls"),
+    [
+        ([503, 503, 200], "GET", 3),
+        ([429, 200], "POST", 2),  # not processed: retried for any method
+        ([500, 200], "POST", 1),  # may have been processed: a POST is not replayed
+        ([404], "GET", 1),
+        ([503] * 9, "GET", 4),  # bounded by max_attempts
+    ],
+)
+def test_async_sender_makes_the_same_decisions_as_the_sync_one(outcomes, method, calls):
+    policy = RetryPolicy(max_attempts=4, backoff_initial=0.0)
+    sync = FakeSend([ok(s) for s in outcomes])
+    sync_sleeps = Sleeps()
+    sync_result = send_with_retry(sync, policy, method=method, url=URL, sleep=sync_sleeps)
+    async_send = FakeSend([_httpx_response(s) for s in outcomes])
+    async_result, async_sleeps = _run_async(async_send, policy, method)
+    assert sync.calls == async_send.calls == calls
+    assert async_result.status_code == sync_result.status_code
+    assert len(async_sleeps) == len(sync_sleeps)
+
+
+def test_async_sender_honours_retry_after():
+    send = FakeSend([_httpx_response(503, **{"Retry-After": "7"}), _httpx_response(200)])
+    result, sleeps = _run_async(send, RetryPolicy())
+    assert result.status_code == 200
+    assert sleeps == [7.0]
+
+
+def test_async_sender_retries_httpx_connect_errors_and_wraps_the_last_one():
+    request = httpx.Request("GET", URL + "?access_token=SECRET")
+    send = FakeSend([httpx.ConnectError("connection refused to ?access_token=SECRET", request=request)])
+    with pytest.raises(EndpointUnreachableError) as raised:
+        _run_async(send, RetryPolicy(max_attempts=3, backoff_initial=0.0), "POST")
+    assert send.calls == 3  # never sent: safe to retry even a POST
+    assert raised.value.attempts == 3
+    assert "SECRET" not in str(raised.value)
+
+
+def test_async_sender_does_not_replay_a_post_after_a_read_timeout():
+    send = FakeSend([httpx.ReadTimeout("read timed out"), _httpx_response(200)])
+    with pytest.raises(EndpointUnreachableError):
+        _run_async(send, RetryPolicy(backoff_initial=0.0), "POST")
+    assert send.calls == 1
+    send = FakeSend([httpx.ReadTimeout("read timed out"), _httpx_response(200)])
+    result, _ = _run_async(send, RetryPolicy(backoff_initial=0.0), "GET")
+    assert result.status_code == 200
+    assert send.calls == 2

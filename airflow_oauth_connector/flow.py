@@ -1,0 +1,609 @@
+"""
+The request flow: put the token on same-origin API requests, and replay once after a 401 (sync and async).
+
+The auth step is written once, as a generator in the style of httpx's ``Auth.auth_flow``
+(:meth:`RequestFlow.steps`); two thin adapters drive it:
+
+* :class:`OAuthAuth`, a ``requests`` ``AuthBase`` (with :class:`OAuthSession`, which strips the token from
+  cross-origin redirects), used by :class:`~airflow_oauth_connector.hooks.oauth.OAuthConnectorHook`;
+* :class:`AsyncOAuthAuth`, an ``httpx.Auth`` for the ``httpx.AsyncClient`` the deferrable trigger uses
+  (:meth:`~airflow_oauth_connector.hooks.oauth.OAuthConnectorHook.arun`).
+
+The generator does no I/O: it yields either the request to send next (and receives its response) or a
+:class:`TokenNeeded` (and receives a :class:`~airflow_oauth_connector.token.Token`). The adapters answer
+token needs from a :class:`TokenSource` (the hook's ``TokenManager``: store, single flight, leeway) or, in
+an event loop, from :class:`AsyncTokens` (no I/O while the token is valid; a fetch runs in a worker thread,
+one per token key at a time in the loop). Transport details (URL type, header objects, whether a body can be
+sent again) sit behind a small :class:`Wire` per HTTP library, so the rules below hold for both:
+
+1. Only a request bound for the API's origin (scheme, host and port of the base URL) gets anything.
+2. The token is presented as the profile says (:class:`Presentation`: header name and scheme, no scheme,
+   or a query parameter), then every :class:`HeaderSource` adds its headers.
+3. An answer whose status is in :attr:`RequestFlow.replay_statuses` is offered to the :class:`ReplayRule`
+   list in order; the first that claims it decides: :attr:`Replay.NEW_TOKEN` (renew the rejected token) or
+   :attr:`Replay.SAME_TOKEN` (re-attach, the rule having noted what it needed). Each rule fires at most once
+   per request, and only for a same-origin request whose body can be sent again; the replay is the
+   request that got the answer, re-attached (fresh headers from every source). Default: :class:`RefreshOn401`.
+
+Extension points (for features that plug in later without restructuring):
+
+* **Per-request headers computed from the request** (RFC 9449 DPoP: a fresh proof over method, URL and
+  token on every request): a :class:`HeaderSource` in ``header_sources``; ``Presentation(scheme="DPoP")``
+  gives ``Authorization: DPoP <token>``. Sources run after the token is placed and again on each replay.
+* **A second kind of one-time retry** (DPoP ``use_dpop_nonce``: a 401/400 carrying ``DPoP-Nonce``): a
+  :class:`ReplayRule` placed before :class:`RefreshOn401` in ``rules`` that records the nonce (e.g. in the
+  DPoP header source) and answers :attr:`Replay.SAME_TOKEN`; it declares the statuses it reads.
+* **Fixed headers on every API call** (``Notion-Version``) and **``{name}`` placeholders** filled from values
+  captured at authorization and stored with the token: :class:`StaticHeaders` (the hook fills the
+  placeholders from the captured values, then adds the source). A base URL with placeholders is resolved by
+  the hook (it owns URLs), which binds the flow to that origin (:meth:`RequestFlow.rebind`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import requests
+from requests.auth import AuthBase
+
+from airflow_oauth_connector.profile import origin_of
+from airflow_oauth_connector.token import Token
+
+if TYPE_CHECKING:
+    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.token_manager import TokenManager
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Resp_contra = TypeVar("Resp_contra", contravariant=True)
+
+
+# -- what the flow asks of its driver ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenNeeded:
+    """Yielded by the flow: send back a valid token (``rejected``: renew that one, the API refused it)."""
+
+    rejected: Token | None = None
+
+
+_FIRST_TOKEN = TokenNeeded()
+
+
+class TokenSource(Protocol):
+    """Where the sync adapters take tokens from (the hook's ``TokenManager``)."""
+
+    def get_token(self) -> Token: ...
+
+    def refresh_after_rejection(self, rejected: Token) -> Token: ...
+
+
+class AsyncTokenSource(Protocol):
+    """Where the async adapter takes tokens from (:class:`AsyncTokens`)."""
+
+    async def get_token(self) -> Token: ...
+
+    async def refresh_after_rejection(self, rejected: Token) -> Token: ...
+
+
+# -- extension points ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """How the token rides on a request: ``<header_name>: <scheme> <token>`` (no scheme: the bare token),
+    or, with ``query_param``, as that URL query parameter."""
+
+    header_name: str = "Authorization"
+    scheme: str = "Bearer"
+    query_param: str | None = None
+
+    def header_value(self, token: Token) -> str:
+        return f"{self.scheme} {token.access_token}" if self.scheme else token.access_token
+
+
+class HeaderSource(Protocol):
+    """Headers one API request carries beside the token, computed from its method, URL and token."""
+
+    def __call__(self, method: str, url: str, token: Token) -> Mapping[str, str]: ...
+
+
+class StaticHeaders:
+    """A :class:`HeaderSource` of fixed headers (an API version header; a tenant ID captured at authorization)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+
+    def __call__(self, method: str, url: str, token: Token) -> Mapping[str, str]:
+        return self.headers
+
+    def __repr__(self) -> str:
+        return f"StaticHeaders({sorted(self.headers)!r})"  # names only: a captured value may be sensitive
+
+
+class Replay(enum.Enum):
+    """What a :class:`ReplayRule` asks for: the request once more, with the same or a renewed token."""
+
+    SAME_TOKEN = "same_token"
+    NEW_TOKEN = "new_token"
+
+
+class ReplayRule(Protocol):
+    """Claims an answer that deserves exactly one more attempt of the request (at most once per request)."""
+
+    #: Statuses the rule looks at; answers with other statuses never reach it.
+    statuses: frozenset[int]
+
+    def __call__(self, status: int, headers: Mapping[str, str]) -> Replay | None: ...
+
+
+class RefreshOn401:
+    """A 401 from the API: the token was rejected (revoked, rotated away); renew it and send once more."""
+
+    statuses = frozenset({401})
+
+    def __call__(self, status: int, headers: Mapping[str, str]) -> Replay | None:
+        return Replay.NEW_TOKEN if status == 401 else None
+
+    def __repr__(self) -> str:
+        return "RefreshOn401()"
+
+
+DEFAULT_RULES: tuple[ReplayRule, ...] = (RefreshOn401(),)
+
+
+# -- transport details ---------------------------------------------------------------------------------------
+
+
+class Wire(Protocol[Req, Resp_contra]):
+    """What the flow needs to read and change on one HTTP library's request and response objects."""
+
+    def url(self, request: Req) -> str: ...
+
+    def method(self, request: Req) -> str: ...
+
+    def set_header(self, request: Req, name: str, value: str) -> None: ...
+
+    def set_query(self, request: Req, name: str, value: str) -> None: ...
+
+    def replayable(self, request: Req) -> bool: ...
+
+    def status(self, response: Resp_contra) -> int: ...
+
+    def headers(self, response: Resp_contra) -> Mapping[str, str]: ...
+
+    def replay_of(self, response: Resp_contra) -> Req:
+        """A request like the one ``response`` answers, ready to be attached and sent again."""
+        ...
+
+
+def replace_query_param(url: str, name: str, value: str | None) -> str:
+    """``url`` with query parameter ``name`` removed, then set to ``value`` unless that is ``None``."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if value is not None:
+        query.append((name, value))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class RequestsWire:
+    """:class:`Wire` for ``requests`` (``PreparedRequest`` / ``Response``)."""
+
+    def url(self, request: requests.PreparedRequest) -> str:
+        return request.url or ""
+
+    def method(self, request: requests.PreparedRequest) -> str:
+        return request.method or "GET"
+
+    def set_header(self, request: requests.PreparedRequest, name: str, value: str) -> None:
+        request.headers[name] = value
+
+    def set_query(self, request: requests.PreparedRequest, name: str, value: str) -> None:
+        request.url = replace_query_param(request.url or "", name, value)
+
+    def replayable(self, request: requests.PreparedRequest) -> bool:
+        return request.body is None or isinstance(request.body, (bytes, str))
+
+    def status(self, response: requests.Response) -> int:
+        return response.status_code
+
+    def headers(self, response: requests.Response) -> Mapping[str, str]:
+        return response.headers
+
+    def replay_of(self, response: requests.Response) -> requests.PreparedRequest:
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.close()
+        return response.request.copy()
+
+
+class HttpxWire:
+    """:class:`Wire` for ``httpx`` (``Request`` / ``Response``); httpx reads a replayed answer itself."""
+
+    def url(self, request: httpx.Request) -> str:
+        return str(request.url)
+
+    def method(self, request: httpx.Request) -> str:
+        return request.method
+
+    def set_header(self, request: httpx.Request, name: str, value: str) -> None:
+        request.headers[name] = value
+
+    def set_query(self, request: httpx.Request, name: str, value: str) -> None:
+        request.url = request.url.copy_set_param(name, value)
+
+    def replayable(self, request: httpx.Request) -> bool:
+        return isinstance(request.stream, httpx.ByteStream)
+
+    def status(self, response: httpx.Response) -> int:
+        return response.status_code
+
+    def headers(self, response: httpx.Response) -> Mapping[str, str]:
+        return response.headers
+
+    def replay_of(self, response: httpx.Response) -> httpx.Request:
+        return response.request  # httpx requests are resent as they are (DigestAuth does the same)
+
+
+REQUESTS_WIRE = RequestsWire()
+HTTPX_WIRE = HttpxWire()
+
+
+# -- the flow -----------------------------------------------------------------------------------------------
+
+
+class RequestFlow:
+    """
+    The auth step of every API request of one connection (see the module docstring for the rules).
+
+    :param origin: the API's origin, ``scheme://host:port`` (:func:`~airflow_oauth_connector.profile.origin_of`).
+    :param presentation: how the token is placed on a request.
+    :param header_sources: further headers per request (DPoP proofs, fixed API headers).
+    :param rules: one-time replays, tried in order (default: renew once after a 401).
+    """
+
+    def __init__(
+        self,
+        origin: str,
+        presentation: Presentation = Presentation(),
+        *,
+        header_sources: Sequence[HeaderSource] = (),
+        rules: Sequence[ReplayRule] = DEFAULT_RULES,
+    ) -> None:
+        self.origin = origin
+        self.presentation = presentation
+        self.header_sources = tuple(header_sources)
+        self.rules = tuple(rules)
+        self.replay_statuses: frozenset[int] = frozenset().union(*(rule.statuses for rule in self.rules))
+        self._same_origin: dict[str, bool] = {}  # "scheme://netloc" -> same origin? (bounded)
+
+    @classmethod
+    def for_profile(cls, profile: OAuthProfile) -> RequestFlow:
+        return cls(
+            profile.api_origin,
+            Presentation(profile.header_name, profile.header_prefix, profile.query_param),
+        )
+
+    def __repr__(self) -> str:
+        return f"RequestFlow(origin={self.origin!r})"
+
+    def rebind(self, origin: str) -> None:
+        """Serve another origin from now on (a base URL resolved anew, e.g. from captured values)."""
+        if origin != self.origin:
+            self.origin = origin
+            self._same_origin = {}
+
+    def applies_to(self, url: str | None) -> bool:
+        """Whether ``url`` is on the API's origin (verdicts cached per exact ``scheme://netloc``)."""
+        if not url:
+            return False
+        start = url.find("//")
+        end = url.find("/", start + 2) if start >= 0 else -1
+        head = url if end < 0 else url[:end]  # "scheme://netloc" (the whole URL when it has no path)
+        verdict = self._same_origin.get(head)
+        if verdict is None:
+            verdict = origin_of(url) == self.origin
+            if len(self._same_origin) < 64:
+                self._same_origin[head] = verdict
+        return verdict
+
+    def attach(self, request: Req, token: Token, wire: Wire[Req, Any]) -> Req:
+        """Place ``token`` on ``request`` (replacing any earlier one) and add every source's headers."""
+        presentation = self.presentation
+        if presentation.query_param:
+            wire.set_query(request, presentation.query_param, token.access_token)
+        else:
+            wire.set_header(request, presentation.header_name, presentation.header_value(token))
+        if self.header_sources:
+            method, url = wire.method(request), wire.url(request)
+            for source in self.header_sources:
+                for name, value in source(method, url, token).items():
+                    wire.set_header(request, name, value)
+        return request
+
+    def steps(self, request: Req, wire: Wire[Req, Resp]) -> Generator[Req | TokenNeeded, Any, None]:
+        """
+        The flow for one request: yields requests to send (send back the response) and :class:`TokenNeeded`
+        (send back a token). Ends when the last response is final.
+        """
+        if not self.applies_to(wire.url(request)):
+            yield request  # another origin: sent as it is, nothing attached, never replayed
+            return
+        replayable = wire.replayable(request)  # judged before sending: sending may buffer a streamed body
+        token: Token = yield _FIRST_TOKEN
+        response: Resp = yield self.attach(request, token, wire)
+        spent: set[int] = set()
+        while True:
+            status = wire.status(response)
+            if status not in self.replay_statuses:
+                return
+            replay, index = self._claim(status, wire.headers(response), spent)
+            if replay is None:
+                return
+            if not replayable:
+                return
+            answered = wire.replay_of(response)
+            if not self.applies_to(wire.url(answered)):
+                return
+            spent.add(index)
+            if replay is Replay.NEW_TOKEN:
+                log.info("%s answered %d; renewing the access token and sending the request again", self.origin, status)
+                token = yield TokenNeeded(rejected=token)
+            response = yield self.attach(answered, token, wire)
+
+    def _claim(self, status: int, headers: Mapping[str, str], spent: set[int]) -> tuple[Replay | None, int]:
+        for index, rule in enumerate(self.rules):
+            if index in spent or status not in rule.statuses:
+                continue
+            replay = rule(status, headers)
+            if replay is not None:
+                return replay, index
+        return None, -1
+
+
+def _resolve(tokens: TokenSource, need: TokenNeeded) -> Token:
+    return tokens.get_token() if need.rejected is None else tokens.refresh_after_rejection(need.rejected)
+
+
+async def _aresolve(tokens: AsyncTokenSource, need: TokenNeeded) -> Token:
+    if need.rejected is None:
+        return await tokens.get_token()
+    return await tokens.refresh_after_rejection(need.rejected)
+
+
+Steps = Generator[Req | TokenNeeded, Any, None]
+
+
+def _advance(steps: Steps[Req], tokens: TokenSource, value: Any) -> Req | None:
+    """Send ``value`` (``None`` to start, else a response) into a flow; the next request, or ``None`` at its end."""
+    try:
+        step = steps.send(value)
+        while isinstance(step, TokenNeeded):
+            step = steps.send(_resolve(tokens, step))
+    except StopIteration:
+        return None
+    return step
+
+
+# -- requests adapter (the hook) ------------------------------------------------------------------------------
+
+
+class OAuthAuth(AuthBase):
+    """
+    ``requests`` adapter of :class:`RequestFlow`: attaches the token to every request bound for the API's
+    origin (never to any other) and, on a 401, renews it once and resends the request once.
+    """
+
+    def __init__(self, tokens: TokenSource, flow: RequestFlow) -> None:
+        self.tokens = tokens
+        self.flow = flow
+
+    @classmethod
+    def for_profile(cls, tokens: TokenSource, profile: OAuthProfile) -> OAuthAuth:
+        return cls(tokens, RequestFlow.for_profile(profile))
+
+    def __repr__(self) -> str:
+        return f"OAuthAuth(origin={self.flow.origin!r})"
+
+    def applies_to(self, url: str | None) -> bool:
+        return self.flow.applies_to(url)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        steps = self.flow.steps(request, REQUESTS_WIRE)
+        prepared = _advance(steps, self.tokens, None)
+        assert prepared is not None  # a flow always sends its request once
+        # appended directly: register_hook's isinstance(hook, Callable) is an ABC check on every request
+        request.hooks["response"].append(functools.partial(_on_response, steps, self.tokens, self.flow.replay_statuses))
+        return prepared
+
+
+def _on_response(
+    steps: Steps[requests.PreparedRequest],
+    tokens: TokenSource,
+    replay_statuses: frozenset[int],
+    response: requests.Response,
+    **send_kwargs: Any,
+) -> requests.Response:
+    """Response hook of one request (also called for each redirect hop, whose copies share the hooks)."""
+    if response.status_code not in replay_statuses:
+        return response  # the flow would end here: skip resuming it (the hot path)
+    replayed: list[requests.Response] = []
+    retry = _advance(steps, tokens, response)
+    while retry is not None:
+        replayed.append(response)
+        response = response.connection.send(retry, **send_kwargs)
+        response.request = retry
+        retry = _advance(steps, tokens, response)
+    if replayed:
+        response.history = [*replayed, *response.history]
+    return response
+
+
+class OAuthSession(requests.Session):
+    """A Session bound to an API base URL whose token never follows a cross-origin redirect."""
+
+    def __init__(self, base_url: str, auth: OAuthAuth) -> None:
+        super().__init__()
+        self.base_url = base_url
+        self.auth = auth
+
+    def __repr__(self) -> str:
+        return f"OAuthSession(base_url={self.base_url!r})"
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        auth = self.auth
+        if isinstance(auth, OAuthAuth) and not auth.applies_to(prepared_request.url):
+            strip_token(auth.flow.presentation, prepared_request, REQUESTS_WIRE)
+
+
+def strip_token(presentation: Presentation, request: Any, wire: RequestsWire | HttpxWire) -> None:
+    """Remove the token (header or query parameter) from a request that leaves the API's origin."""
+    request.headers.pop(presentation.header_name, None)
+    if presentation.query_param:
+        if isinstance(wire, HttpxWire):
+            request.url = request.url.copy_remove_param(presentation.query_param)
+        else:
+            request.url = replace_query_param(str(request.url), presentation.query_param, None)
+
+
+# -- httpx adapter (the trigger) --------------------------------------------------------------------------------
+
+
+#: ``httpx.Request.extensions`` key under which :class:`AsyncOAuthAuth` leaves its flow (redirects copy it).
+FLOW_EXTENSION = "airflow_oauth_connector.flow"
+
+
+class AsyncOAuthAuth(httpx.Auth):
+    """
+    ``httpx`` adapter of :class:`RequestFlow` for an ``AsyncClient``: the same flow as :class:`OAuthAuth`,
+    token needs answered by an :class:`AsyncTokenSource` without blocking the event loop.
+
+    Works as a client's ``auth`` or per request (``client.request(..., auth=...)``, so that one client serves
+    many connections). The client must have :func:`strip_foreign_token` as a request event hook and
+    ``follow_redirects=True``: httpx itself drops only ``Authorization`` on a cross-origin redirect.
+    """
+
+    def __init__(self, tokens: AsyncTokenSource, flow: RequestFlow) -> None:
+        self.tokens = tokens
+        self.flow = flow
+
+    def __repr__(self) -> str:
+        return f"AsyncOAuthAuth(origin={self.flow.origin!r})"
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.extensions = {**request.extensions, FLOW_EXTENSION: self.flow}
+        steps = self.flow.steps(request, HTTPX_WIRE)
+        value: Any = None
+        while True:
+            try:
+                step = steps.send(value)
+                while isinstance(step, TokenNeeded):
+                    step = steps.send(await _aresolve(self.tokens, step))
+            except StopIteration:
+                return
+            value = yield step
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("AsyncOAuthAuth serves httpx.AsyncClient only")
+
+
+async def strip_foreign_token(request: httpx.Request) -> None:
+    """httpx request event hook: a request (a redirect) leaving its flow's origin loses the token."""
+    flow = request.extensions.get(FLOW_EXTENSION)
+    if isinstance(flow, RequestFlow) and not flow.applies_to(str(request.url)):
+        strip_token(flow.presentation, request, HTTPX_WIRE)
+
+
+# -- tokens in an event loop ---------------------------------------------------------------------------------------
+
+_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+_recent: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], tuple[object, Token]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+_managers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, TokenManager]] = weakref.WeakKeyDictionary()
+
+
+def loop_manager(profile: OAuthProfile, make: Callable[[], TokenManager]) -> TokenManager:
+    """
+    The ``TokenManager`` of ``profile`` shared by every caller in the running event loop (``make`` builds it
+    the first time, or again when the connection changed): the triggerer's triggers of one connection hold
+    one token in memory instead of one each, and skip choosing and opening a store per call.
+    """
+    managers = _managers.setdefault(asyncio.get_running_loop(), {})
+    manager = managers.get(profile.cache_key)
+    if manager is None or manager.profile != profile:
+        manager = managers[profile.cache_key] = make()
+    return manager
+
+
+class AsyncTokens:
+    """
+    A ``TokenManager`` seen from an event loop (the triggerer's), with single flight across its callers.
+
+    A valid token this process already holds is served without I/O. Otherwise one caller per token key
+    at a time (an ``asyncio.Lock`` per key and loop) asks the manager in a worker thread (store read, token
+    request under the store's lock); the others wait in the loop, then adopt the token it obtained if it
+    suits their profile (the same key and store), so many triggers that need a token at once cause one
+    token request and one worker-thread hop.
+    """
+
+    def __init__(self, manager: TokenManager) -> None:
+        self.manager = manager
+        self._key = (manager.key, id(manager.store))
+
+    def __repr__(self) -> str:
+        return f"AsyncTokens({self.manager!r})"
+
+    async def get_token(self) -> Token:
+        token = self.manager.cached()
+        if token is not None:
+            return token
+        async with self._flight():
+            token = self._adopt(None)
+            if token is None:
+                token = await asyncio.to_thread(self.manager.get_token)
+                self._remember(token)
+            return token
+
+    async def refresh_after_rejection(self, rejected: Token) -> Token:
+        async with self._flight():
+            token = self._adopt(rejected)
+            if token is None:
+                token = await asyncio.to_thread(self.manager.refresh_after_rejection, rejected)
+                self._remember(token)
+            return token
+
+    def _flight(self) -> asyncio.Lock:
+        locks = _flights.setdefault(asyncio.get_running_loop(), {})
+        lock = locks.get(self.manager.key)
+        if lock is None:
+            lock = locks[self.manager.key] = asyncio.Lock()
+        return lock
+
+    def _adopt(self, rejected: Token | None) -> Token | None:
+        token = self.manager.cached()
+        if token is None:
+            entry = _recent.get(asyncio.get_running_loop(), {}).get(self._key)
+            if entry is not None and self.manager.adopt(entry[1]):
+                token = entry[1]
+        if token is not None and rejected is not None and token.access_token == rejected.access_token:
+            return None
+        return token
+
+    def _remember(self, token: Token) -> None:
+        # the store object is kept with the token so that its id is not reused while the entry lives
+        _recent.setdefault(asyncio.get_running_loop(), {})[self._key] = (self.manager.store, token)
