@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import ssl
 import time
-import weakref
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -159,13 +157,17 @@ class OAuthConnectorHook(BaseHook):
         """
         A new ``httpx.AsyncClient`` (close it when done) that authorizes every request to the API's origin,
         like :attr:`session`: the same flow, token store and TLS settings; redirects followed, the token never
-        leaving the origin. In an event loop, read the profile first (:meth:`aload_profile`).
+        leaving the origin; proxies from the environment as ``requests`` reads them. In an event loop, read
+        the profile first (:meth:`aload_profile`). Cheap to make: TLS settings and proxies are read once.
         """
         import httpx
 
+        context = _ssl_context(self.profile.verify, self.profile.cert)
         return httpx.AsyncClient(
             auth=self.async_auth,
-            verify=_ssl_context(self.profile.verify, self.profile.cert),
+            transport=httpx.AsyncHTTPTransport(verify=context),
+            mounts=_proxy_mounts(context),
+            trust_env=False,  # read once by _proxy_mounts (scanning the environment costs per client)
             timeout=self.timeout,
             follow_redirects=True,
             event_hooks={"request": [strip_foreign_token]},
@@ -272,7 +274,21 @@ class OAuthConnectorHook(BaseHook):
         a client shared in the running loop by every hook with the same TLS settings (keep-alive connections,
         no per-call set-up).
         """
-        client = client or _loop_client(self.profile.verify, self.profile.cert)
+        if client is None:  # a client per call: a pool shared by hundreds of calls costs more (httpcore)
+            async with self.async_client() as own:
+                return await self.arun(
+                    endpoint,
+                    method,
+                    client=own,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    retry=retry,
+                    replayable=replayable,
+                    check_response=check_response,
+                )
         auth = self.async_auth
         url = self.url_for(endpoint)
         verb = method.upper()
@@ -396,29 +412,21 @@ def _parsed_profile(fields: tuple[str, str | None, int | None, str | None, str |
     )
 
 
-_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
+@functools.cache
+def _environment_proxies() -> tuple[tuple[str, str | None], ...]:
+    """The proxy settings of the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...), read once per process."""
+    from httpx._utils import get_environment_proxies
+
+    return tuple(get_environment_proxies().items())
 
 
-def _loop_client(verify: bool | str, cert: str | tuple[str, str] | None) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` per TLS setting shared in the running loop (no auth of its own: given per call).
-
-    Unbounded connections: each deferred call holds one while it waits on the API, as a thread did before.
-    """
+def _proxy_mounts(context: ssl.SSLContext | bool) -> dict[str, httpx.AsyncBaseTransport | None]:
     import httpx
 
-    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
-    key = (verify, cert)
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        client = clients[key] = httpx.AsyncClient(
-            verify=_ssl_context(verify, cert),
-            follow_redirects=True,
-            event_hooks={"request": [strip_foreign_token]},
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-        )
-    return client
+    return {
+        pattern: httpx.AsyncHTTPTransport(verify=context, proxy=url) if url else None
+        for pattern, url in _environment_proxies()
+    }
 
 
 def _httpx_body(

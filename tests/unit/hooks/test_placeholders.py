@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from airflow_oauth_connector.exceptions import CapturedValueMissingError
 from airflow_oauth_connector.hooks import OAuthConnectorHook
@@ -39,7 +40,11 @@ def test_base_url_and_headers_come_from_captured_values(conn):
     hook = _hook_with(token, conn_id)
     hook.tokens._origin = None  # the stored token belongs to the connection's grant
     assert hook.base_url == "https://api.xero.com/api.xro/2.0"
-    assert hook.session.headers["Xero-Tenant-Id"] == "t-42"
+    sent = hook.session.prepare_request(requests.Request("GET", hook.url_for("Invoices")))  # the flow attaches
+    assert sent.headers["Xero-Tenant-Id"] == "t-42"
+    assert sent.headers["Authorization"] == "Bearer at"
+    other = hook.session.prepare_request(requests.Request("GET", "https://elsewhere.example.com/x"))
+    assert "Xero-Tenant-Id" not in other.headers  # API headers go to the API's origin only, like the token
 
 
 def test_leading_placeholder_must_resolve_to_https(conn):
