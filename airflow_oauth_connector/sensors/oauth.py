@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 
 from airflow_oauth_connector import config
-from airflow_oauth_connector.exceptions import DeferredCallFailed
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
 from airflow_oauth_connector.operators.oauth import _call_with_context, _retry_as_dict
 from airflow_oauth_connector.pagination import PageRequest
@@ -155,10 +154,10 @@ class OAuthConnectorSensor(BaseSensorOperator):
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
         from airflow.sdk.exceptions import AirflowSensorTimeout
 
-        from airflow_oauth_connector.triggers.oauth import response_from_event
+        from airflow_oauth_connector.events import error_from_event, response_from_event
 
         if event.get("status") != "success":
-            raise DeferredCallFailed(str(event.get("error_type")), str(event.get("message")))
+            raise error_from_event(event)  # the error's own type, as without deferral
         response = response_from_event(event["response"])
         if self.judge(self.hook, response, context):
             return True

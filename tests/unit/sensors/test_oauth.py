@@ -6,6 +6,7 @@ import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from airflow_oauth_connector.events import error_to_event
 from airflow_oauth_connector.exceptions import ApiResponseError, DeferredCallFailed
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.sensors import OAuthConnectorSensor
@@ -96,6 +97,10 @@ def test_deferrable_timeout_and_trigger_errors(api):
         s.poll_complete({}, running, started=0.0)
     with pytest.raises(DeferredCallFailed, match="ApiResponseError"):
         s.poll_complete({}, {"status": "error", "error_type": "ApiResponseError", "message": "x"}, started=0.0)
+    typed = error_to_event(ApiResponseError("GET", "https://api.example.com/v1/x", 503, "Unavailable", ""))
+    with pytest.raises(ApiResponseError) as raised:  # an event from the trigger keeps the error's type
+        s.poll_complete({}, typed, started=0.0)
+    assert raised.value.http_status == 503
 
 
 def test_query_params_or_request_params():
