@@ -192,7 +192,7 @@ def main() -> None:
     )
     all_ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_auth_server(Path(tmp), access_token_lifetime=args.lifetime)
+        server = start_auth_server(Path(tmp), access_token_lifetime=args.lifetime, timeout=180)
         try:
             for label, leeway in leeways:
                 result = _phase(server, label, leeway, args)

@@ -117,7 +117,7 @@ def main() -> None:
 
     print(f"load average at start: {load_average()}")
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_auth_server(Path(tmp))
+        server = start_auth_server(Path(tmp), timeout=180)
         try:
             connection_env(CONN_ID, server, server.api_base)
             url = f"{server.api_base}/items"

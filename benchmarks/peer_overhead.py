@@ -231,7 +231,7 @@ def main() -> None:
 
     print(f"load average at start: {load_average()}")
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_auth_server(Path(tmp))
+        server = start_auth_server(Path(tmp), timeout=180)
         try:
             with plain_server() as plain_base:
                 connection_env("bench_api", server, server.api_base)
