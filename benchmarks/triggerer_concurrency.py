@@ -16,7 +16,9 @@ provider's default token store (the file store, in a temporary folder) and no to
             ApiCall and event shape, to keep it runnable next to the new code.
 
 "async/warm" repeats the async run in a new event loop with the token already in the store (the steady
-state of a triggerer: no token request at all). Printed per design: wall time for all calls (and this process's CPU time: on a busy machine the wall time
+state of a triggerer: no token request at all).
+
+Printed per design: wall time for all calls (and this process's CPU time: on a busy machine the wall time
 grows with the load, the CPU time much less), token requests counted by the server, the most API requests
 in flight at once, events that were not successes; then the goal (async: all within 3 s, 1 token request).
 
