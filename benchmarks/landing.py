@@ -201,10 +201,13 @@ def postgres_round(server: Any, total: int, work: Path, order: int) -> dict[str,
             pipeline = new_pipeline(f"pg_{tag}", pg, schema, str(work / f"pipelines-{tag}"))
             spec = {"pipeline": pipeline}
             merge = {"primary_key": "id", "write_disposition": "merge"}
-            dlt_run(server, spec, total, **merge)
-            dlt_run(server, spec, total, start=half + 1, rev=2, **merge)
-            (count,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}".records').fetchone()
-            assert count == total + half, count
+            try:
+                dlt_run(server, spec, total, **merge)
+                dlt_run(server, spec, total, start=half + 1, rev=2, **merge)
+                (count,) = conn.execute(f'SELECT COUNT(*) FROM "{schema}".records').fetchone()
+                assert count == total + half, count
+            finally:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_staging" CASCADE')  # dlt's merge staging dataset
 
     runs = [("ours", run_ours), ("dlt", run_dlt)]
     if order % 2:

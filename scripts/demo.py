@@ -104,9 +104,9 @@ def main() -> None:
             print("Running the example DAGs with `airflow dags test` ...")
             for dag_id in DAGS:
                 run_dag(dag_id, env, root)
+            stats = server.stats()  # the figures report() prints are those of the three DAGs above
             landed = run_landing_dags(env, root)
             values = xcom_values(env)
-            stats = server.stats()
             report(values, stats)
             print(landed)
             for task in (f"{LAND_FILES}.land_records", f"{LAND_POSTGRES}.merge_records"):
