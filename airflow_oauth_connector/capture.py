@@ -10,7 +10,7 @@ from typing import Protocol
 import requests
 
 from airflow_oauth_connector.exceptions import CaptureError
-from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.profile import OAuthProfile, fill_placeholders
 from airflow_oauth_connector.token import Token, lookup
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def post_authorize_values(
     call = profile.post_authorize
     if call is None:
         return {}
-    url = profile.resolve(call.url, token.captured)
+    url = fill_placeholders(profile.conn_id, call.url, token.captured, url=True)
     value = f"{profile.header_prefix} {token.access_token}" if profile.header_prefix else token.access_token
     headers = {"Accept": "application/json", profile.header_name: value}
     http = session or requests.Session()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
@@ -225,7 +225,7 @@ class OAuthProfile:
         return fill_placeholders(self.conn_id, template, captured)
 
     def resolved_base_url(self, captured: Mapping[str, str]) -> str:
-        return self.resolve(self.base_url, captured).rstrip("/")
+        return fill_placeholders(self.conn_id, self.base_url, captured, url=True).rstrip("/")
 
     def resolved_headers(self, captured: Mapping[str, str]) -> dict[str, str]:
         return {name: self.resolve(value, captured) for name, value in self.api_headers.items()}
@@ -477,8 +477,14 @@ def placeholders_in(*templates: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def fill_placeholders(conn_id: str, template: str, values: Mapping[str, str]) -> str:
-    """``template`` with each ``{name}`` replaced; a missing value raises :class:`CapturedValueMissingError`."""
+def fill_placeholders(conn_id: str, template: str, values: Mapping[str, str], *, url: bool = False) -> str:
+    """
+    ``template`` with each ``{name}`` replaced; a missing value raises :class:`CapturedValueMissingError`.
+
+    With ``url``, a value anywhere but at the start is percent-encoded as one path segment (a captured
+    ``realmId`` cannot add path segments or a query); a leading one stands for a whole origin
+    (``{instance_url}``) and is checked as a URL by the caller instead.
+    """
     if "{" not in template:
         return template
 
@@ -487,7 +493,8 @@ def fill_placeholders(conn_id: str, template: str, values: Mapping[str, str]) ->
         found = values.get(name)
         if found is None or found == "":
             raise CapturedValueMissingError(conn_id, name)
-        return str(found)
+        text = str(found)
+        return quote(text, safe="") if url and match.start() > 0 else text
 
     return _PLACEHOLDER.sub(value, template)
 

@@ -187,3 +187,14 @@ def test_readme_provider_table_lists_every_preset():
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     missing = [slug for slug in preset_names() if f"[`{slug}`](" not in readme]
     assert not missing, f"README's provider table lacks {missing}"
+
+
+def test_captured_values_in_a_url_path_stay_one_segment():
+    template = "https://quickbooks.api.intuit.com/v3/company/{realmId}"
+    assert fill_placeholders("qb", template, {"realmId": "1/../x?y=1"}, url=True).endswith(
+        "/company/1%2F..%2Fx%3Fy%3D1"
+    )
+    leading = fill_placeholders(
+        "sf", "{instance_url}/services", {"instance_url": "https://a.my.salesforce.com"}, url=True
+    )
+    assert leading == "https://a.my.salesforce.com/services"
