@@ -329,6 +329,13 @@ class AuthorizationStorageError(OAuthConnectorError):
 class AuthorizationError(OAuthConnectorError):
     """An authorization by a person did not complete (denied, a redirect without a code, a wrong ``state``)."""
 
+    def __init__(self, message: str, *, error: str | None = None, reason: str | None = None) -> None:
+        self.error = error
+        """The OAuth error code the authorization server answered with (e.g. ``access_denied``), if any."""
+        self.reason = reason or message
+        """What went wrong, without the advice that follows it (for pages that add their own)."""
+        super().__init__(message)
+
 
 class CliError(OAuthConnectorError):
     """A failure the CLI reports in one line (no traceback), with the exit status to use."""

@@ -6,7 +6,8 @@ exception texts, callback parameters) goes through :func:`redact` (or one of its
 log, an exception, a page or a terminal. The steps, in the order :func:`redact` applies them:
 
 1. :func:`scrub`: each known secret (client secret, tokens, codes, verifiers) becomes ``***``;
-2. :func:`drop_queries`: every ``?query`` in the text becomes ``?...`` (query strings may carry tokens);
+2. :func:`drop_queries`: every ``?query`` in the text becomes ``?...`` (query strings may carry tokens;
+   :func:`drop_query` for one URL, :func:`drop_password` for a service URL's password);
 3. :func:`printable`: characters outside printable ASCII become ``?`` (for terminals; optional);
 4. :func:`fold`: runs of whitespace become one space (optional);
 5. :func:`cut`: at most ``limit`` characters, then ``...``.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 ELLIPSIS = "..."
@@ -59,6 +61,15 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
 def drop_query(url: str) -> str:
     """The URL without its query string and fragment (query strings may carry tokens)."""
     return url.split("?", 1)[0].split("#", 1)[0]
+
+
+def drop_password(url: str) -> str:
+    """A service URL (e.g. ``redis://user:pw@host/0``) with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{netloc}"))
 
 
 def drop_queries(text: str) -> str:

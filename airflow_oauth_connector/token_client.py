@@ -12,10 +12,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
-from airflow_oauth_connector import grants, jwt_bearer
+from airflow_oauth_connector import grants
 from airflow_oauth_connector.client_auth import apply_client_auth
 from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
 from airflow_oauth_connector.exceptions import TokenResponseError
+from airflow_oauth_connector.grants import jwt_bearer
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
 from airflow_oauth_connector.redaction import register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry

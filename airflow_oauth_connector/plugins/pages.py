@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Literal
 
+from airflow_oauth_connector.profile import GrantType
+
 NoticeKind = Literal["success", "error", "info"]
 
 _STYLE = """
@@ -61,7 +63,7 @@ class ProfileRow:
 
     @property
     def can_authorize(self) -> bool:
-        return self.grant_type == "authorization_code"
+        return self.grant_type == GrantType.AUTHORIZATION_CODE.value
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from airflow_oauth_connector import config
+from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
 from airflow_oauth_connector.status import StatusRecord
 from airflow_oauth_connector.store.codec import TokenCodec, key_digest
@@ -54,7 +55,7 @@ class FileTokenStore:
     store for multi-host deployments.
     """
 
-    backend = "file"
+    backend = StoreBackend.FILE.value
 
     def __init__(
         self,

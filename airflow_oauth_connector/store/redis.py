@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from airflow_oauth_connector import config
+from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
-from airflow_oauth_connector.redaction import register_secret_everywhere
+from airflow_oauth_connector.redaction import drop_password, register_secret_everywhere
 from airflow_oauth_connector.status import StatusRecord
 from airflow_oauth_connector.store.codec import TokenCodec
 from airflow_oauth_connector.store.locks import TwoLevelLock
@@ -31,15 +32,6 @@ _T = TypeVar("_T")
 def default_redis_url() -> str:
     """``[oauth_connector] redis_url`` (env ``AIRFLOW__OAUTH_CONNECTOR__REDIS_URL``), else local Redis."""
     return config.redis_url()
-
-
-def redact_redis_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class RedisTokenStore:
@@ -66,7 +58,7 @@ class RedisTokenStore:
     * Redis errors surface as :class:`TokenStoreError` (the URL's password is never shown).
     """
 
-    backend = "redis"
+    backend = StoreBackend.REDIS.value
 
     def __init__(
         self,
@@ -99,7 +91,7 @@ class RedisTokenStore:
         self._lock: TwoLevelLock[_HeldLock] = TwoLevelLock(self.backend, wait_timeout, self._acquire, _HeldLock.release)
 
     def __repr__(self) -> str:
-        return f"RedisTokenStore(url={redact_redis_url(self.url)!r}, prefix={self.prefix!r})"
+        return f"RedisTokenStore(url={drop_password(self.url)!r}, prefix={self.prefix!r})"
 
     @property
     def codec(self) -> TokenCodec:
@@ -144,7 +136,7 @@ class RedisTokenStore:
         except redis.RedisError as exc:
             detail = str(exc)[:200]
             raise TokenStoreError(
-                f"Redis token store at {redact_redis_url(self.url)}: {action} failed: {type(exc).__name__}: {detail}"
+                f"Redis token store at {drop_password(self.url)}: {action} failed: {type(exc).__name__}: {detail}"
             ) from None
 
     # -- TokenStore ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import TokenStoreError, TokenStoreLockTimeoutError
 from airflow_oauth_connector.status import StatusRecord
 from airflow_oauth_connector.store.codec import TokenCodec, key_digest
@@ -46,7 +47,7 @@ class VariableTokenStore:
       local cache entry before each read where the Task SDK allows it.
     """
 
-    backend = "variables"
+    backend = StoreBackend.VARIABLES.value
 
     def __init__(
         self, prefix: str = "oauth_connector__", *, wait_timeout: float = 60.0, codec: TokenCodec | None = None

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_oauth_connector.redaction import cut, drop_queries, drop_query, fold, printable, redact, scrub
+from airflow_oauth_connector.redaction import (
+    cut,
+    drop_password,
+    drop_queries,
+    drop_query,
+    fold,
+    printable,
+    redact,
+    scrub,
+)
 
 FAST = settings(
     max_examples=int(os.environ.get("UNIT_HYPOTHESIS_EXAMPLES", "200")),
@@ -51,6 +60,9 @@ def test_steps():
     assert fold("  a \n\t b  ") == "a b"
     assert cut("abcdef", 3) == "abc..."
     assert cut("abc", 3) == "abc"
+    assert drop_password("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert drop_password("redis://user:pw@h:1/0") == "redis://user:***@h:1/0"
+    assert drop_password("redis://h:1/0") == "redis://h:1/0"
 
 
 def test_terminal_text_keeps_no_control_characters():

@@ -1,4 +1,4 @@
-"""Grant requests: the form parameters of each grant, and the authorization request with PKCE."""
+"""Authorization code grant (RFC 6749 section 4.1): the authorization request with PKCE S256, and the code exchange."""
 
 from __future__ import annotations
 
@@ -12,26 +12,12 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from airflow_oauth_connector.profile import OAuthProfile
 
 
-def client_credentials_params(profile: OAuthProfile) -> dict[str, str]:
-    params = {"grant_type": "client_credentials"}
-    if profile.scope:
-        params["scope"] = profile.scope
-    return params
-
-
 def authorization_code_params(code: str, redirect_uri: str | None, code_verifier: str | None) -> dict[str, str]:
     params = {"grant_type": "authorization_code", "code": code}
     if redirect_uri:
         params["redirect_uri"] = redirect_uri
     if code_verifier:
         params["code_verifier"] = code_verifier
-    return params
-
-
-def refresh_token_params(refresh_token: str, scope: str | None = None) -> dict[str, str]:
-    params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    if scope:
-        params["scope"] = scope
     return params
 
 

@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.jwk import import_key
 
-from airflow_oauth_connector import jwt_bearer
 from airflow_oauth_connector.exceptions import ProfileError
+from airflow_oauth_connector.grants import jwt_bearer
 from airflow_oauth_connector.profile import OAuthProfile
 from tests.support.builders import make_client
 from tests.support.fake_http import FakeTransport, form

@@ -1,0 +1,84 @@
+"""
+Write commands of an authorization: record a token with the connection and its token store, or forget it.
+
+:func:`save_authorization` writes a freshly obtained token into the connection's ``extra`` (which Airflow
+encrypts with its Fernet key) and into the token store, so the newest authorization wins for workers;
+:func:`forget_tokens` removes them again (the client secret stays).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from airflow_oauth_connector.authorization.repository import extra_of, session_scope, stored_connection, write_extra
+from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.token import Token, refresh_origin
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+#: Keys of the connection extra written by :func:`save_authorization`; every one holding a secret has
+#: ``token`` in its name, so Airflow's secrets masker hides it in the UI and in logs.
+REFRESH_TOKEN_KEY = "refresh_token"
+ACCESS_TOKEN_KEY = "access_token"
+ACCESS_TOKEN_EXPIRES_KEY = "access_token_expires_at"
+AUTHORIZED_AT_KEY = "authorized_at"
+AUTHORIZED_SCOPE_KEY = "authorized_scope"
+CAPTURED_KEY = "captured"
+"""Values captured at authorization (callback parameters, token-response fields, a post-authorization call)."""
+AUTHORIZATION_KEYS = (
+    REFRESH_TOKEN_KEY,
+    ACCESS_TOKEN_KEY,
+    ACCESS_TOKEN_EXPIRES_KEY,
+    AUTHORIZED_AT_KEY,
+    AUTHORIZED_SCOPE_KEY,
+    CAPTURED_KEY,
+)
+
+
+def save_authorization(conn_id: str, token: Token, *, session: Session | None = None) -> None:
+    """
+    Record ``token`` as the connection's authorization, where tasks will find it.
+
+    The refresh token (and the current access token, its expiry, when and with which scope it was
+    authorized) go into the connection's ``extra`` in the Airflow metadata database, which Airflow encrypts
+    with its Fernet key. A response without a new refresh token keeps the stored one. Then the token is
+    saved in the profile's token store under its cache key and any "needs re-authorization" status is
+    cleared, so workers use the newest authorization at once. With ``session`` the caller commits.
+    """
+    with session_scope(session) as db:
+        conn = stored_connection(db, conn_id)
+        extra = extra_of(conn)
+        if token.refresh_token:
+            extra[REFRESH_TOKEN_KEY] = token.refresh_token
+        extra[ACCESS_TOKEN_KEY] = token.access_token
+        extra[ACCESS_TOKEN_EXPIRES_KEY] = token.expires_at
+        extra[AUTHORIZED_AT_KEY] = token.issued_at or time.time()
+        extra[AUTHORIZED_SCOPE_KEY] = token.scope
+        if token.captured:
+            extra[CAPTURED_KEY] = dict(token.captured)
+        else:
+            extra.pop(CAPTURED_KEY, None)
+        profile = write_extra(db, conn, extra)
+    # The origin ties the cached token to the connection's refresh token, so that token managers treat it
+    # as the newest grant (and not as superseded by the connection's refresh token).
+    cached = token.with_origin(refresh_origin(profile.refresh_token))
+    store = store_for(profile)
+    with store.lock(profile.cache_key):
+        store.save(profile.cache_key, cached)
+        store.clear_status(profile.cache_key)
+
+
+def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:
+    """Remove the stored refresh and access tokens from the connection and its token store."""
+    with session_scope(session) as db:
+        conn = stored_connection(db, conn_id)
+        extra = extra_of(conn)
+        for key in AUTHORIZATION_KEYS:
+            extra.pop(key, None)
+        profile = write_extra(db, conn, extra)
+    store = store_for(profile)
+    with store.lock(profile.cache_key):
+        store.delete(profile.cache_key)
+        store.clear_status(profile.cache_key)

@@ -1,0 +1,173 @@
+"""
+The authorization status read model: whether a connection is authorized, and how its token looks (no secret).
+
+:func:`profile_status` combines the profile (its refresh token), the token store's cached token (expiry,
+scope, when it was obtained) and the store's typed :class:`~airflow_oauth_connector.status.TokenStatus`
+(e.g. "needs re-authorization" after a rejected refresh token, written by workers) into a
+:class:`ProfileStatus`, which the OAuth profiles page and the CLI show. Nothing here returns, logs or
+formats a token, code or secret.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow_oauth_connector.authorization.repository import load_profile
+from airflow_oauth_connector.exceptions import OAuthConnectorError, ProfileError
+from airflow_oauth_connector.profile import GrantType, OAuthProfile
+from airflow_oauth_connector.redaction import redact
+from airflow_oauth_connector.status import Failure, as_token_status
+from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.token import Token, refresh_origin, superseded
+
+if TYPE_CHECKING:
+    from airflow_oauth_connector.store.base import TokenStore
+
+State = Literal["not_authorized", "authorized", "needs_reauthorization", "error", "ready"]
+
+STATES: tuple[State, ...] = ("not_authorized", "authorized", "needs_reauthorization", "error", "ready")
+
+_MAX_ERROR = 300
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    """Whether a connection is authorized, and how its token looks. Holds no secret."""
+
+    conn_id: str
+    grant_type: str
+    state: State
+    expires_at: float | None = None
+    """Epoch seconds at which the cached access token expires (``None``: no token cached, or unknown)."""
+    scope: str | None = None
+    """The cached token's granted scope, else the profile's requested scope."""
+    last_refresh: float | None = None
+    """Epoch seconds at which the cached token was obtained."""
+    last_error: str | None = None
+    refresh_token_present: bool = False
+
+    def describe(self, now: float | None = None) -> str:
+        """One line for people, e.g. ``authorized; token expires at 2026-11-29 12:00 UTC``."""
+        now = time.time() if now is None else now
+        if self.state == "not_authorized":
+            return "not authorized yet; authorize it from the OAuth profiles page or the CLI"
+        if self.state == "needs_reauthorization":
+            return "needs re-authorization" + (f": {self.last_error}" if self.last_error else "")
+        if self.state == "error":
+            return "error" + (f": {self.last_error}" if self.last_error else "")
+        head = "authorized" if self.state == "authorized" else "ready (client credentials)"
+        return f"{head}; {self._token_text(now)}"
+
+    def _token_text(self, now: float) -> str:
+        if self.expires_at is not None:
+            verb = "expires" if self.expires_at > now else "expired"
+            text = f"token {verb} at {format_time(self.expires_at)}"
+            if self.expires_at <= now:
+                text += " (renewed on next use)"
+        elif self.last_refresh is not None:
+            text = f"token obtained at {format_time(self.last_refresh)}, no expiry given"
+        else:
+            text = "no token cached yet (obtained on first use)"
+        if self.state == "authorized" and not self.refresh_token_present:
+            text += "; no refresh token: authorize again when the token expires"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for the UI), with the one-line description."""
+        data = asdict(self)
+        data["description"] = self.describe()
+        return data
+
+
+def format_time(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> ProfileStatus:
+    """The authorization status of ``profile``: its refresh token, the cached token and the status record."""
+    try:
+        store = store_for(profile, store)
+        token = store.load(profile.cache_key)
+        record = as_token_status(store.load_status(profile.cache_key))
+    except OAuthConnectorError as exc:
+        return ProfileStatus(
+            conn_id=profile.conn_id,
+            grant_type=profile.grant_type.value,
+            state="error",
+            scope=profile.scope,
+            last_error=_scrub(f"token store unavailable: {exc}", _secrets(profile, None)),
+            refresh_token_present=bool(profile.refresh_token),
+        )
+    secrets = _secrets(profile, token)
+    refresh_present = bool(profile.refresh_token or (token is not None and token.refresh_token))
+    state: State
+    if profile.grant_type is GrantType.CLIENT_CREDENTIALS:
+        state = "ready"
+    elif refresh_present or token is not None:
+        state = "authorized"
+    else:
+        state = "not_authorized"
+    last_error = _failure_text(record.failure, secrets)
+    if record.needs_reauthorization and profile.grant_type is GrantType.AUTHORIZATION_CODE:
+        if _holds_newer_grant(profile, token):
+            last_error = None
+        else:
+            state = "needs_reauthorization"
+    expired = token is not None and token.expires_at is not None and token.expires_at <= time.time()
+    if state == "authorized" and not refresh_present and expired:
+        state = "needs_reauthorization"
+        last_error = last_error or "the access token expired and there is no refresh token"
+    return ProfileStatus(
+        conn_id=profile.conn_id,
+        grant_type=profile.grant_type.value,
+        state=state,
+        expires_at=None if token is None else token.expires_at,
+        scope=(token.scope if token is not None and token.scope else profile.scope),
+        last_refresh=(token.issued_at if token is not None and token.issued_at > 0 else None),
+        last_error=last_error,
+        refresh_token_present=refresh_present,
+    )
+
+
+def connection_status(conn_id: str, store: TokenStore | None = None) -> ProfileStatus:
+    """:func:`profile_status` of a connection looked up by id; an invalid connection is an ``error`` status."""
+    try:
+        profile = load_profile(conn_id)
+    except ProfileError as exc:
+        return ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc))
+    except OAuthConnectorError as exc:
+        return ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc)[:_MAX_ERROR])
+    return profile_status(profile, store)
+
+
+def _holds_newer_grant(profile: OAuthProfile, token: Token | None) -> bool:
+    """The connection's refresh token supersedes the rejected cached chain (re-authorized): newest grant wins."""
+    return (
+        token is not None
+        and profile.grant_type is GrantType.AUTHORIZATION_CODE
+        and superseded(token, refresh_origin(profile.refresh_token))
+    )
+
+
+def _secrets(profile: OAuthProfile, token: Token | None) -> list[str]:
+    values = [profile.client_secret, profile.refresh_token]
+    if token is not None:
+        values += [token.access_token, token.refresh_token]
+    return [v for v in values if v]
+
+
+def _failure_text(failure: Failure | None, secrets: list[str]) -> str | None:
+    """``kind: message (at time)`` of a recorded failure, redacted."""
+    if failure is None:
+        return None
+    text = failure.kind + (f": {failure.message}" if failure.message else "")
+    if failure.at > 0:
+        text += f" (at {format_time(failure.at)})"
+    return _scrub(text, secrets)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    return redact(text, secrets=secrets, limit=_MAX_ERROR - 3, queries=False)

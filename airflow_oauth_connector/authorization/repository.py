@@ -1,0 +1,137 @@
+"""
+The metadata-DB repository of ``oauth_connector`` connections: find, read and update them (nothing else).
+
+Writes need the Airflow metadata database (connections from environment variables or a secrets backend are
+read-only). With a caller's ``session`` the caller commits; without one each function opens (and commits)
+its own. The connection's ``extra`` may hold tokens: never print or log what :func:`stored_extra` returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError, ProfileError
+from airflow_oauth_connector.profile import CONN_TYPE, OAuthProfile
+
+if TYPE_CHECKING:
+    from airflow.models.connection import Connection
+    from sqlalchemy.orm import Session
+
+
+def load_profile(conn_id: str) -> OAuthProfile:
+    """
+    The profile of connection ``conn_id``: from the Airflow metadata database, else from any other source
+    Airflow reads connections from (environment variables, secrets backends).
+    """
+    with session_scope(None) as db:
+        conn = find_connection(db, conn_id)
+        if conn is not None:
+            _check_type(conn)
+            return profile_of(conn)
+    from airflow.models import Connection as ConnectionModel
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = ConnectionModel.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        raise OAuthConnectorError(f"Connection {conn_id!r} is not defined") from None
+    _check_type(conn)
+    return profile_of(conn)
+
+
+def stored_extra(conn_id: str, *, session: Session | None = None) -> dict[str, Any]:
+    """The stored connection's ``extra`` (decrypted; it may hold tokens: never print or log it)."""
+    with session_scope(session) as db:
+        return extra_of(stored_connection(db, conn_id))
+
+
+def stored_profile(conn_id: str, *, session: Session | None = None) -> OAuthProfile:
+    """
+    The profile of connection ``conn_id`` as stored in the Airflow metadata database.
+
+    Raises :class:`AuthorizationStorageError` when it is not stored there (its authorization could not be
+    saved) and :class:`ProfileError` when it is invalid: check this before sending a person to authorize.
+    """
+    with session_scope(session) as db:
+        return profile_of(stored_connection(db, conn_id))
+
+
+def list_connection_ids(*, session: Session | None = None) -> list[str]:
+    """Ids of the ``oauth_connector`` connections stored in the Airflow metadata database, sorted."""
+    from airflow.models import Connection as ConnectionModel
+    from sqlalchemy import select
+
+    with session_scope(session) as db:
+        rows = db.scalars(select(ConnectionModel.conn_id).where(ConnectionModel.conn_type == CONN_TYPE))
+        return sorted(rows)
+
+
+def write_extra(db: Session, conn: Connection, extra: dict[str, Any]) -> OAuthProfile:
+    """Store ``extra`` as the connection's extra (``None`` when empty), flush, return the new profile."""
+    conn.set_extra(json.dumps(extra) if extra else None)
+    db.flush()
+    return profile_of(conn)
+
+
+@contextmanager
+def session_scope(session: Session | None) -> Iterator[Session]:
+    """``session`` itself (the caller commits), else a new session committed on exit."""
+    if session is not None:
+        yield session
+        return
+    from airflow.utils.session import create_session
+
+    with create_session() as created:
+        yield created
+
+
+def find_connection(db: Session, conn_id: str) -> Connection | None:
+    from airflow.models import Connection as ConnectionModel
+    from sqlalchemy import select
+
+    return db.scalar(select(ConnectionModel).where(ConnectionModel.conn_id == conn_id))
+
+
+def stored_connection(db: Session, conn_id: str) -> Connection:
+    """The stored ``oauth_connector`` connection ``conn_id``; else :class:`AuthorizationStorageError`."""
+    conn = find_connection(db, conn_id)
+    if conn is None:
+        raise AuthorizationStorageError(
+            f"Connection {conn_id!r} is not stored in the Airflow metadata database, so its authorization "
+            f"cannot be saved with it (connections from environment variables or a secrets backend are "
+            f"read-only): create it with the UI or 'airflow connections add', or store the refresh token in "
+            f"its 'refresh_token' extra field yourself"
+        )
+    _check_type(conn)
+    return conn
+
+
+def extra_of(conn: Connection) -> dict[str, Any]:
+    try:
+        extra = json.loads(conn.extra) if conn.extra else {}
+    except ValueError:
+        raise ProfileError(conn.conn_id, "extra", "is not valid JSON") from None
+    if not isinstance(extra, dict):
+        raise ProfileError(conn.conn_id, "extra", "expected a JSON object")
+    return extra
+
+
+def profile_of(conn: Connection) -> OAuthProfile:
+    return OAuthProfile.from_fields(
+        conn.conn_id,
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        extra=extra_of(conn),
+    )
+
+
+def _check_type(conn: Connection) -> None:
+    if conn.conn_type != CONN_TYPE:
+        raise AuthorizationStorageError(
+            f"Connection {conn.conn_id!r} has type {conn.conn_type!r}, not {CONN_TYPE!r} (OAuth 2.0 API)"
+        )
