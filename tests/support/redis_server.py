@@ -148,7 +148,9 @@ class RedisServer:
 
     def start(self, timeout: float = 15.0) -> None:
         with open(self.directory / "stdout.log", "ab") as out:
-            self.process = subprocess.Popen(self._argv(), stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self._argv(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )  # a test process killed outright leaves no redis-server behind
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -196,6 +198,14 @@ class RedisServer:
         self.stop()
         time.sleep(down_for)
         self.start()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies (Linux ``PR_SET_PDEATHSIG``)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 15)
 
 
 def _free_port(bind: str) -> int:
