@@ -117,7 +117,18 @@ class OAuthConnectorHook(BaseHook):
 
     def captured_values(self) -> dict[str, str]:
         """Values captured at authorization and token time (``instance_url``, ``realmId``, ``tenant_id``, ...)."""
+        primed = self.__dict__.get("_captured")  # read without blocking by arun, in an event loop
+        if primed is not None:
+            return dict(primed)
         return {**self.profile.captured, **self.tokens.get_token().captured}
+
+    async def _aprime_captured(self) -> None:
+        """Placeholders need the token's captured values: in an event loop, get the token without blocking it."""
+        profile = self.profile
+        if "_captured" in self.__dict__ or not placeholders_in(profile.base_url, *profile.api_headers.values()):
+            return
+        token = await self._async_tokens.get_token()
+        self.__dict__["_captured"] = {**profile.captured, **token.captured}
 
     @cached_property
     def flow(self) -> RequestFlow:
@@ -150,8 +161,11 @@ class OAuthConnectorHook(BaseHook):
     def async_auth(self) -> AsyncOAuthAuth:
         """The flow's httpx adapter; in an event loop, the connection's tokens are shared by all its hooks."""
 
-        async_tokens = _AsyncTokensOnFirstUse(self)
-        return AsyncOAuthAuth(async_tokens, self.flow)
+        return AsyncOAuthAuth(self._async_tokens, self.flow)
+
+    @cached_property
+    def _async_tokens(self) -> _AsyncTokensOnFirstUse:
+        return _AsyncTokensOnFirstUse(self)
 
     def async_client(self) -> httpx.AsyncClient:
         """
@@ -274,6 +288,7 @@ class OAuthConnectorHook(BaseHook):
         a client shared in the running loop by every hook with the same TLS settings (keep-alive connections,
         no per-call set-up).
         """
+        await self._aprime_captured()  # before the URL and the flow (and a client): they may need captured values
         if client is None:  # a client per call: a pool shared by hundreds of calls costs more (httpcore)
             async with self.async_client() as own:
                 return await self.arun(

@@ -292,3 +292,50 @@ def test_unknown_error_types_fall_back_to_deferred_call_failed():
     assert str(error).startswith("ValueError: boom")
     forged = {"status": "error", "error_type": "X", "message": "m", "error": {"class": "os.system", "args": ["ls"]}}
     assert type(error_from_event(forged)) is DeferredCallFailed  # only the provider's own classes are rebuilt
+
+
+def test_placeholders_are_filled_without_blocking_the_loop(api, monkeypatch):
+    import threading
+
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+    from airflow_oauth_connector.token import Token
+    from airflow_oauth_connector.token_manager import TokenManager
+
+    async def tenant_items(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+        return _json(200, {"tenant": seen.headers.get("x-tenant")})
+
+    api.routes["/t-9/items"] = tenant_items
+    on_loop: list[bool] = []
+    original = TokenManager.get_token
+
+    def recording(self: TokenManager) -> Token:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return original(self)
+
+    monkeypatch.setattr(TokenManager, "get_token", recording)
+
+    async def go() -> dict[str, Any]:
+        async with await api.start():
+            body = {
+                "conn_type": "oauth_connector",
+                "host": f"{api.base}/{{tenant}}",
+                "login": "client-1",
+                "password": api.secret,
+                "extra": {
+                    "access_url": f"{api.base}/token",
+                    "client_auth": "body",
+                    "store_backend": "memory",
+                    "api_headers": {"X-Tenant": "{tenant}"},
+                },
+            }
+            monkeypatch.setenv("AIRFLOW_CONN_TENANT_API", json.dumps(body))
+            key = await asyncio.to_thread(lambda: OAuthConnectorHook("tenant_api").profile.cache_key)
+            token = Token(access_token="tok-seeded", expires_at=None, captured={"tenant": "t-9"})
+            MemoryTokenStore.shared().save(key, token)  # as saved at authorization, with its captured values
+            return await first_event(trigger("tenant_api"))
+
+    event = within(20, go())
+    assert event["status"] == "success", event
+    assert response_from_event(event["response"]).json() == {"tenant": "t-9"}
+    assert bearer(api.seen[-1]) == "Bearer tok-seeded"
+    assert on_loop == [False]  # the one store read ran in a worker thread, never on the event loop
