@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="oauth-connector-tests-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# dag.test()'s in-process execution API signs task tokens with it; Airflow 3.2 does not generate one.
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
 # Tests that are about shared stores choose one explicitly; elsewhere tokens must not outlive a test.
 os.environ["AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE"] = "memory"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
@@ -50,6 +53,9 @@ pytest_plugins = ["tests.support.stores"]
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (for dag.test() and Variables)."""
+    from tests.support.airflow_compat import wait_for_in_process_api_startup
+
+    wait_for_in_process_api_startup()
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=dict(os.environ)
     )

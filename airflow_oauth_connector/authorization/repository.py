@@ -32,7 +32,10 @@ def load_profile(conn_id: str) -> OAuthProfile:
             _check_type(conn)
             return profile_of(conn)
     from airflow.models import Connection as ConnectionModel
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    try:  # Airflow 3.2+ (the same class as airflow.exceptions')
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef,unused-ignore]
 
     try:
         conn = ConnectionModel.get_connection_from_secrets(conn_id)

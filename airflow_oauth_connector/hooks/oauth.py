@@ -84,6 +84,20 @@ class OAuthConnectorHook(BaseHook):
         self._retry_override = retry
         self._token_store = token_store
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Airflow 3.1's source of the form's extra fields (3.2+ read the provider info's ``conn-fields``)."""
+        from airflow_oauth_connector.connection_form import form_widgets
+
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Airflow 3.1's source of the standard fields' behaviour (3.2+: ``ui-field-behaviour``)."""
+        from airflow_oauth_connector.connection_form import field_behaviour
+
+        return field_behaviour()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(oauth_conn_id={self.oauth_conn_id!r})"
 

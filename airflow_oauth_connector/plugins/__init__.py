@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.plugins_manager import AirflowPlugin
+try:  # Airflow 3.2+
+    from airflow.sdk.plugins_manager import AirflowPlugin
+except ImportError:  # Airflow 3.1: the base class lives in the core's plugins manager (already imported by then)
+    from airflow.plugins_manager import AirflowPlugin  # type: ignore[no-redef,assignment,unused-ignore]
 
 URL_PREFIX = "/oauth-connector"
 """Where the api-server mounts the plugin's web app (under Airflow's own base path)."""

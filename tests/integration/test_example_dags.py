@@ -43,9 +43,8 @@ def demo_connections(monkeypatch, auth_server, airflow_db):
 
 
 def _load_dag(dag_id: str, folder: str = "dags"):
-    from airflow.dag_processing.dagbag import DagBag
-
     from tests.conftest import REPO
+    from tests.support.airflow_compat import DagBag
 
     bag = DagBag(str(REPO / folder / f"{dag_id}.py"))
     assert not bag.import_errors, bag.import_errors

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.support.airflow_compat import DagBag, sync_bag_to_db
+
 # migrating the metadata DB and a dag.test() run: longer than the default per-test timeout
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -94,8 +96,6 @@ variable_store_check()
 
 @pytest.fixture
 def check_results(airflow_db: Path, tmp_path: Path) -> dict[str, object]:
-    from airflow.dag_processing.dagbag import DagBag
-
     out = tmp_path / "out.json"
     fernet_key = Fernet.generate_key().decode()
     dag_file = tmp_path / f"{DAG_ID}.py"
@@ -115,7 +115,6 @@ def check_results(airflow_db: Path, tmp_path: Path) -> dict[str, object]:
 def _register(bag: object) -> None:
     """Serialize the throw-away DAG into the DB under a configured bundle (dag.test() needs it serialized)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.utils.session import create_session
 
     manager = DagBundlesManager()

@@ -7,11 +7,10 @@ import pytest
 from airflow_oauth_connector.plugins import URL_PREFIX, OAuthConnectorPlugin
 from airflow_oauth_connector.plugins.urls import default_callback_url, redirect_uri_for
 from airflow_oauth_connector.profile import OAuthProfile
+from tests.support.airflow_compat import is_valid_plugin
 
 
 def test_plugin_is_a_valid_airflow_plugin() -> None:
-    from airflow.sdk._shared.plugins_manager import is_valid_plugin
-
     assert is_valid_plugin(OAuthConnectorPlugin)
     assert OAuthConnectorPlugin.name == "oauth_connector"
 
