@@ -47,5 +47,8 @@ def form_widgets() -> dict[str, Any]:
 
 
 def field_behaviour() -> dict[str, Any]:
-    """The standard fields' behaviour (hidden, relabelled, placeholders): the same dict as ``ui-field-behaviour``."""
-    return dict(UI_FIELD_BEHAVIOUR)
+    """The standard fields' behaviour (hidden, relabelled, placeholders) in the hook method's spelling.
+
+    The same content as ``ui-field-behaviour``; the hook method spells its key ``hidden_fields``.
+    """
+    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}

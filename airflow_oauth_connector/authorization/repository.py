@@ -32,6 +32,7 @@ def load_profile(conn_id: str) -> OAuthProfile:
             _check_type(conn)
             return profile_of(conn)
     from airflow.models import Connection as ConnectionModel
+
     try:  # Airflow 3.2+ (the same class as airflow.exceptions')
         from airflow.sdk.exceptions import AirflowNotFoundException
     except ImportError:  # Airflow 3.1

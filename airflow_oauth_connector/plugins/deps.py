@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
+from airflow_oauth_connector.plugins import headers
 from airflow_oauth_connector.plugins.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -29,7 +30,7 @@ from airflow_oauth_connector.plugins.security import (
 )
 
 MAX_FORM_BYTES = 16 * 1024
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+NO_STORE = headers.NO_STORE
 
 Authorizer = Callable[[Any, "str | None"], bool]
 """``(user, conn_id) -> may this user edit that connection`` (``conn_id=None``: connections in general)."""

@@ -31,7 +31,6 @@ from airflow_oauth_connector.plugins.deps import (
     FormDep,
     UserDep,
     plugin_path,
-    plugin_url,
     require_csrf,
     require_edit,
     services,
@@ -63,7 +62,7 @@ def authorize(request: Request, conn_id: str, user: UserDep, form: FormDep) -> R
     profile = _load_profile_or_400(conn_id)
     pending = services(request).pending
     state = pending.new_state()
-    redirect_uri = redirect_uri_for(profile, plugin_url(request))
+    redirect_uri = redirect_uri_for(profile)
     auth_request = _start(profile, redirect_uri, state)
     pending.create(
         conn_id, user_id(user), redirect_uri=redirect_uri, code_verifier=auth_request.code_verifier, state=state
@@ -149,7 +148,7 @@ def render_profiles(request: Request, user: Any, notice: Notice | None = None, s
         airflow_home_url=f"{airflow_base_path()}/",
         user_name=user_name(user),
         csrf_token=svc.csrf.token_for(nonce, user_id(user)),
-        callback_url=default_callback_url(plugin_url(request)),
+        callback_url=default_callback_url(),
         notice=notice,
     )
     response = HTMLResponse(html, status_code=status_code, headers=NO_STORE)
@@ -175,7 +174,7 @@ def profile_row(conn_id: str, request: Request) -> ProfileRow:
         description=status.describe(),
         scope=status.scope,
         last_refresh=authorization.format_time(status.last_refresh) if status.last_refresh else None,
-        redirect_uri=redirect_uri_for(profile, plugin_url(request)) if profile is not None else None,
+        redirect_uri=redirect_uri_for(profile) if profile is not None else None,
     )
 
 

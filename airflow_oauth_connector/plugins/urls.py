@@ -23,22 +23,24 @@ def airflow_base_path() -> str:
     return path.rstrip("/")
 
 
-def default_callback_url(plugin_base_url: str) -> str:
+def public_base_url() -> str:
     """
-    The plugin's callback URL.
+    Airflow's public base URL, from configuration only (never from a request's ``Host`` header):
+    ``[oauth_connector] callback_base_url``, else ``[api] base_url``, else ``http://localhost:<[api] port>``.
+    """
+    configured = config.callback_base_url() or config.api_base_url()
+    if configured:
+        return configured.rstrip("/")
+    return f"http://localhost:{config.airflow_option('api', 'port') or 8080}"
 
-    ``plugin_base_url`` is where the plugin is reached for the current request (e.g.
-    ``http://127.0.0.1:8080/oauth-connector``); ``[oauth_connector] callback_base_url`` (Airflow's public
-    base URL, e.g. ``https://airflow.example.com``, for deployments behind a proxy) takes precedence.
-    """
+
+def default_callback_url() -> str:
+    """The plugin's callback URL to register at providers: ``<public base URL>/oauth-connector/callback``."""
     from airflow_oauth_connector.plugins import URL_PREFIX
 
-    configured = config.callback_base_url()
-    if configured:
-        return f"{configured}{URL_PREFIX}{CALLBACK_PATH}"
-    return f"{plugin_base_url.rstrip('/')}{CALLBACK_PATH}"
+    return f"{public_base_url()}{URL_PREFIX}{CALLBACK_PATH}"
 
 
-def redirect_uri_for(profile: OAuthProfile, plugin_base_url: str) -> str:
+def redirect_uri_for(profile: OAuthProfile) -> str:
     """The redirect URI of ``profile``'s authorization requests: its ``redirect_uri`` field, else the callback."""
-    return profile.redirect_uri or default_callback_url(plugin_base_url)
+    return profile.redirect_uri or default_callback_url()

@@ -7,13 +7,13 @@ import json
 import types
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_oauth_connector.exceptions import ApiResponseError, InvalidClientError
 from airflow_oauth_connector.operators import OAuthConnectorOperator
 from airflow_oauth_connector.pagination import OffsetPaginator, PageRequest
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
+from tests.support.airflow_compat import TaskDeferred
 from tests.support.connections import connection
 
 pytestmark = pytest.mark.integration

@@ -592,3 +592,44 @@ def test_callback_captures_callback_parameters_and_a_post_authorization_call(
     captured = _stored_extra(server, admin_api, conn_id)["captured"]
     assert captured["realmId"] == "4620816365"
     assert captured["who"]
+
+
+# ------------------------------------------------------------- 6. clickjacking and the Host header
+def test_every_plugin_response_refuses_framing(server: ApiServer, auth_server: Any, ac_connection: str) -> None:
+    admin = PageSession(server, "admin")
+    responses = {
+        "page": admin.http.get(server.url(PLUGIN + "/"), timeout=30),
+        "anonymous 401": requests.get(server.url(PLUGIN + "/"), timeout=30),
+        "viewer 403": server.session("viewer").get(server.url(PLUGIN + "/"), timeout=30),
+        "authorize 303": admin.http.post(
+            server.url(f"{PLUGIN}/profiles/{ac_connection}/authorize"),
+            data={"csrf_token": admin.csrf},
+            allow_redirects=False,
+            timeout=30,
+        ),
+        "forged CSRF 403": admin.http.post(
+            server.url(f"{PLUGIN}/profiles/{ac_connection}/forget"), data={"csrf_token": "x"}, timeout=30
+        ),
+        "bad callback 400": admin.http.get(server.url(PLUGIN + "/callback?state=nope&code=x"), timeout=30),
+    }
+    for name, resp in responses.items():
+        assert resp.headers.get("X-Frame-Options") == "DENY", (name, resp.status_code, dict(resp.headers))
+        assert resp.headers.get("Content-Security-Policy") == "frame-ancestors 'none'", name
+    assert [r.status_code for r in responses.values()] == [200, 401, 403, 303, 403, 400]
+
+
+def test_redirect_uri_ignores_the_host_header(server: ApiServer, ac_connection: str) -> None:
+    """The callback URL comes from [api] base_url, never from what the request says its host is."""
+    admin = PageSession(server, "admin")
+    resp = admin.http.post(
+        server.url(f"{PLUGIN}/profiles/{ac_connection}/authorize"),
+        data={"csrf_token": admin.csrf},
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert resp.status_code == 303, resp.text[:300]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(resp.headers["Location"]).query).items()}
+    assert query["redirect_uri"] == server.url(PLUGIN + "/callback")
+    page = admin.http.get(server.url(PLUGIN + "/"), headers={"Host": "evil.example"}, timeout=30)
+    assert "evil.example" not in page.text

@@ -131,7 +131,11 @@ def test_hook_meta_standard_fields(hook_meta: dict[str, Any]) -> None:
 
 # field -> (type, format, enum) expected in the rendered JSON schema
 EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
-    "grant_type": (["string", "null"], None, ["client_credentials", "authorization_code"]),
+    "grant_type": (
+        ["string", "null"],
+        None,
+        ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password"],
+    ),
     "client_auth": (["string", "null"], None, ["header", "body", "none"]),
     "access_url": (["string", "null"], "url", None),
     "authorize_url": (["string", "null"], "url", None),
@@ -144,6 +148,28 @@ EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
     "store_backend": (["string", "null"], None, ["file", "redis", "variables", "memory"]),
     "device_url": (["string", "null"], "url", None),
     "refresh_token": (["string", "null"], "password", None),
+    # the presets: whatever the presets package ships (checked against the declared list)
+    "provider": (["string", "null"], None, list(CONN_FIELDS["provider"]["schema"]["enum"])),
+    "provider_params": (["string", "null"], "multiline", None),
+    "access_body": (["string", "null"], None, ["form", "json"]),
+    "access_method": (["string", "null"], None, ["POST", "GET"]),
+    "refresh_url": (["string", "null"], "url", None),
+    "custom_grant_type": (["string", "null"], None, None),
+    "grant_params": (["string", "null"], "multiline", None),
+    "username": (["string", "null"], None, None),
+    "user_password": (["string", "null"], "password", None),
+    "jwt_subject": (["string", "null"], None, None),
+    "jwt_audience": (["string", "null"], None, None),
+    "jwt_issuer": (["string", "null"], None, None),
+    "response_map": (["string", "null"], "multiline", None),
+    "expires_format": (["string", "null"], None, ["seconds", "epoch", "epoch_ms", "timestamp", "fixed"]),
+    "capture_response": (["string", "null"], "multiline", None),
+    "capture_callback": (["string", "null"], None, None),
+    "code_param": (["string", "null"], None, None),
+    "post_authorize": (["string", "null"], "multiline", None),
+    "api_headers": (["string", "null"], "multiline", None),
+    "header_name": (["string", "null"], None, None),
+    "header_prefix": (["string", "null"], None, None),
 }
 
 

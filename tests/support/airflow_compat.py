@@ -9,6 +9,11 @@ try:  # Airflow 3.2+
 except ImportError:  # Airflow 3.1
     from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef,attr-defined,unused-ignore]
 
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
+
 
 def is_valid_plugin(plugin: Any) -> bool:
     """Airflow's own check that ``plugin`` is an ``AirflowPlugin`` subclass it would load."""
@@ -63,4 +68,4 @@ def wait_for_in_process_api_startup() -> None:
     supervisor.in_process_api_server = in_process_api_server
 
 
-__all__ = ["DagBag", "is_valid_plugin", "sync_bag_to_db", "wait_for_in_process_api_startup"]
+__all__ = ["DagBag", "TaskDeferred", "is_valid_plugin", "sync_bag_to_db", "wait_for_in_process_api_startup"]

@@ -306,7 +306,10 @@ def _spawn(
     default_user: str,
     host: str = "127.0.0.1",
 ) -> ApiServer:
-    child_env = airflow_env(home, {**env, "AIRFLOW__API__PORT": str(port)})
+    # The public base URL a real deployment configures (the plugin's callback URL is derived from it).
+    child_env = airflow_env(
+        home, {"AIRFLOW__API__BASE_URL": f"http://{host}:{port}", **env, "AIRFLOW__API__PORT": str(port)}
+    )
     log_path = home / f"api-server-{port}.log"
     cmd = [
         *airflow_executable(),

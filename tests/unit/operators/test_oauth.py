@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_oauth_connector.exceptions import ApiResponseError, OAuthConnectorError
 from airflow_oauth_connector.operators import OAuthConnectorOperator, ResponseCheckFailed
@@ -20,6 +19,7 @@ from airflow_oauth_connector.pagination import (
     PageRequest,
 )
 from airflow_oauth_connector.triggers.oauth import response_to_event
+from tests.support.airflow_compat import TaskDeferred
 from tests.support.builders import API_URL, CLIENT_SECRET, CONN_ID, TOKEN_URL, make_response, set_connection
 from tests.support.fake_http import FakeTransport, Reply, TokenServer, bearer, intercept, query
 

@@ -34,15 +34,15 @@ def test_fastapi_app_is_built_on_access() -> None:
     assert OAuthConnectorPlugin().fastapi_apps[0]["app"] is entry["app"]  # built once
 
 
-def test_callback_url(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_callback_url_comes_from_configuration_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AIRFLOW__OAUTH_CONNECTOR__CALLBACK_BASE_URL", raising=False)
-    assert default_callback_url("http://127.0.0.1:8080/oauth-connector/") == (
-        "http://127.0.0.1:8080/oauth-connector/callback"
-    )
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__CALLBACK_BASE_URL", "https://airflow.example.com/")
-    assert default_callback_url("http://10.0.0.5:8080/oauth-connector") == (
-        "https://airflow.example.com/oauth-connector/callback"
-    )
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    monkeypatch.setenv("AIRFLOW__API__PORT", "8081")
+    assert default_callback_url() == "http://localhost:8081/oauth-connector/callback"
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/team-a/")
+    assert default_callback_url() == "https://airflow.example.com/team-a/oauth-connector/callback"
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__CALLBACK_BASE_URL", "https://proxy.example.com/")
+    assert default_callback_url() == "https://proxy.example.com/oauth-connector/callback"
 
 
 def test_profile_redirect_uri_wins() -> None:
@@ -58,4 +58,4 @@ def test_profile_redirect_uri_wins() -> None:
             "redirect_uri": "https://proxy.example.com/cb",
         },
     )
-    assert redirect_uri_for(profile, "http://127.0.0.1:8080/oauth-connector") == "https://proxy.example.com/cb"
+    assert redirect_uri_for(profile) == "https://proxy.example.com/cb"
