@@ -621,15 +621,17 @@ def test_every_plugin_response_refuses_framing(server: ApiServer, auth_server: A
 def test_redirect_uri_ignores_the_host_header(server: ApiServer, ac_connection: str) -> None:
     """The callback URL comes from [api] base_url, never from what the request says its host is."""
     admin = PageSession(server, "admin")
+    cookies = "; ".join(f"{c.name}={c.value}" for c in admin.http.cookies)
     resp = admin.http.post(
         server.url(f"{PLUGIN}/profiles/{ac_connection}/authorize"),
         data={"csrf_token": admin.csrf},
-        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"},
+        # requests picks cookies by the Host header: send the CSRF cookie explicitly.
+        headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example", "Cookie": cookies},
         allow_redirects=False,
         timeout=30,
     )
-    assert resp.status_code == 303, resp.text[:300]
+    assert resp.status_code == 303, resp.text[-600:]
     query = {k: v[0] for k, v in parse_qs(urlsplit(resp.headers["Location"]).query).items()}
     assert query["redirect_uri"] == server.url(PLUGIN + "/callback")
-    page = admin.http.get(server.url(PLUGIN + "/"), headers={"Host": "evil.example"}, timeout=30)
+    page = admin.http.get(server.url(PLUGIN + "/"), headers={"Host": "evil.example", "Cookie": cookies}, timeout=30)
     assert "evil.example" not in page.text
