@@ -22,6 +22,10 @@ class Endpoints:
     authorize_url: str | None = None
     device_url: str | None = None
     revocation_url: str | None = None
+    par_url: str | None = None
+    """RFC 9126 ``pushed_authorization_request_endpoint``, from the issuer's metadata."""
+    require_par: bool = False
+    """The metadata's ``require_pushed_authorization_requests``."""
 
 
 def metadata_urls(issuer: str) -> list[str]:
@@ -39,7 +43,7 @@ def metadata_urls(issuer: str) -> list[str]:
 
 def resolve_endpoints(profile: OAuthProfile, session: requests.Session) -> Endpoints:
     """The profile's endpoints; URLs the profile leaves out come from the issuer's metadata."""
-    if profile.access_url and (profile.authorize_url or not profile.issuer_url):
+    if profile.access_url and (profile.authorize_url or not profile.issuer_url) and not _wants_par_metadata(profile):
         return Endpoints(token_url=profile.access_url, authorize_url=profile.authorize_url)
     assert profile.issuer_url is not None
     metadata = fetch_metadata(profile, session)
@@ -65,7 +69,14 @@ def resolve_endpoints(profile: OAuthProfile, session: requests.Session) -> Endpo
         authorize_url=endpoint("authorization_endpoint", profile.authorize_url),
         device_url=endpoint("device_authorization_endpoint", None),
         revocation_url=endpoint("revocation_endpoint", None),
+        par_url=endpoint("pushed_authorization_request_endpoint", None),
+        require_par=metadata.get("require_pushed_authorization_requests") is True,
     )
+
+
+def _wants_par_metadata(profile: OAuthProfile) -> bool:
+    """An authorization-code profile with an issuer reads its metadata: it may require PAR (RFC 9126 5)."""
+    return bool(profile.issuer_url) and profile.grant_type.needs_person
 
 
 def fetch_metadata(profile: OAuthProfile, session: requests.Session) -> dict[str, object]:

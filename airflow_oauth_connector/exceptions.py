@@ -97,6 +97,23 @@ class InvalidGrantError(TokenEndpointError):
         return "The authorization grant or refresh token is invalid, expired or revoked: authorize the connection again"
 
 
+class GrantRefusedError(InvalidGrantError):
+    """
+    A refresh was answered with a 4xx whose body is empty or not an OAuth error (some servers answer a used
+    or revoked refresh token so): the grant was refused, and the server gave no reason.
+    """
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__("invalid_grant", None, status_code=status_code)
+        self.args = (
+            f"Token endpoint refused the refresh token (HTTP {status_code}) and gave no reason: the grant was "
+            f"revoked, expired or already used. Authorize the connection again",
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnauthorizedClientError(TokenEndpointError):
     permanent = True
 
@@ -375,3 +392,26 @@ def _state_message(problem: StateProblem, ttl: float) -> str:
         ),
     }
     return messages[problem]
+
+
+# -- JWT client assertions, token exchange, DPoP (issue 13) ---------------------------------------------
+
+
+class ClientAssertionError(ProfileError):
+    """
+    A JWT the connection points to (a client assertion or subject-token file) is missing, empty, expired or
+    not a JWT; ``field`` names the extra that holds its path. The message never quotes the file's contents.
+    """
+
+
+class JwtMaterialError(OAuthConnectorError):
+    """
+    A signing key or a JWT file is unusable (not parseable, the wrong key type for the algorithm, a file that
+    is missing, empty, expired or holds no JWT). Raised by ``jwt_material`` and re-raised by its callers as
+    :class:`ProfileError` / :class:`ClientAssertionError` naming the connection field; the message never
+    quotes key material or token contents.
+    """
+
+
+class DPoPError(OAuthConnectorError):
+    """A DPoP exchange cannot succeed (e.g. the server keeps asking for a new nonce); retrying will not help."""

@@ -33,10 +33,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Grant type",
         "description": "client_credentials (machine to machine), authorization_code (a person authorizes once), "
         "jwt_bearer (a service-account key signs an assertion, RFC 7523), custom (a provider's own grant_type, "
-        "see custom_grant_type), password (legacy resource-owner password).",
+        "see custom_grant_type), password (legacy resource-owner password), token_exchange (RFC 8693: exchange a "
+        "workload's identity token from 'Subject token file').",
         "schema": {
             "type": _STRING,
-            "enum": ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password"],
+            "enum": ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password", "token_exchange"],
             "default": "client_credentials",
         },
     },
@@ -57,9 +58,71 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "client_auth": {
         "label": "Client credentials",
-        "description": "How the client ID and secret reach the token endpoint: header (HTTP Basic), body "
-        "(form fields), or none (public client; PKCE recommended).",
-        "schema": {"type": _STRING, "enum": ["header", "body", "none"], "default": "header"},
+        "description": "How the client authenticates at the token endpoint: header (HTTP Basic), body "
+        "(form fields), none (public client; PKCE recommended), private_key_jwt (RFC 7523 assertion signed "
+        "with the private key, PEM or JWK, in the Client secret field), client_secret_jwt (HS256 over the "
+        "secret) or client_assertion_file (a federated JWT read from 'Client assertion file').",
+        "schema": {
+            "type": _STRING,
+            "enum": ["header", "body", "none", "private_key_jwt", "client_secret_jwt", "client_assertion_file"],
+            "default": "header",
+        },
+    },
+    "signing_alg": {
+        "label": "Assertion signing algorithm",
+        "description": "JWS algorithm of private_key_jwt (default RS256; also PS256, ES256, EdDSA, ...) or "
+        "client_secret_jwt (default HS256) assertions.",
+        "schema": {"type": _STRING},
+    },
+    "key_id": {
+        "label": "Assertion key ID",
+        "description": "The 'kid' the provider registered for the client's key (default: the JWK's kid).",
+        "schema": {"type": _STRING},
+    },
+    "client_assertion_file": {
+        "label": "Client assertion file",
+        "description": "client_assertion_file: path of a JWT issued to the workload (e.g. a projected "
+        "service-account token); read again at every token request.",
+        "schema": {"type": _STRING},
+    },
+    "subject_token_file": {
+        "label": "Subject token file",
+        "description": "token_exchange: path of the workload's identity token (a JWT), read again at every "
+        "token request. Airflow masks this field by its name; it holds a path, not a secret.",
+        "schema": {"type": _STRING},
+    },
+    "subject_token_type": {
+        "label": "Subject token type",
+        "description": "token_exchange: default urn:ietf:params:oauth:token-type:jwt.",
+        "schema": {"type": _STRING},
+    },
+    "requested_token_type": {
+        "label": "Requested token type",
+        "description": "token_exchange, optional, e.g. urn:ietf:params:oauth:token-type:access_token.",
+        "schema": {"type": _STRING},
+    },
+    "audience": {
+        "label": "Audience",
+        "description": "token_exchange, optional: the logical name of the target service (RFC 8693 2.1).",
+        "schema": {"type": _STRING},
+    },
+    "dpop": {
+        "label": "DPoP-bound tokens",
+        "description": "RFC 9449: request tokens bound to a key pair kept with the token, and send a fresh DPoP "
+        "proof with every API request (Authorization: DPoP <token>).",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+    "par": {
+        "label": "Pushed authorization requests",
+        "description": "RFC 9126: push the authorization request to the server first (needs 'issuer_url'). Done "
+        "anyway when the server's metadata requires it.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+    "resource": {
+        "label": "Resource indicators",
+        "description": "RFC 8707: space-separated absolute URIs of the APIs the token is for; sent on "
+        "authorization and token requests.",
+        "schema": {"type": _STRING},
     },
     "access_params": {
         "label": "Token parameters",

@@ -28,6 +28,7 @@ CONN_TYPE = "oauth_connector"
 class GrantType(str, enum.Enum):
     CLIENT_CREDENTIALS = "client_credentials"
     AUTHORIZATION_CODE = "authorization_code"
+    TOKEN_EXCHANGE = "token_exchange"  # RFC 8693, subject token read from a file
     PASSWORD = "password"  # RFC 6749 4.3, legacy: resource-owner password credentials
     JWT_BEARER = "jwt_bearer"  # RFC 7523 2.1: a signed assertion from a service-account key
     CUSTOM = "custom"  # a provider's own grant_type (e.g. Zoom's account_credentials) with extra parameters
@@ -66,6 +67,9 @@ class ClientAuthMethod(str, enum.Enum):
     HEADER = "header"  # RFC 6749 2.3.1 HTTP Basic (client_secret_basic)
     BODY = "body"  # client_id and client_secret form parameters (client_secret_post)
     NONE = "none"  # public client: client_id only
+    PRIVATE_KEY_JWT = "private_key_jwt"  # RFC 7523 assertion signed with the client's private key
+    CLIENT_SECRET_JWT = "client_secret_jwt"  # assertion signed with HMAC over the client secret
+    CLIENT_ASSERTION_FILE = "client_assertion_file"  # a federated assertion read from a file (rotates)
 
     @property
     def rfc_name(self) -> str:
@@ -76,6 +80,9 @@ _CLIENT_AUTH_RFC_NAMES = {
     ClientAuthMethod.HEADER: "client_secret_basic",
     ClientAuthMethod.BODY: "client_secret_post",
     ClientAuthMethod.NONE: "none",
+    ClientAuthMethod.PRIVATE_KEY_JWT: "private_key_jwt",
+    ClientAuthMethod.CLIENT_SECRET_JWT: "client_secret_jwt",
+    ClientAuthMethod.CLIENT_ASSERTION_FILE: "private_key_jwt",
 }
 _CLIENT_AUTH_ALIASES = {
     "header": ClientAuthMethod.HEADER,
@@ -86,7 +93,12 @@ _CLIENT_AUTH_ALIASES = {
     "client_secret_post": ClientAuthMethod.BODY,
     "none": ClientAuthMethod.NONE,
     "public": ClientAuthMethod.NONE,
+    "private_key_jwt": ClientAuthMethod.PRIVATE_KEY_JWT,
+    "client_secret_jwt": ClientAuthMethod.CLIENT_SECRET_JWT,
+    "client_assertion_file": ClientAuthMethod.CLIENT_ASSERTION_FILE,
 }
+#: Client-auth methods that need no client secret in the password field.
+_NO_SECRET_METHODS = (ClientAuthMethod.NONE, ClientAuthMethod.CLIENT_ASSERTION_FILE)
 _GRANT_ALIASES = {
     "client_credentials": GrantType.CLIENT_CREDENTIALS,
     "authorization_code": GrantType.AUTHORIZATION_CODE,
@@ -94,7 +106,10 @@ _GRANT_ALIASES = {
     "jwt_bearer": GrantType.JWT_BEARER,
     "urn:ietf:params:oauth:grant_type:jwt_bearer": GrantType.JWT_BEARER,
     "custom": GrantType.CUSTOM,
+    "token_exchange": GrantType.TOKEN_EXCHANGE,
+    "urn:ietf:params:oauth:grant_type:token_exchange": GrantType.TOKEN_EXCHANGE,
 }
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 _TOKEN_BODIES = {"form": TokenBody.FORM, "json": TokenBody.JSON}
 _TOKEN_METHODS = {"post": TokenMethod.POST, "get": TokenMethod.GET}
 _EXPIRES_FORMATS = {f.value: f for f in ExpiresFormat} | {"iso8601": ExpiresFormat.TIMESTAMP}
@@ -230,6 +245,26 @@ class OAuthProfile:
     def resolved_headers(self, captured: Mapping[str, str]) -> dict[str, str]:
         return {name: self.resolve(value, captured) for name, value in self.api_headers.items()}
 
+    signing_alg: str | None = None
+    """JWS algorithm of ``private_key_jwt`` (default RS256) / ``client_secret_jwt`` (default HS256) assertions."""
+    key_id: str | None = None
+    """``kid`` header of the client assertions (default: the JWK's own ``kid``, if any)."""
+    signing_key: Any = field(default=None, repr=False, compare=False)
+    """The parsed private key of ``private_key_jwt`` (from the password field)."""
+    client_assertion_file: str | None = None
+    """Path of the federated client assertion (``client_assertion_file`` client auth), read at every request."""
+    subject_token_file: str | None = None
+    """Token exchange (RFC 8693): path of the subject token, read at every token request."""
+    subject_token_type: str = JWT_TOKEN_TYPE
+    audience: str | None = None
+    requested_token_type: str | None = None
+    resource: tuple[str, ...] = ()
+    """RFC 8707 resource indicators, sent on authorization and token requests."""
+    dpop: bool = False
+    """RFC 9449: DPoP-bound tokens and a fresh proof on every API request."""
+    par: bool = False
+    """RFC 9126: push authorization requests (also done, whatever this says, when the metadata requires it)."""
+
     @property
     def api_origin(self) -> str:
         """The API's origin; for a base URL with captured placeholders use :meth:`resolved_base_url` first."""
@@ -256,6 +291,16 @@ class OAuthProfile:
                 hashlib.sha256((self.jwt.private_key if self.jwt else "").encode()).hexdigest(),
             ]
         )
+        # Fields added later join the material only when set, so existing connections keep their stored token.
+        later = [
+            " ".join(self.resource),
+            self.audience or "",
+            "dpop" if self.dpop else "",
+            self.subject_token_file or "",
+            self.requested_token_type or "",
+        ]
+        if any(later):
+            material += "\n" + "\n".join(later)
         digest = hashlib.sha256(material.encode()).hexdigest()[:16]
         return f"{self.conn_id}:{digest}"
 
@@ -315,11 +360,24 @@ class OAuthProfile:
         if not client_id:
             raise ProfileError(conn_id, "login", "the client ID is required")
         secret = None if jwt_bearer else (password or None)
-        if secret is None and client_auth is not ClientAuthMethod.NONE and not jwt_bearer:
+        if secret is None and client_auth not in _NO_SECRET_METHODS and not jwt_bearer:
+            what = "private key (PEM or JWK)" if client_auth is ClientAuthMethod.PRIVATE_KEY_JWT else "client secret"
             raise ProfileError(
                 conn_id,
                 "password",
-                "the client secret is required unless the credentials mechanism is 'none' (public client)",
+                f"the {what} is required unless the credentials mechanism is 'none' (public client) "
+                f"or 'client_assertion_file'",
+            )
+        signing_alg, key_id, signing_key = _assertion_signing(p, client_auth, secret)
+        assertion_file = p.text("client_assertion_file")
+        if client_auth is ClientAuthMethod.CLIENT_ASSERTION_FILE and not assertion_file:
+            raise ProfileError(
+                conn_id, "client_assertion_file", "the path of the client assertion (a JWT file) is required"
+            )
+        subject_token_file = p.text("subject_token_file")
+        if grant_type is GrantType.TOKEN_EXCHANGE and not subject_token_file:
+            raise ProfileError(
+                conn_id, "subject_token_file", "token exchange needs the path of the subject token (a JWT file)"
             )
         custom_grant_type = p.text("custom_grant_type")
         if grant_type is GrantType.CUSTOM and not custom_grant_type:
@@ -383,7 +441,56 @@ class OAuthProfile:
             post_authorize=_post_authorize(p, allow_http),
             api_headers=api_headers,
             captured=p.string_map("captured"),
+            signing_alg=signing_alg,
+            key_id=key_id,
+            signing_key=signing_key,
+            client_assertion_file=assertion_file,
+            subject_token_file=subject_token_file,
+            subject_token_type=p.text("subject_token_type") or JWT_TOKEN_TYPE,
+            audience=p.text("audience"),
+            requested_token_type=p.text("requested_token_type"),
+            resource=_resources(p),
+            dpop=p.boolean("dpop", False),
+            par=p.boolean("par", False),
         )
+
+
+def _assertion_signing(
+    p: _FieldReader, client_auth: ClientAuthMethod, secret: str | None
+) -> tuple[str | None, str | None, Any]:
+    """``signing_alg``, ``key_id`` and (for private_key_jwt) the parsed key, checked against each other."""
+    from airflow_oauth_connector.exceptions import JwtMaterialError
+    from airflow_oauth_connector.jwt_material import check_hmac_secret, load_signing_key
+
+    alg = p.text("signing_alg")
+    key_id = p.text("key_id")
+    try:
+        if client_auth is ClientAuthMethod.PRIVATE_KEY_JWT:
+            alg = alg or "RS256"
+            key, jwk_kid = load_signing_key(secret or "", alg)
+            return alg, key_id or jwk_kid, key
+        if client_auth is ClientAuthMethod.CLIENT_SECRET_JWT:
+            alg = alg or "HS256"
+            check_hmac_secret(secret or "", alg)
+            return alg, key_id, None
+    except JwtMaterialError as exc:
+        if str(exc).startswith("unsupported signing algorithm") or str(exc).startswith("client_secret_jwt signs"):
+            raise p.fail("signing_alg", str(exc)) from None
+        raise p.fail("password", f"the client's {'secret' if secret else 'key'} {exc}") from None
+    return alg, key_id, None
+
+
+def _resources(p: _FieldReader) -> tuple[str, ...]:
+    """RFC 8707 resource indicators: absolute URIs without a fragment, space-separated."""
+    text = p.text("resource")
+    if not text:
+        return ()
+    values = tuple(text.split())
+    for value in values:
+        parts = urlsplit(value)
+        if not parts.scheme or parts.fragment:
+            raise p.fail("resource", f"{value[:60]!r} is not an absolute URI without a fragment (RFC 8707 2)")
+    return values
 
 
 def _response_map(p: _FieldReader, grant_type: GrantType) -> ResponseMap:

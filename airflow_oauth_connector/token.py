@@ -35,6 +35,15 @@ class Token:
     """Fingerprint of the connection's refresh token this token's refresh chain started from."""
     captured: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Values kept with the grant (token-response fields, callback parameters, a post-authorization call)."""
+    dpop_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
+    """The private JWK of the DPoP key this token is bound to (RFC 9449); stored, encrypted, with the token."""
+
+    @property
+    def is_dpop(self) -> bool:
+        return self.token_type.lower() == "dpop"
+
+    def with_dpop_key(self, jwk: Mapping[str, Any] | None) -> Token:
+        return dataclasses.replace(self, dpop_jwk=None if jwk is None else MappingProxyType(dict(jwk)))
 
     def with_origin(self, origin: str | None) -> Token:
         return dataclasses.replace(self, origin=origin)
@@ -74,6 +83,7 @@ class Token:
             "issued_at": self.issued_at,
             "origin": self.origin,
             "captured": dict(self.captured),
+            **({"dpop_jwk": dict(self.dpop_jwk)} if self.dpop_jwk else {}),
         }
 
     @classmethod
@@ -87,6 +97,7 @@ class Token:
             issued_at=float(data.get("issued_at") or 0.0),
             origin=data.get("origin") or None,
             captured=MappingProxyType({str(k): str(v) for k, v in (data.get("captured") or {}).items()}),
+            dpop_jwk=MappingProxyType(dict(data["dpop_jwk"])) if isinstance(data.get("dpop_jwk"), Mapping) else None,
         )
 
     @classmethod

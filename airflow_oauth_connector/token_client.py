@@ -6,17 +6,24 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
 from airflow_oauth_connector import grants
-from airflow_oauth_connector.client_auth import apply_client_auth
+from airflow_oauth_connector.client_auth import JWT_CLIENT_AUTH, apply_profile_client_auth
 from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
-from airflow_oauth_connector.exceptions import TokenResponseError
-from airflow_oauth_connector.grants import jwt_bearer
+from airflow_oauth_connector.dpop import DPoPKey, NonceMemory, nonce_loop_error, token_nonce_challenge
+from airflow_oauth_connector.exceptions import (
+    DPoPError,
+    GrantRefusedError,
+    ProfileError,
+    TokenEndpointError,
+    TokenResponseError,
+)
+from airflow_oauth_connector.grants import authorization_code, jwt_bearer, token_exchange
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
 from airflow_oauth_connector.redaction import register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
@@ -48,6 +55,8 @@ class TokenClient:
         self._sleep = sleep
         self._endpoints: Endpoints | None = None
         self._endpoints_lock = threading.Lock()
+        self.dpop_nonces = NonceMemory()
+        """The authorization server's latest DPoP nonces (RFC 9449 8), per origin."""
 
     def __repr__(self) -> str:
         return f"TokenClient(conn_id={self.profile.conn_id!r}, client_id={self.profile.client_id!r})"
@@ -83,7 +92,56 @@ class TokenClient:
             if profile.scope and "scope" not in params:
                 params["scope"] = profile.scope
             return self.request_token(params)
+        if profile.grant_type is GrantType.TOKEN_EXCHANGE:
+            return self.token_exchange()
         return self.client_credentials()
+
+    def token_exchange(self) -> Token:
+        """RFC 8693 token exchange of the subject token in the profile's ``subject_token_file``."""
+        return self.request_token(token_exchange.token_exchange_params(self.profile))
+
+    def authorization_request(
+        self, *, redirect_uri: str | None = None, state: str | None = None
+    ) -> grants.AuthorizationRequest:
+        """
+        The authorization request to send a person to (PKCE, state, OIDC nonce, resource indicators).
+
+        Pushed first (RFC 9126) when the server's metadata requires it or the profile's ``par`` is true: the
+        browser then gets only ``client_id`` and the ``request_uri`` the server returned.
+        """
+        profile = self.profile
+        endpoints = self.endpoints
+        if not endpoints.authorize_url:
+            raise ProfileError(
+                profile.conn_id,
+                "authorize_url",
+                "no authorization URL: set 'authorize_url', or 'issuer_url' for discovery",
+            )
+        request = grants.build_authorization_request(
+            profile, endpoints.authorize_url, redirect_uri=redirect_uri, state=state
+        )
+        push = profile.par or endpoints.require_par
+        if not push:
+            return request
+        if not endpoints.par_url:
+            raise ProfileError(
+                profile.conn_id,
+                "par",
+                "pushed authorization requests need the server's pushed_authorization_request_endpoint; give "
+                "'issuer_url' so it is read from the server's metadata",
+            )
+        params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
+        resources = [v for k, v in parse_qsl(urlsplit(request.url).query) if k == "resource"]
+        pushed: dict[str, str | Sequence[str]] = {**params, **({"resource": resources} if resources else {})}
+        answer = self.post_form(endpoints.par_url, pushed)
+        request_uri = answer.get("request_uri")
+        if not isinstance(request_uri, str) or not request_uri:
+            raise TokenResponseError(
+                f"The pushed authorization request endpoint {endpoints.par_url} answered without a request_uri"
+            )
+        log.info("Connection %r: pushed the authorization request (RFC 9126)", profile.conn_id)
+        to_browser = authorization_code.pushed_authorization_request
+        return to_browser(request, endpoints.authorize_url, profile.client_id, request_uri)
 
     def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
         """Finish the authorization-code grant (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636)."""
@@ -96,24 +154,42 @@ class TokenClient:
         new refresh token keeps the old one; captured values the response does not repeat are kept.
         """
         params = grants.refresh_token_params(refresh_token)
+        try:
+            return self._refresh_request(params, refresh_token, previous)
+        except TokenResponseError as exc:
+            if exc.http_status is not None and _refused_without_reason(exc.http_status):
+                raise GrantRefusedError(exc.http_status) from None
+            raise
+
+    def _refresh_request(self, params: Mapping[str, str], refresh_token: str, previous: Token | None) -> Token:
         return self.request_token(
             params,
             previous_refresh_token=refresh_token,
             previous_captured=None if previous is None else previous.captured,
             endpoint=self.profile.refresh_url,
+            dpop_jwk=None if previous is None else previous.dpop_jwk,
         )
 
     def request_token(
         self,
-        grant_params: Mapping[str, str],
+        grant_params: Mapping[str, str | Sequence[str]],
         *,
         previous_refresh_token: str | None = None,
         previous_captured: Mapping[str, str] | None = None,
         endpoint: str | None = None,
+        dpop_jwk: Mapping[str, Any] | None = None,
     ) -> Token:
-        """Send a grant to the token endpoint with the profile's token parameters; parse the answer."""
+        """
+        Send a grant to the token endpoint with the profile's token parameters; parse the answer.
+
+        With ``dpop`` the token is requested bound to a key pair (the previous token's on a refresh, else a
+        new one), which is kept with the token.
+        """
         grant = grant_params.get("grant_type", "?")
-        payload = self.post_form(endpoint or self.endpoints.token_url, grant_params)
+        if self.profile.resource and "resource" not in grant_params:
+            grant_params = {**grant_params, "resource": list(self.profile.resource)}  # RFC 8707 2.2
+        key = self._dpop_key(dpop_jwk) if self.profile.dpop else None
+        payload = self.post_form(endpoint or self.endpoints.token_url, grant_params, dpop_key=key)
         token = Token.from_payload(
             payload,
             now=self._clock(),
@@ -122,6 +198,14 @@ class TokenClient:
             mapping=self.profile.response,
             previous_captured=previous_captured,
         )
+        if key is not None:
+            if not token.is_dpop:
+                raise DPoPError(
+                    f"Connection {self.profile.conn_id!r}, field 'dpop': the token endpoint answered with a "
+                    f"{token.token_type} token, not a DPoP-bound one; it may not support DPoP (RFC 9449). "
+                    f"Turn 'dpop' off for this connection, or enable DPoP for the client at the provider"
+                )
+            token = token.with_dpop_key(key.to_jwk())
         register_secret(token.access_token)
         register_secret(token.refresh_token)
         lifetime = token.expires_in(token.issued_at)
@@ -133,7 +217,17 @@ class TokenClient:
         )
         return token
 
-    def post_form(self, endpoint: str, params: Mapping[str, str]) -> dict[str, Any]:
+    def _dpop_key(self, jwk: Mapping[str, Any] | None) -> DPoPKey:
+        if jwk:
+            try:
+                return DPoPKey.from_jwk(jwk)
+            except DPoPError:
+                log.warning("Connection %r: the stored DPoP key is unreadable; using a new one", self.profile.conn_id)
+        return DPoPKey.generate()
+
+    def post_form(
+        self, endpoint: str, params: Mapping[str, str | Sequence[str]], *, dpop_key: DPoPKey | None = None
+    ) -> dict[str, Any]:
         """
         Send ``params`` to an endpoint of the authorization server (token, device authorization) the way
         every token request goes: the profile's token parameters merged in, client authentication, the
@@ -142,22 +236,28 @@ class TokenClient:
         """
         profile = self.profile
         extra = profile.access_params
-        url = _with_query(endpoint, extra.query)
-        headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
-        form = urlencode({**extra.body, **params})
-        url, headers, form = apply_client_auth(
-            profile.client_auth, profile.client_id, profile.client_secret, url, headers, form
-        )
+        query_url = _with_query(endpoint, extra.query)
+        form = urlencode({**extra.body, **params}, doseq=True)
         method = profile.access_method.value
-        body: str | None = form
-        if profile.access_method is TokenMethod.GET:
-            url, body = _with_query(url, dict(parse_qsl(form, keep_blank_values=True))), None
-            headers.pop("Content-Type", None)
-        elif profile.access_body is TokenBody.JSON:
-            body = json.dumps(dict(parse_qsl(form, keep_blank_values=True)))
-            headers["Content-Type"] = "application/json"
-        response = send_with_retry(
-            lambda: self.session.request(
+        # The aud of JWT client assertions is the token endpoint, whichever endpoint the request goes to.
+        audience = self.endpoints.token_url if profile.client_auth in JWT_CLIENT_AUTH else endpoint
+
+        def attempt() -> requests.Response:
+            # Client authentication per attempt: a JWT assertion is signed afresh (new jti) for each one.
+            headers = {"Accept": "application/json", "Content-Type": _FORM, **extra.headers}
+            if dpop_key is not None:  # a fresh proof per attempt, with the server's latest nonce (RFC 9449 5, 8)
+                headers["DPoP"] = dpop_key.proof(method, endpoint, nonce=self.dpop_nonces.get(endpoint))
+            url, headers, encoded = apply_profile_client_auth(
+                profile, query_url, headers, form, token_endpoint=audience
+            )
+            body: str | None = encoded
+            if profile.access_method is TokenMethod.GET:
+                url, body = _with_query(url, dict(parse_qsl(encoded, keep_blank_values=True))), None
+                headers.pop("Content-Type", None)
+            elif profile.access_body is TokenBody.JSON:
+                body = json.dumps(dict(parse_qsl(encoded, keep_blank_values=True)))
+                headers["Content-Type"] = "application/json"
+            return self.session.request(
                 method,
                 url,
                 data=body,
@@ -167,17 +267,40 @@ class TokenClient:
                 cert=profile.cert,
                 allow_redirects=False,
                 stream=True,
-            ),
-            self.retry,
-            method=method,
-            url=endpoint,
-            replayable=True,
-            sleep=self._sleep,
-        )
-        content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
-        return parse_token_body(
-            content, response.headers.get("Content-Type", ""), response.status_code, profile.response.error_map
-        )
+            )
+
+        for challenge in (False, True):
+            response = send_with_retry(
+                attempt,
+                self.retry,
+                method=method,
+                url=endpoint,
+                replayable=True,
+                sleep=self._sleep,
+            )
+            content = read_bounded(response, MAX_TOKEN_RESPONSE_BYTES)
+            if dpop_key is not None:
+                self.dpop_nonces.remember(endpoint, response.headers)
+            try:
+                return parse_token_body(
+                    content, response.headers.get("Content-Type", ""), response.status_code, profile.response.error_map
+                )
+            except TokenEndpointError as exc:
+                # RFC 9449 8: the server wants a nonce. Once, with a new proof and a new client assertion
+                # (attempt() makes both); no token was issued by the refused request, so none is wasted.
+                if dpop_key is None or not token_nonce_challenge(response.status_code, exc.error, response.headers):
+                    raise
+                if challenge:
+                    raise nonce_loop_error("token endpoint") from None
+                log.info(
+                    "Connection %r: the token endpoint asked for a DPoP nonce; retrying once with it", profile.conn_id
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _refused_without_reason(status: int) -> bool:
+    """4xx answers to a refresh that mean "no" even without an OAuth error body (not: wrong URL, throttling)."""
+    return 400 <= status < 500 and status not in (404, 405, 408, 413, 414, 429)
 
 
 def read_bounded(response: requests.Response, limit: int) -> bytes:

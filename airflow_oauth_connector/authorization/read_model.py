@@ -104,7 +104,7 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
     secrets = _secrets(profile, token)
     refresh_present = bool(profile.refresh_token or (token is not None and token.refresh_token))
     state: State
-    if profile.grant_type is GrantType.CLIENT_CREDENTIALS:
+    if not profile.grant_type.needs_person:  # machine grants (client credentials, token exchange, ...)
         state = "ready"
     elif refresh_present or token is not None:
         state = "authorized"

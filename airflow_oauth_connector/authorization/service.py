@@ -17,7 +17,7 @@ from airflow_oauth_connector.authorization.callback import Callback
 from airflow_oauth_connector.authorization.commands import save_authorization
 from airflow_oauth_connector.authorization.read_model import ProfileStatus, connection_status
 from airflow_oauth_connector.exceptions import AuthorizationError
-from airflow_oauth_connector.grants import AuthorizationRequest, build_authorization_request
+from airflow_oauth_connector.grants import AuthorizationRequest
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
@@ -52,8 +52,10 @@ def start(
 ) -> AuthorizationRequest:
     """The authorization request to send a person to (its ``state`` and verifier are for :func:`finish`)."""
     check_authorizable(profile)
-    url = authorize_url(client or TokenClient(profile))
-    return build_authorization_request(profile, url, redirect_uri=redirect_uri, state=state)
+    client = client or TokenClient(profile)
+    authorize_url(client)  # fails naming the field when there is none
+    # PKCE, state, OIDC nonce, resource indicators; pushed to the server first when PAR applies (RFC 9126)
+    return client.authorization_request(redirect_uri=redirect_uri, state=state)
 
 
 def exchange(

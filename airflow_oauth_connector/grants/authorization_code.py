@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -29,6 +30,10 @@ class AuthorizationRequest:
     state: str = field(repr=False)
     code_verifier: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
+    nonce: str | None = field(default=None, repr=False)
+    """OpenID Connect: the nonce sent when the scope holds ``openid`` (OIDC Core 3.1.2.1)."""
+    pushed: bool = False
+    """The parameters went to the server first (RFC 9126); ``url`` carries only ``client_id`` + ``request_uri``."""
 
 
 def build_authorization_request(
@@ -47,7 +52,7 @@ def build_authorization_request(
     redirect = redirect_uri or profile.redirect_uri
     state = state or generate_token(32)
     verifier = generate_token(64) if profile.pkce else None
-    params: dict[str, str] = dict(profile.authorize_params)
+    params: dict[str, str | list[str]] = dict(profile.authorize_params)
     params.update(extra_params or {})
     params.update({"response_type": "code", "client_id": profile.client_id, "state": state})
     if redirect:
@@ -57,7 +62,26 @@ def build_authorization_request(
     if verifier:
         params["code_challenge"] = create_s256_code_challenge(verifier)
         params["code_challenge_method"] = "S256"
+    if profile.resource:
+        params["resource"] = list(profile.resource)  # RFC 8707 2.1
+    nonce = str(params.get("nonce") or "") or None
+    if nonce is None and "openid" in (profile.scope or "").split():
+        nonce = generate_token(32)
+        params["nonce"] = nonce
     parts = urlsplit(authorize_url)
-    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    encoded = urlencode(params, doseq=True)
+    query = f"{parts.query}&{encoded}" if parts.query else encoded
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    return AuthorizationRequest(url=url, state=state, code_verifier=verifier, redirect_uri=redirect)
+    return AuthorizationRequest(url=url, state=state, code_verifier=verifier, redirect_uri=redirect, nonce=nonce)
+
+
+def pushed_authorization_request(
+    request: AuthorizationRequest, authorize_url: str, client_id: str, request_uri: str
+) -> AuthorizationRequest:
+    """The browser's URL after a pushed authorization request (RFC 9126 4): ``client_id`` and ``request_uri`` only."""
+    parts = urlsplit(authorize_url)
+    encoded = urlencode({"client_id": client_id, "request_uri": request_uri})
+    query = f"{parts.query}&{encoded}" if parts.query else encoded
+    return dataclasses.replace(
+        request, url=urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")), pushed=True
+    )

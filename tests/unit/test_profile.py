@@ -168,9 +168,10 @@ def test_client_auth_rfc_names():
 
 
 def test_client_auth_unknown_names_field():
-    error = profile_error({"client_auth": "private_key_jwt"})
+    error = profile_error({"client_auth": "tls_client_auth"})
     assert error.field == "client_auth"
-    assert "private_key_jwt" in str(error)
+    assert "tls_client_auth" in str(error)
+    assert "private_key_jwt" in str(error)  # listed among the accepted values
 
 
 ACCESS_PARAMS = {
@@ -717,3 +718,81 @@ def test_client_certificate_for_mutual_tls():
 def test_tls_verification_is_on_by_default_and_can_be_turned_off():
     assert make_profile().verify is True
     assert make_profile(verify_tls=False).verify is False
+
+
+# --- JWT client auth, token exchange, resource indicators, DPoP, PAR (issue 13) -----------------------------
+
+
+def _rsa_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+RSA_PEM = _rsa_pem()
+
+
+def test_private_key_jwt_parses_the_key_once_and_keeps_it_out_of_repr():
+    profile = make_profile({"client_auth": "private_key_jwt", "key_id": "k1"}, password=RSA_PEM)
+    assert profile.signing_alg == "RS256"
+    assert profile.key_id == "k1"
+    assert profile.signing_key.is_private
+    assert "BEGIN" not in repr(profile)
+    assert "signing_key" not in repr(profile)
+
+
+@pytest.mark.parametrize(
+    ("extra", "password", "field", "problem"),
+    [
+        ({"client_auth": "private_key_jwt"}, "not a key", "password", "neither a PEM private key nor a JWK"),
+        ({"client_auth": "private_key_jwt", "signing_alg": "ES256"}, RSA_PEM, "password", "needs an EC key"),
+        ({"client_auth": "private_key_jwt", "signing_alg": "XS1"}, RSA_PEM, "signing_alg", "unsupported"),
+        ({"client_auth": "private_key_jwt"}, None, "password", "private key (PEM or JWK) is required"),
+        ({"client_auth": "client_secret_jwt"}, "Qz7-9xV", "password", "too short for HS256"),
+        ({"client_auth": "client_secret_jwt", "signing_alg": "RS256"}, "k" * 40, "signing_alg", "HMAC"),
+        ({"client_auth": "client_assertion_file"}, None, "client_assertion_file", "is required"),
+        ({"grant_type": "token_exchange"}, CLIENT_SECRET, "subject_token_file", "needs the path"),
+        ({"resource": "not-a-uri"}, CLIENT_SECRET, "resource", "absolute URI"),
+        ({"resource": "https://api.example.com/#x"}, CLIENT_SECRET, "resource", "without a fragment"),
+        ({"dpop": "maybe"}, CLIENT_SECRET, "dpop", "true or false"),
+    ],
+)
+def test_issue13_fields_fail_with_the_field_named_and_no_secret(extra, password, field, problem):
+    with pytest.raises(ProfileError) as info:
+        make_profile(extra, password=password)
+    assert info.value.field == field
+    assert problem in str(info.value)
+    assert "BEGIN" not in str(info.value)
+    if password and password != "not a key":
+        assert password not in str(info.value)
+
+
+def test_client_assertion_file_needs_no_secret_and_token_exchange_defaults():
+    profile = make_profile(
+        {
+            "client_auth": "client_assertion_file",
+            "client_assertion_file": "/var/run/secrets/azure/tokens/azure-identity-token",
+            "grant_type": "token_exchange",
+            "subject_token_file": "/var/run/secrets/tokens/airflow",
+            "resource": "https://api.example.com/ https://other.example.com/",
+            "dpop": True,
+            "par": "true",
+        },
+        password=None,
+    )
+    assert profile.client_secret is None
+    assert profile.subject_token_type == "urn:ietf:params:oauth:token-type:jwt"
+    assert profile.resource == ("https://api.example.com/", "https://other.example.com/")
+    assert profile.dpop is True
+    assert profile.par is True
+    assert make_profile().par is False
+
+
+def test_new_fields_change_the_cache_key_only_when_set():
+    assert make_profile().cache_key == make_profile({"dpop": False, "resource": ""}).cache_key
+    assert make_profile().cache_key != make_profile({"dpop": True}).cache_key
+    assert make_profile().cache_key != make_profile({"resource": "https://api.example.com/"}).cache_key

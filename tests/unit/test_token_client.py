@@ -212,3 +212,89 @@ def test_token_requests_carry_the_client_certificate_and_ca_bundle():
     make_client(profile, transport).client_credentials()
     assert seen["cert"] == ("/c.pem", "/k.pem")
     assert seen["verify"] == "/etc/ssl/corp.pem"
+
+
+# --- issue 13: a refused refresh without a reason; DPoP at the token endpoint -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (400, b"", {}),
+        (400, b"<html><body>Bad Request</body></html>", {"Content-Type": "text/html"}),
+        (401, {"message": "nope"}, {}),
+        (403, b"forbidden", {"Content-Type": "text/plain"}),
+    ],
+)
+def test_refresh_refused_without_an_oauth_error_means_re_authorize(status, body, headers):
+    from airflow_oauth_connector.exceptions import GrantRefusedError
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda request: (status, headers, body))
+    with pytest.raises(GrantRefusedError) as info:
+        make_client(make_profile(), transport).refresh("refresh-0")
+    assert isinstance(info.value, InvalidGrantError)  # so the token manager records "needs re-authorization"
+    message = str(info.value)
+    assert "gave no reason" in message
+    assert "Authorize the connection again" in message
+    assert "URL" not in message
+    assert "refresh-0" not in message
+
+
+def test_refresh_answered_404_still_points_at_the_url():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda request: (404, {"Content-Type": "text/html"}, b"<html>nf</html>"))
+    with pytest.raises(TokenResponseError, match="check the access-token URL"):
+        make_client(make_profile(), transport).refresh("refresh-0")
+
+
+def _dpop_server(nonce_first: bool, issue: str = "DPoP"):
+    from joserfc import jws
+
+    seen: list[dict] = []
+
+    def handler(request):
+        proof = request.headers["DPoP"]
+        claims = __import__("json").loads(jws.extract_compact(proof.encode()).payload)
+        seen.append(claims)
+        if nonce_first and "nonce" not in claims:
+            return 400, {"DPoP-Nonce": "n-1"}, {"error": "use_dpop_nonce", "error_description": "nonce required"}
+        return 200, {}, {"access_token": f"at-{len(seen)}", "token_type": issue, "expires_in": 60}
+
+    return handler, seen
+
+
+def test_dpop_nonce_challenge_is_retried_once_with_a_fresh_proof_and_assertion():
+    transport = FakeTransport()
+    handler, seen = _dpop_server(nonce_first=True)
+    transport.route("POST", TOKEN_URL, handler)
+    token = make_client(
+        make_profile(dpop=True, client_auth="client_secret_jwt", password="k" * 40), transport
+    ).client_credentials()
+    assert token.token_type == "DPoP"
+    assert token.dpop_jwk is not None
+    assert [c.get("nonce") for c in seen] == [None, "n-1"]
+    assert seen[0]["jti"] != seen[1]["jti"]
+    assertions = [form(r)["client_assertion"] for r in transport.requests]
+    assert assertions[0] != assertions[1]  # a new client assertion (new jti) for the retry
+    assert all(c["htm"] == "POST" and c["htu"] == TOKEN_URL for c in seen)
+
+
+def test_dpop_nonce_loop_fails_at_once_naming_the_field():
+    from airflow_oauth_connector.exceptions import DPoPError
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (400, {"DPoP-Nonce": "again"}, {"error": "use_dpop_nonce"}))
+    with pytest.raises(DPoPError, match="'dpop'"):
+        make_client(make_profile(dpop=True), transport).client_credentials()
+    assert len(transport.requests) == 2
+
+
+def test_dpop_requested_but_bearer_issued_is_refused():
+    from airflow_oauth_connector.exceptions import DPoPError
+
+    transport = FakeTransport()
+    handler, _ = _dpop_server(nonce_first=False, issue="Bearer")
+    transport.route("POST", TOKEN_URL, handler)
+    with pytest.raises(DPoPError, match="not a DPoP-bound one"):
+        make_client(make_profile(dpop=True), transport).client_credentials()

@@ -184,3 +184,33 @@ def test_values_are_url_encoded():
     assert query["redirect_uri"] == ["https://airflow.example.com/cb?x=1&y=2"]
     assert query["state"] == ["a b&c"]
     assert query["scope"] == ["openid profile"]
+
+
+def test_openid_scope_adds_a_fresh_nonce_and_resource_indicators_are_repeated():
+    from urllib.parse import parse_qs, urlsplit
+
+    from airflow_oauth_connector.grants import build_authorization_request
+    from tests.support.builders import AUTHORIZE_URL, make_profile
+
+    profile = make_profile(
+        {
+            "grant_type": "authorization_code",
+            "authorize_url": AUTHORIZE_URL,
+            "scope": "openid offline_access",
+            "resource": "https://a.example.com/ https://b.example.com/",
+        }
+    )
+    first = build_authorization_request(profile, AUTHORIZE_URL)
+    second = build_authorization_request(profile, AUTHORIZE_URL)
+    query = parse_qs(urlsplit(first.url).query)
+    assert query["nonce"] == [first.nonce]
+    assert first.nonce != second.nonce
+    assert query["resource"] == ["https://a.example.com/", "https://b.example.com/"]
+    assert "nonce" not in parse_qs(
+        urlsplit(
+            build_authorization_request(
+                make_profile({"grant_type": "authorization_code", "authorize_url": AUTHORIZE_URL, "scope": "read"}),
+                AUTHORIZE_URL,
+            ).url
+        ).query
+    )
