@@ -17,6 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from airflow_oauth_connector.exceptions import DPoPError
+from airflow_oauth_connector.profile import origin_of
 
 #: The proof's signature algorithm: ECDSA P-256, which every DPoP server supports (RFC 9449 5.1 metadata).
 DPOP_ALG = "ES256"
@@ -125,8 +126,7 @@ class NonceMemory:
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    return origin_of(url)  # scheme://host:port, the default port made explicit
 
 
 def _is_nonce(value: str) -> bool:

@@ -55,6 +55,8 @@ import httpx
 import requests
 from requests.auth import AuthBase
 
+from airflow_oauth_connector.dpop import DPoPKey, NonceMemory, api_nonce_challenge, nonce_loop_error
+from airflow_oauth_connector.exceptions import DPoPError
 from airflow_oauth_connector.profile import origin_of
 from airflow_oauth_connector.token import Token
 
@@ -162,6 +164,67 @@ class RefreshOn401:
 
 
 DEFAULT_RULES: tuple[ReplayRule, ...] = (RefreshOn401(),)
+
+
+# -- DPoP (RFC 9449) on API requests -------------------------------------------------------------------------
+
+
+class DPoPProofs:
+    """:class:`HeaderSource`: a fresh DPoP proof (``htm``, ``htu``, ``iat``, ``jti``, ``ath``, the API's latest
+    nonce) signed with the key stored with the token, so every process sharing the token signs alike."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.nonces = NonceMemory()
+        self._last: tuple[Mapping[str, Any], DPoPKey] | None = None  # parsed key of the last token seen
+
+    def __repr__(self) -> str:
+        return f"DPoPProofs(origin={self.origin!r})"
+
+    def __call__(self, method: str, url: str, token: Token) -> Mapping[str, str]:
+        if not token.dpop_jwk or not token.is_dpop:
+            raise DPoPError(
+                "This connection uses DPoP (field 'dpop') but its token is not DPoP-bound (no key stored with "
+                "it); renew the token (e.g. `airflow-oauth-connector forget`), or turn 'dpop' off"
+            )
+        last = self._last
+        if last is None or last[0] is not token.dpop_jwk:
+            last = self._last = (token.dpop_jwk, DPoPKey.from_jwk(token.dpop_jwk))
+        return {"DPoP": last[1].proof(method, url, access_token=token.access_token, nonce=self.nonces.get(url))}
+
+
+class DPoPNonceReplay:
+    """:class:`ReplayRule`: the API's ``use_dpop_nonce`` challenge (RFC 9449 9): keep its nonce, send once more
+    with the same token (a nonce never costs a token)."""
+
+    statuses = frozenset({401})
+
+    def __init__(self, proofs: DPoPProofs) -> None:
+        self.proofs = proofs
+
+    def __repr__(self) -> str:
+        return "DPoPNonceReplay()"
+
+    def __call__(self, status: int, headers: Mapping[str, str]) -> Replay | None:
+        if not api_nonce_challenge(status, headers):
+            return None
+        self.proofs.nonces.remember(self.proofs.origin, headers)
+        return Replay.SAME_TOKEN
+
+
+class DPoPNonceLoop:
+    """:class:`ReplayRule` after :class:`DPoPNonceReplay`: a second nonce challenge for the same request is a
+    loop; fail at once rather than renew the token for it."""
+
+    statuses = frozenset({401})
+
+    def __repr__(self) -> str:
+        return "DPoPNonceLoop()"
+
+    def __call__(self, status: int, headers: Mapping[str, str]) -> Replay | None:
+        if api_nonce_challenge(status, headers):
+            raise nonce_loop_error("API")
+        return None
 
 
 # -- transport details ---------------------------------------------------------------------------------------
@@ -290,6 +353,14 @@ class RequestFlow:
 
     @classmethod
     def for_profile(cls, profile: OAuthProfile) -> RequestFlow:
+        if profile.dpop:  # RFC 9449: "Authorization: DPoP <token>", a fresh proof per request, nonce replays
+            proofs = DPoPProofs(profile.api_origin)
+            return cls(
+                profile.api_origin,
+                Presentation(profile.header_name, "DPoP"),
+                header_sources=(proofs,),
+                rules=(DPoPNonceReplay(proofs), DPoPNonceLoop(), *DEFAULT_RULES),
+            )
         return cls(
             profile.api_origin,
             Presentation(profile.header_name, profile.header_prefix, profile.query_param),

@@ -1,0 +1,107 @@
+"""DPoP through the hook (the request flow): proofs on every API call, the API's nonce retried once, a nonce
+loop refused at once, and one DPoP-bound token shared by two processes through the file store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airflow_oauth_connector.exceptions import DPoPError
+from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.connections import connection_env
+from tests.support.oidc import OidcServer, private_pem
+from tests.support.store_worker import run_launcher
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def dpop_connection(server: OidcServer, **extra: object) -> dict[str, object]:
+    c = server.client("basic")
+    return {
+        "conn_type": "oauth_connector",
+        "host": server.api,
+        "login": c["client_id"],
+        "password": c["client_secret"],
+        "extra": {"issuer_url": server.issuer, "scope": "api:read", "dpop": True, **extra},
+    }
+
+
+@pytest.fixture
+def dpop_conn(monkeypatch: pytest.MonkeyPatch, oidc: OidcServer) -> str:
+    for name, value in connection_env("oidc_dpop", dpop_connection(oidc)).items():
+        monkeypatch.setenv(name, value)
+    return "oidc_dpop"
+
+
+def accepted(server: OidcServer, path: str = "/items") -> int:
+    return int(server.stats()["api"].get(f"accepted DPoP GET {path}", 0))
+
+
+def nonce_challenges(server: OidcServer) -> int:
+    return int(server.stats()["api"].get("rejected use_dpop_nonce: a DPoP nonce is required", 0))
+
+
+def test_every_call_carries_a_fresh_proof_and_one_token_serves_them(oidc: OidcServer, dpop_conn: str) -> None:
+    hook = OAuthConnectorHook(dpop_conn, token_store=MemoryTokenStore())
+    for _ in range(5):
+        response = hook.run("items")
+        assert response.status_code == 200
+        assert response.json()["scheme"] == "DPoP"
+    assert accepted(oidc) == 5  # the API refuses a replayed jti: each call had its own proof
+    assert nonce_challenges(oidc) == 1  # the first call learnt the nonce; the others carried it
+    assert oidc.stats()["token"]["cc-basic client_credentials ok"] == 1
+
+
+def test_a_rotated_api_nonce_costs_one_replay_and_no_token(oidc: OidcServer, dpop_conn: str) -> None:
+    hook = OAuthConnectorHook(dpop_conn, token_store=MemoryTokenStore())
+    assert hook.run("items").status_code == 200
+    oidc.rotate_api_nonce()
+    assert hook.run("items").status_code == 200
+    assert nonce_challenges(oidc) == 2
+    assert oidc.stats()["token"]["cc-basic client_credentials ok"] == 1
+
+
+def test_an_api_that_always_wants_a_new_nonce_fails_at_once(oidc: OidcServer, dpop_conn: str) -> None:
+    hook = OAuthConnectorHook(dpop_conn, token_store=MemoryTokenStore())
+    with pytest.raises(DPoPError, match="'dpop'"):
+        hook.run("always-new-nonce")
+    assert oidc.stats()["token"]["cc-basic client_credentials ok"] == 1  # no token renewal for a nonce
+
+
+def test_private_key_jwt_with_dpop_through_the_hook(monkeypatch: pytest.MonkeyPatch, oidc: OidcServer) -> None:
+    body = dpop_connection(oidc, client_auth="private_key_jwt")
+    body["login"] = oidc.client("pkjwt_rs")["client_id"]
+    body["password"] = private_pem(oidc.keys["pkjwt_rs"])
+    for name, value in connection_env("oidc_dpop_pkjwt", body).items():
+        monkeypatch.setenv(name, value)
+    assert OAuthConnectorHook("oidc_dpop_pkjwt", token_store=MemoryTokenStore()).run("items").status_code == 200
+    stats = oidc.stats()["token"]
+    assert stats["cc-pkjwt-rs client_credentials ok"] == 1
+    assert stats["cc-pkjwt-rs client_credentials use_dpop_nonce"] == 1
+
+
+def test_two_processes_share_one_dpop_bound_token_through_the_file_store(oidc: OidcServer, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    # With Airflow's Fernet key the store encrypts the record: token and DPoP key alike.
+    env = {
+        **connection_env("oidc_dpop_shared", dpop_connection(oidc)),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+    }
+    store = {"backend": "file", "directory": str(tmp_path / "tokens")}
+    results = run_launcher(
+        {"mode": "calls", "conn_id": "oidc_dpop_shared", "store": store, "processes": 2, "count": 1}, env
+    )
+    assert [r["errors"] for r in results] == [[], []]
+    assert [r["statuses"] for r in results] == [[200], [200]]
+    token_stats = oidc.stats()["token"]
+    assert token_stats["cc-basic client_credentials ok"] == 1  # one token for both processes
+    assert token_stats["requests"] == 2  # that token's request, after the token endpoint's nonce challenge
+    assert accepted(oidc, "/whoami") == 2  # both calls accepted, proofs signed by the one stored key
+    stored = list((tmp_path / "tokens").iterdir())
+    assert stored
+    records = [path.read_bytes() for path in stored if path.is_file()]
+    assert records
+    assert all(b'"d"' not in record and b"dpop_jwk" not in record for record in records)  # encrypted
