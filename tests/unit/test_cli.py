@@ -63,6 +63,11 @@ class FakeExchange:
     def endpoints(self) -> Any:
         return type("E", (), {"authorize_url": AUTHORIZE_URL})()
 
+    def authorization_request(self, *, redirect_uri: str | None = None, state: str | None = None) -> Any:
+        from airflow_oauth_connector.grants import build_authorization_request
+
+        return build_authorization_request(self.profile, AUTHORIZE_URL, redirect_uri=redirect_uri, state=state)
+
     def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
         self.calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri})
         return Token(access_token="at", refresh_token="rt")
