@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import ssl
@@ -166,7 +167,7 @@ class OAuthConnectorHook(BaseHook):
         """Read the connection without blocking an event loop (the triggerer's); later reads use it."""
         if "profile" not in self.__dict__:
             conn = await self.aget_connection(self.oauth_conn_id)
-            extra = await conn.aextra_dejson() if conn.extra else {}
+            extra = await _aextra(conn) if conn.extra else {}
             fields = (conn.conn_id, conn.host, conn.port, conn.login, conn.password, json.dumps(extra, sort_keys=True))
             self.__dict__["profile"] = _parsed_profile(fields)
         return self.profile
@@ -430,6 +431,13 @@ class _AsyncTokensOnFirstUse:
 
     async def refresh_after_rejection(self, rejected: Token) -> Token:
         return await self._get().refresh_after_rejection(rejected)
+
+
+async def _aextra(conn: Any) -> Any:
+    """The connection's extra, parsed (and its secrets masked) without blocking the loop on any Airflow line."""
+    if hasattr(conn, "aextra_dejson"):  # Airflow 3.3
+        return await conn.aextra_dejson()
+    return await asyncio.to_thread(lambda: conn.extra_dejson)  # 3.1, 3.2: the sync masker, off the loop
 
 
 @functools.lru_cache(maxsize=64)

@@ -211,7 +211,8 @@ def test_query_parameters_are_encoded_as_the_hook_encodes_them(api, monkeypatch)
             conn_id = define_connection(monkeypatch, api)
             return await first_event(OAuthConnectorTrigger(oauth_conn_id=conn_id, method="GET", request=request))
 
-    assert within(20, go())["status"] == "success"
+    event = within(20, go())
+    assert event["status"] == "success", event
     import requests
 
     expected = requests.Request("GET", "http://h/", params={"flag": True, "skip": None, "ids": [1, 2], "n": 3})
@@ -339,3 +340,20 @@ def test_placeholders_are_filled_without_blocking_the_loop(api, monkeypatch):
     assert response_from_event(event["response"]).json() == {"tenant": "t-9"}
     assert bearer(api.seen[-1]) == "Bearer tok-seeded"
     assert on_loop == [False]  # the one store read ran in a worker thread, never on the event loop
+
+
+def test_connections_without_async_extra_parsing_work_too():
+    """Airflow 3.1 and 3.2 have no Connection.aextra_dejson: the extra is parsed in a worker thread."""
+    import threading
+
+    from airflow_oauth_connector.hooks.oauth import _aextra
+
+    class OldConnection:  # the part of an Airflow 3.1 Connection that _aextra uses
+        extra = '{"a": 1}'
+
+        @property
+        def extra_dejson(self) -> dict[str, Any]:
+            assert threading.current_thread() is not threading.main_thread()  # never on the event loop
+            return json.loads(self.extra)
+
+    assert within(10, _aextra(OldConnection())) == {"a": 1}
