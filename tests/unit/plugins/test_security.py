@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 
 from airflow_oauth_connector.plugins.security import (
@@ -71,7 +73,9 @@ def test_state_is_stored_encrypted_under_a_hash(store: PendingAuthorizations) ->
     assert "authorization" in name
     assert state not in name
     assert "v" * 64 not in value
-    assert "crm" not in value
+    # A Fernet token is URL-safe base64: no JSON (quotes, braces) of the pending record survives in clear.
+    assert set(value) <= set(string.ascii_letters + string.digits + "-_=")
+    assert '"crm"' not in value
 
 
 def test_other_user_cannot_take_it_and_does_not_consume_it(store: PendingAuthorizations) -> None:
