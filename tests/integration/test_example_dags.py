@@ -102,7 +102,15 @@ def test_every_templated_field_is_rendered(demo_connections):
     assert echoed["json"] == {"tag": "t-42", "run": run.run_id}
     assert echoed["test_headers"] == {"x-test-tag": "t-42"}
     assert _xcom(run, "with_data")["form"] == {"tag": "t-42"}
-    assert OAuthConnectorOperator.template_fields == ("endpoint", "method", "query_params", "json", "data", "headers")
+    assert OAuthConnectorOperator.template_fields == (
+        "endpoint",
+        "method",
+        "query_params",
+        "json",
+        "data",
+        "headers",
+        "destination",  # a destination's own template fields (its path) are rendered in turn
+    )
 
 
 def test_land_records_to_files_dag(demo_connections, tmp_path):

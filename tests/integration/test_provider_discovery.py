@@ -134,9 +134,13 @@ EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
     "grant_type": (
         ["string", "null"],
         None,
-        ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password"],
+        ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password", "token_exchange"],
     ),
-    "client_auth": (["string", "null"], None, ["header", "body", "none"]),
+    "client_auth": (
+        ["string", "null"],
+        None,
+        ["header", "body", "none", "private_key_jwt", "client_secret_jwt", "client_assertion_file"],
+    ),
     "access_url": (["string", "null"], "url", None),
     "authorize_url": (["string", "null"], "url", None),
     "issuer_url": (["string", "null"], "url", None),
@@ -170,6 +174,17 @@ EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
     "api_headers": (["string", "null"], "multiline", None),
     "header_name": (["string", "null"], None, None),
     "header_prefix": (["string", "null"], None, None),
+    # JWT client authentication, token exchange, DPoP, PAR, resource indicators
+    "signing_alg": (["string", "null"], None, None),
+    "key_id": (["string", "null"], None, None),
+    "client_assertion_file": (["string", "null"], None, None),
+    "subject_token_file": (["string", "null"], None, None),
+    "subject_token_type": (["string", "null"], None, None),
+    "requested_token_type": (["string", "null"], None, None),
+    "audience": (["string", "null"], None, None),
+    "dpop": (["boolean", "null"], None, None),
+    "par": (["boolean", "null"], None, None),
+    "resource": (["string", "null"], None, None),
 }
 
 
