@@ -152,7 +152,11 @@ class OAuthConnectorSensor(BaseSensorOperator):
     def poll_complete(self, context: Context, event: dict[str, Any], started: float) -> bool:
         """Back from a poll: done, or wait ``poke_interval`` in the triggerer and poll again."""
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        try:  # Airflow 3.2+
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowSensorTimeout  # type: ignore[attr-defined,no-redef,unused-ignore]
 
         from airflow_oauth_connector.events import error_from_event, response_from_event
 

@@ -10,9 +10,12 @@ except ImportError:  # Airflow 3.1
     from airflow.models.dagbag import DagBag, sync_bag_to_db  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 try:  # Airflow 3.2+
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
+        AirflowSensorTimeout,
+        TaskDeferred,
+    )
 
 
 def is_valid_plugin(plugin: Any) -> bool:
@@ -68,4 +71,11 @@ def wait_for_in_process_api_startup() -> None:
     supervisor.in_process_api_server = in_process_api_server
 
 
-__all__ = ["DagBag", "TaskDeferred", "is_valid_plugin", "sync_bag_to_db", "wait_for_in_process_api_startup"]
+__all__ = [
+    "AirflowSensorTimeout",
+    "DagBag",
+    "TaskDeferred",
+    "is_valid_plugin",
+    "sync_bag_to_db",
+    "wait_for_in_process_api_startup",
+]

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from airflow_oauth_connector.events import error_to_event
 from airflow_oauth_connector.exceptions import ApiResponseError, DeferredCallFailed
@@ -12,6 +11,7 @@ from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.sensors import OAuthConnectorSensor
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
+from tests.support.airflow_compat import AirflowSensorTimeout, TaskDeferred
 from tests.support.builders import API_URL as API
 from tests.support.builders import CLIENT_SECRET, TOKEN_URL
 from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
