@@ -18,9 +18,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.test_stores import REDIS_URL, _initial_refresh_token, conn_env  # noqa: E402
+from tests.integration.store.test_across_processes import _initial_refresh_token, conn_env  # noqa: E402
 from tests.support.authserver.runner import start_auth_server  # noqa: E402
 from tests.support.store_worker import run_launcher  # noqa: E402
+from tests.support.stores import REDIS_URL  # noqa: E402
 
 
 def main() -> None:
