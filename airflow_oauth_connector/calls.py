@@ -26,26 +26,19 @@ class ApiCall:
     check_response: bool = True
 
     def send(self, hook: OAuthConnectorHook, request: PageRequest) -> requests.Response:
-        return hook.run(
-            request.endpoint,
-            self.method,
-            params=request.params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            replayable=self.replayable,
-            check_response=self.check_response,
-        )
+        return hook.run(request.endpoint, self.method, **self._arguments(request))
 
     async def asend(self, hook: OAuthConnectorHook, request: PageRequest) -> httpx.Response:
         """:meth:`send` in an event loop (through the loop's shared httpx client)."""
-        return await hook.arun(
-            request.endpoint,
-            self.method,
-            params=request.params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            replayable=self.replayable,
-            check_response=self.check_response,
-        )
+        return await hook.arun(request.endpoint, self.method, **self._arguments(request))
+
+    def _arguments(self, request: PageRequest) -> dict[str, Any]:
+        """The keyword arguments of ``hook.run`` / ``hook.arun`` for one page."""
+        return {
+            "params": request.params,
+            "json": self.json,
+            "data": self.data,
+            "headers": self.headers,
+            "replayable": self.replayable,
+            "check_response": self.check_response,
+        }

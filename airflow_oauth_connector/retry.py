@@ -174,12 +174,9 @@ def send_with_retry(
     try:
         first = send()
     except TRANSPORT_ERRORS as exc:
-        if policy.max_attempts == 1 or not is_transient_error(exc, replayable=replayable):
-            raise _unreachable(method, url, exc, 1, started) from None
         first = exc
-    else:
-        if policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable):
-            return first
+    if _final(first, policy, method, url, replayable, started):
+        return _outcome(first)
     retrying = tenacity.Retrying(sleep=sleep, **_loop_settings(policy, method, url, replayable, started))
     try:
         return retrying(_replaying(first, send))
@@ -205,12 +202,9 @@ async def send_with_retry_async(
     try:
         first = await send()
     except TRANSPORT_ERRORS as exc:
-        if policy.max_attempts == 1 or not is_transient_error(exc, replayable=replayable):
-            raise _unreachable(method, url, exc, 1, started) from None
         first = exc
-    else:
-        if policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable):
-            return first
+    if _final(first, policy, method, url, replayable, started):
+        return _outcome(first)
     retrying = tenacity.AsyncRetrying(sleep=sleep, **_loop_settings(policy, method, url, replayable, started))
     pending = [first]
 
@@ -230,6 +224,20 @@ def _replayable(method: str, policy: RetryPolicy, replayable: bool | None) -> bo
     if replayable is None:
         return method.upper() in IDEMPOTENT_METHODS or policy.retry_non_idempotent
     return replayable
+
+
+def _final(
+    first: HttpResponse | BaseException, policy: RetryPolicy, method: str, url: str, replayable: bool, started: float
+) -> bool:
+    """
+    Whether the first attempt's outcome is final: a response not worth retrying (returned as it is), or a
+    transport error not worth retrying (raised here as :class:`EndpointUnreachableError`).
+    """
+    if isinstance(first, BaseException):
+        if policy.max_attempts == 1 or not is_transient_error(first, replayable=replayable):
+            raise _unreachable(method, url, first, 1, started) from None
+        return False
+    return policy.max_attempts == 1 or not is_transient_response(first, replayable=replayable)
 
 
 def _outcome(outcome: R | BaseException) -> R:
