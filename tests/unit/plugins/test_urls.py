@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_oauth_connector import config
 from airflow_oauth_connector.plugins import URL_PREFIX, urls
 from tests.support.builders import make_profile
 
@@ -74,5 +75,5 @@ def test_airflow_base_path_is_root_when_configuration_is_unreadable(monkeypatch:
     def broken() -> str:
         raise RuntimeError("airflow.cfg unreadable")
 
-    monkeypatch.setattr(urls.config, "api_base_url", broken)
+    monkeypatch.setattr(config, "api_base_url", broken)
     assert urls.airflow_base_path() == ""
