@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 FRAME_GUARD = {
     # The pages carry state-changing forms (Authorize, Forget tokens): no other page may frame them.
@@ -17,7 +20,13 @@ def install(app: Any) -> None:
     """Add :data:`FRAME_GUARD` and :data:`NO_STORE` to every response of ``app`` (a FastAPI app)."""
 
     async def security_headers(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # an unhandled error's 500 would otherwise leave without the headers
+            from starlette.responses import PlainTextResponse
+
+            log.exception("OAuth connector plugin: unhandled error answering %s", request.url.path)  # no query
+            response = PlainTextResponse("Internal Server Error", status_code=500)
         for name, value in {**NO_STORE, **FRAME_GUARD}.items():
             response.headers.setdefault(name, value)
         return response

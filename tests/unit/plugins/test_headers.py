@@ -72,6 +72,21 @@ def test_the_plugin_app_installs_the_guard_on_its_error_pages() -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_an_unhandled_error_answers_500_with_the_guard() -> None:
+    app = FastAPI()
+    headers.install(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/boom?code=secret-code")
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error"
+    _assert_frame_guard(response.headers)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_guard_values() -> None:
     assert headers.FRAME_GUARD == {
         "X-Frame-Options": "DENY",
