@@ -100,7 +100,8 @@ OPTIONS: dict[str, Option] = {
     ),
     "callback_base_url": Option(
         "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
-        "becomes <callback_base_url>/oauth-connector/callback (default: taken from the request).",
+        "becomes <callback_base_url>/oauth-connector/callback (default: [api] base_url, else "
+        "http://localhost:<[api] port>; never the request's Host header).",
         None,
         "https://airflow.example.com",
     ),
