@@ -2,7 +2,8 @@
 
 Conf: ``conn_id``, ``tasks``, ``calls`` (API calls per task), ``hold`` (seconds each task keeps its slot),
 ``renew`` (each task forces one token refresh first: with rotating refresh tokens, one rotation per task).
-Two DAGs: ``oauth_celery_tasks`` (no retries) and ``oauth_celery_tasks_retrying`` (3 retries, 2 s apart).
+Two DAGs: ``oauth_celery_tasks`` (no retries) and ``oauth_celery_tasks_retrying`` (3 retries, 6 s apart: together
+longer than the store drill's 15 s outage, so a task that fails as the store goes down retries after it is back).
 
 Run by ``tests/integration/test_celery_hosts.py`` on Celery workers that are separate hosts (network
 namespaces): each task returns the worker address it ran on, its AIRFLOW_HOME and network namespace, so the
@@ -20,14 +21,14 @@ from airflow.sdk import DAG, get_current_context, task
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 
 
-def _build(dag_id: str, retries: int) -> None:
+def _build(dag_id: str, retries: int, retry_seconds: float = 2) -> None:
     with DAG(
         dag_id,
         schedule=None,
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_tasks=64,
-        default_args={"retries": retries, "retry_delay": timedelta(seconds=2)},
+        default_args={"retries": retries, "retry_delay": timedelta(seconds=retry_seconds)},
         params={"conn_id": "oauth_cel_cc_redis", "tasks": 50, "calls": 2, "hold": 0.0, "renew": False},
         tags=["oauth-connector", "test"],
     ):
@@ -62,4 +63,5 @@ def _build(dag_id: str, retries: int) -> None:
 
 
 _build("oauth_celery_tasks", retries=0)
-_build("oauth_celery_tasks_retrying", retries=3)  # fault drills where the store comes back: Airflow's retries
+# Fault drills where the store comes back: Airflow's retries.
+_build("oauth_celery_tasks_retrying", retries=3, retry_seconds=6)
