@@ -305,9 +305,14 @@ class OAuthProfile:
         return f"{self.conn_id}:{digest}"
 
     @classmethod
-    def from_connection(cls, conn: Connection) -> OAuthProfile:
-        """Build a profile from an Airflow connection; raises :class:`ProfileError` on bad input."""
-        extra = conn.extra_dejson if conn.extra else {}
+    def from_connection(cls, conn: Connection, extra: Mapping[str, Any] | None = None) -> OAuthProfile:
+        """
+        Build a profile from an Airflow connection; raises :class:`ProfileError` on bad input.
+
+        ``extra``: the connection's extra already parsed (default: parsed here, from ``conn.extra``).
+        """
+        if extra is None:
+            extra = conn.extra_dejson if conn.extra else {}
         if not isinstance(extra, Mapping):
             raise ProfileError(conn.conn_id, "extra", "expected a JSON object")
         return cls.from_fields(

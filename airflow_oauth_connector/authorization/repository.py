@@ -124,14 +124,8 @@ def extra_of(conn: Connection) -> dict[str, Any]:
 
 
 def profile_of(conn: Connection) -> OAuthProfile:
-    return OAuthProfile.from_fields(
-        conn.conn_id,
-        host=conn.host,
-        port=conn.port,
-        login=conn.login,
-        password=conn.password,
-        extra=extra_of(conn),
-    )
+    """The connection's profile; an extra that is not JSON is refused (Airflow would read it as ``{}``)."""
+    return OAuthProfile.from_connection(conn, extra_of(conn))
 
 
 def _check_type(conn: Connection) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_oauth_connector.destinations.base import RunKey
-from airflow_oauth_connector.destinations.sql_dialects import SqlDialect, dialect_for, kind_of, to_db
+from airflow_oauth_connector.destinations.sql_dialects import Merge, SqlDialect, dialect_for, kind_of, to_db
 from airflow_oauth_connector.exceptions import DestinationError, DestinationSchemaError, DestinationUnavailableError
 
 log = logging.getLogger(__name__)
@@ -226,10 +226,8 @@ class SqlLoad:
                         unique = self.existing is None or self.dialect.has_unique_key(
                             cur, self.schema, self.table, self.destination.primary_key
                         )
-                        written = self.dialect.merge(
-                            cur, self.target, self.staging, self.staged, self.destination.primary_key, SEQ,
-                            unique_key=unique,
-                        )  # fmt: skip
+                        plan = Merge(self.target, self.staging, self.staged, self.destination.primary_key, SEQ, unique)
+                        written = self.dialect.merge(cur, plan)
                     else:
                         written = self.dialect.copy_rows(cur, self.target, self.staging, self.staged)
                 cur.execute(f"DROP TABLE {self.staging}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 #: Logical kinds of a record's top-level values; "any" is a column of a type we do not check.
@@ -45,6 +46,19 @@ def to_db(value: Any, column_kind: str) -> Any:
     if column_kind == "json" or isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return value
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One merge of a staging table into its target: the staged columns, the key, the sequence column."""
+
+    target: str
+    staging: str
+    columns: Sequence[str]
+    key: Sequence[str]
+    seq: str
+    unique_key: bool
+    """Whether the target holds a unique constraint on exactly ``key`` (a native upsert may use it)."""
 
 
 class SqlDialect:
@@ -126,22 +140,13 @@ class SqlDialect:
             f"(SELECT MAX({self.quote(seq)}) FROM {staging} GROUP BY {keys})"
         )
 
-    def merge(
-        self,
-        cursor: Any,
-        target: str,
-        staging: str,
-        columns: Sequence[str],
-        key: Sequence[str],
-        seq: str,
-        *,
-        unique_key: bool,
-    ) -> int:
-        """Upsert the staging rows into the target on ``key``; returns the rows written."""
-        self.dedupe(cursor, staging, key, seq)
+    def merge(self, cursor: Any, plan: Merge) -> int:
+        """Upsert the staging rows into the target on the plan's key; returns the rows written."""
+        key, target = plan.key, plan.target
+        self.dedupe(cursor, plan.staging, key, plan.seq)
         match = " AND ".join(f"{target}.{self.quote(k)} = s.{self.quote(k)}" for k in key)
-        cursor.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} s WHERE {match})")  # noqa: S608
-        return self.copy_rows(cursor, target, staging, columns)
+        cursor.execute(f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {plan.staging} s WHERE {match})")  # noqa: S608
+        return self.copy_rows(cursor, target, plan.staging, plan.columns)
 
     def copy_rows(self, cursor: Any, target: str, staging: str, columns: Sequence[str]) -> int:
         names = ", ".join(self.quote(c) for c in columns)
@@ -166,12 +171,11 @@ class PostgresDialect(SqlDialect):
         return {str(name): str(db_type) for name, db_type in rows} if rows else None
 
     def has_unique_key(self, cursor: Any, schema: str | None, table: str, key: Sequence[str]) -> bool:
-        target = f"{self.quote(schema)}.{self.quote(table)}" if schema else self.quote(table)
         cursor.execute(
             "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid",
-            (target,),
+            (self.qualified(schema, table),),
         )
         wanted = sorted(key)
         return any(sorted(row[0]) == wanted for row in cursor.fetchall())
@@ -188,25 +192,16 @@ class PostgresDialect(SqlDialect):
         else:
             super().insert(cursor, target, columns, rows)
 
-    def merge(
-        self,
-        cursor: Any,
-        target: str,
-        staging: str,
-        columns: Sequence[str],
-        key: Sequence[str],
-        seq: str,
-        *,
-        unique_key: bool,
-    ) -> int:
-        if not unique_key:
-            return super().merge(cursor, target, staging, columns, key, seq, unique_key=False)
+    def merge(self, cursor: Any, plan: Merge) -> int:
+        if not plan.unique_key:
+            return super().merge(cursor, plan)
+        columns, key, seq = plan.columns, plan.key, plan.seq
         names = ", ".join(self.quote(c) for c in columns)
         keys = ", ".join(self.quote(k) for k in key)
         updates = ", ".join(f"{self.quote(c)} = EXCLUDED.{self.quote(c)}" for c in columns if c not in key)
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         cursor.execute(
-            f"INSERT INTO {target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {staging} "  # noqa: S608
+            f"INSERT INTO {plan.target} ({names}) SELECT DISTINCT ON ({keys}) {names} FROM {plan.staging} "  # noqa: S608
             f"ORDER BY {keys}, {self.quote(seq)} DESC ON CONFLICT ({keys}) {action}"
         )
         return int(cursor.rowcount)

@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import requests
@@ -53,6 +53,41 @@ _EXCERPT = 200
 _URL_CACHE = 256
 
 RetryOverride = RetryPolicy | Mapping[str, Any] | None
+
+
+class CallOptions(TypedDict, total=False):
+    """The keyword options of one call, :meth:`OAuthConnectorHook.run` and :meth:`~OAuthConnectorHook.arun` alike."""
+
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Any
+    headers: Mapping[str, str] | None
+    timeout: float | None
+    """Seconds for this call (default: the hook's timeout)."""
+    retry: RetryOverride
+    """A :class:`RetryPolicy`, or a mapping of its fields, laid over the hook's policy for this call."""
+    replayable: bool | None
+    """Whether the request may be re-sent after an ambiguous failure (default: only idempotent methods)."""
+    check_response: bool
+    """Raise :class:`ApiResponseError` for a final non-2xx status (default ``True``)."""
+
+
+class RunOptions(CallOptions, total=False):
+    """:class:`CallOptions` and the per-request options of ``requests.Session.request`` that :meth:`run` passes on."""
+
+    cookies: Any
+    files: Any
+    auth: Any
+    allow_redirects: bool
+    proxies: Mapping[str, str] | None
+    hooks: Any
+    stream: bool | None
+    verify: bool | str | None
+    cert: str | tuple[str, str] | None
+
+
+#: The call options the flow itself handles (the rest of :class:`RunOptions` go to requests unchanged).
+_FLOW_OPTIONS = frozenset({"headers", "timeout", "retry", "replayable", "check_response"})
 
 
 class OAuthConnectorHook(BaseHook):
@@ -234,51 +269,30 @@ class OAuthConnectorHook(BaseHook):
             return endpoint
         return f"{base}/{endpoint.lstrip('/')}"
 
-    def run(
-        self,
-        endpoint: str | None = None,
-        method: str = "GET",
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        retry: RetryOverride = None,
-        replayable: bool | None = None,
-        check_response: bool = True,
-        **request_kwargs: Any,
-    ) -> requests.Response:
+    def run(self, endpoint: str | None = None, method: str = "GET", **options: Unpack[RunOptions]) -> requests.Response:
         """
         Call ``endpoint`` (relative to the base URL) with the token attached; retried by the policy.
 
-        A 401 renews the token and replays once. With ``check_response`` a final non-2xx status raises
+        ``options``: :class:`CallOptions` and requests' own per-request options (:class:`RunOptions`). A 401
+        renews the token and replays once. With ``check_response`` a final non-2xx status raises
         :class:`ApiResponseError`. ``replayable`` overrides whether the request may be re-sent after a
         failure that it may have survived on the server (default: only idempotent methods).
         """
-        url = self.url_for(endpoint)
-        verb = method.upper()
-        policy = self.retry_policy if retry is None else _merge_policy(self.retry_policy, retry)
+        url, verb, policy = self._target(endpoint, method, options.get("retry"))
         request = self.session.request
-        extra_headers = dict(headers) if headers else None  # None: requests skips merging with the session's
-        seconds = self.timeout if timeout is None else timeout
+        arguments: dict[str, Any] = {k: v for k, v in options.items() if k not in _FLOW_OPTIONS}
+        headers = options.get("headers")
+        arguments["headers"] = dict(headers) if headers else None  # None: requests skips merging the session's
+        timeout = options.get("timeout")
+        arguments["timeout"] = self.timeout if timeout is None else timeout
         response = send_with_retry(
-            lambda: request(
-                verb,
-                url,
-                params=params,
-                json=json,
-                data=data,
-                headers=extra_headers,
-                timeout=seconds,
-                **request_kwargs,
-            ),
+            lambda: request(verb, url, **arguments),
             policy,
             method=verb,
             url=url,
-            replayable=replayable,
+            replayable=options.get("replayable"),
         )
-        if check_response and 400 <= response.status_code < 600:  # requests' Response.ok, without a raise
+        if options.get("check_response", True) and 400 <= response.status_code < 600:  # Response.ok, no raise
             self.check_response(response)
         return response
 
@@ -288,59 +302,40 @@ class OAuthConnectorHook(BaseHook):
         method: str = "GET",
         *,
         client: httpx.AsyncClient | None = None,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        retry: RetryOverride = None,
-        replayable: bool | None = None,
-        check_response: bool = True,
+        **options: Unpack[CallOptions],
     ) -> httpx.Response:
         """
         :meth:`run` in an event loop: the same URL rules, retry policy, token handling (renew and replay once
         after a 401) and response check. ``client``: one of your own (e.g. from :meth:`async_client`); default:
         a client shared in the running loop by every hook with the same TLS settings (keep-alive connections,
-        no per-call set-up).
+        no per-call set-up). ``options``: :class:`CallOptions`.
         """
+        unknown = options.keys() - CallOptions.__optional_keys__
+        if unknown:
+            raise TypeError(f"arun() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
         await self._aprime_captured()  # before the URL and the flow (and a client): they may need captured values
-        if client is None:  # a client per call: a pool shared by hundreds of calls costs more (httpcore)
-            async with self.async_client() as own:
-                return await self.arun(
-                    endpoint,
-                    method,
-                    client=own,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
-                    retry=retry,
-                    replayable=replayable,
-                    check_response=check_response,
-                )
+        if client is not None:
+            return await self._asend(client, endpoint, method, options)
+        async with self.async_client() as own:  # a client per call: a pool shared by hundreds costs more (httpcore)
+            return await self._asend(own, endpoint, method, options)
+
+    async def _asend(
+        self, client: httpx.AsyncClient, endpoint: str | None, method: str, options: CallOptions
+    ) -> httpx.Response:
+        url, verb, policy = self._target(endpoint, method, options.get("retry"))
         auth = self.async_auth
-        url = self.url_for(endpoint)
-        verb = method.upper()
-        policy = self.retry_policy if retry is None else _merge_policy(self.retry_policy, retry)
-        body, extra_headers = _httpx_body(json, data, headers)
-        query = _requests_style_query(params)
+        body, extra_headers = _httpx_body(options.get("json"), options.get("data"), options.get("headers"))
+        query = _requests_style_query(options.get("params"))
+        timeout = options.get("timeout")
+        seconds = self.timeout if timeout is None else timeout
         response = await send_with_retry_async(
-            lambda: client.request(
-                verb,
-                url,
-                params=query,
-                headers=extra_headers,
-                timeout=self.timeout if timeout is None else timeout,
-                auth=auth,
-                **body,
-            ),
+            lambda: client.request(verb, url, params=query, headers=extra_headers, timeout=seconds, auth=auth, **body),
             policy,
             method=verb,
             url=url,
-            replayable=replayable,
+            replayable=options.get("replayable"),
         )
-        if check_response and 400 <= response.status_code < 600:
+        if options.get("check_response", True) and 400 <= response.status_code < 600:
             raise ApiResponseError(
                 verb,
                 drop_query(str(response.url)),
@@ -349,6 +344,11 @@ class OAuthConnectorHook(BaseHook):
                 self.excerpt(response),
             )
         return response
+
+    def _target(self, endpoint: str | None, method: str, retry: RetryOverride) -> tuple[str, str, RetryPolicy]:
+        """The URL, the upper-case method and the retry policy of one call (the hook's, or overridden)."""
+        policy = self.retry_policy if retry is None else _merge_policy(self.retry_policy, retry)
+        return self.url_for(endpoint), method.upper(), policy
 
     def check_response(self, response: requests.Response) -> None:
         """Raise :class:`ApiResponseError` (with a short body excerpt, secrets removed) for a non-2xx."""
