@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector.plugins import headers
+from airflow_oauth_connector.plugins import access_log, headers
 from airflow_oauth_connector.plugins.deps import (
     NO_STORE,
     Authorizer,
@@ -54,6 +54,7 @@ def create_app(
     app = FastAPI(title="OAuth profiles", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = PluginSettings(secret, state_backend, is_allowed, user_resolver)
     headers.install(app)  # no framing, no caching: every response, errors included
+    access_log.install(app)  # the callback's code and state reach the access log redacted, even on a 401
     app.include_router(router)
     app.add_exception_handler(HTTPException, html_errors)  # type: ignore[arg-type]
     return app

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector.plugins import headers
+from airflow_oauth_connector.plugins import access_log, headers
 from airflow_oauth_connector.plugins.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -142,8 +142,12 @@ def plugin_path(request: Request) -> str:
 
 
 def sign_in_url(request: Request) -> str | None:
-    """The auth manager's login page, coming back to this page (only for GETs: a POST cannot be resumed)."""
-    next_url = str(request.url) if request.method == "GET" else str(request.url_for("profiles"))
+    """
+    The auth manager's login page, coming back to this page (only for GETs: a POST cannot be resumed; nor the
+    callback: its code must not travel on in a URL that the login page's access-log line would show).
+    """
+    resumable = request.method == "GET" and not request.url.path.endswith(access_log.CALLBACK_PATH)
+    next_url = str(request.url) if resumable else str(request.url_for("profiles"))
     try:
         from airflow.api_fastapi.app import get_auth_manager
 

@@ -22,9 +22,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector import authorization
+from airflow_oauth_connector import authorization, capture
 from airflow_oauth_connector.authorization import callback, service
-from airflow_oauth_connector.exceptions import AuthorizationError, OAuthConnectorError, StateError
+from airflow_oauth_connector.exceptions import AuthorizationError, CaptureError, OAuthConnectorError, StateError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
 from airflow_oauth_connector.plugins.deps import (
     NO_STORE,
@@ -88,10 +88,13 @@ def callback_route(request: Request, user: UserDep) -> HTMLResponse:
     register_secret_everywhere(params.get(profile.code_param))  # Amazon names it spapi_oauth_code
     try:  # the state was matched server-side by take()
         answer = callback.parse_callback(params, code_param=profile.code_param)
+        capture.callback_values(profile, answer.params)  # an incomplete redirect: 400, before the code is spent
     except AuthorizationError as exc:
         log.info("OAuth profiles: authorization of %r ended without a code (%s)", conn_id, exc.error or "no code")
         notice = Notice("error", f"Connection {conn_id!r} was not authorized", f"{exc.reason}. Nothing was stored.")
         return _result(notice, profiles_url, 400)
+    except CaptureError as exc:
+        return _result(Notice("error", f"Connection {conn_id!r} was not authorized", str(exc)), profiles_url, 400)
     started = time.monotonic()
     try:
         new_status = service.finish(profile, answer, pending.code_verifier, pending.redirect_uri)

@@ -580,8 +580,10 @@ def test_callback_captures_callback_parameters_and_a_post_authorization_call(
     _add_connection(server, admin_api, auth_server, conn_id, **extra)
     admin = PageSession(server, "admin")
     back = auth_server.authorize_url_flow(admin.authorize(conn_id))
-    missing = admin.callback(back)  # the provider did not send realmId: refused before the exchange
-    assert missing.status_code >= 400, missing.text[:300]
+    missing = admin.callback(
+        back
+    )  # the provider did not send realmId: an incomplete redirect, refused before the exchange
+    assert missing.status_code == 400, missing.text[:300]
     assert "was not authorized" in missing.text
     assert "realmId" in missing.text
     _assert_nothing_stored(server, admin_api, conn_id)
@@ -635,3 +637,24 @@ def test_redirect_uri_ignores_the_host_header(server: ApiServer, ac_connection: 
     assert query["redirect_uri"] == server.url(PLUGIN + "/callback")
     page = admin.http.get(server.url(PLUGIN + "/"), headers={"Host": "evil.example", "Cookie": cookies}, timeout=30)
     assert "evil.example" not in page.text
+
+
+# ------------------------------------------------------------------ 7. no authorization code in the logs
+def test_signed_out_callback_keeps_its_code_out_of_the_api_servers_logs(server: ApiServer) -> None:
+    """A redirect that arrives signed out: refused (401) before the handler; its request line keeps no value."""
+    code, state, amazon = (f"{name}{secrets.token_hex(8)}" for name in ("SECRETCODE", "SECRETSTATE", "SECRETSPAPI"))
+    query = f"code={code}&state={state}&spapi_oauth_code={amazon}&realmId=4620816365"
+    resp = requests.get(server.url(f"{PLUGIN}/callback?{query}"), allow_redirects=False, timeout=30)
+    assert resp.status_code == 401, resp.text[:300]
+    assert code not in resp.text  # the sign-in link comes back to the profiles page, not to this URL
+    deadline = time.monotonic() + 10
+    while "spapi_oauth_code" not in server.log_text() and time.monotonic() < deadline:  # logged after the answer
+        time.sleep(0.1)
+    logs = server.log_text() + "".join(
+        path.read_text(errors="replace") for path in (server.airflow_home / "logs").rglob("*") if path.is_file()
+    )
+    for secret in (code, state, amazon):
+        assert secret not in logs
+    line = next(line for line in logs.splitlines() if "spapi_oauth_code" in line)
+    for expected in (f"{PLUGIN}/callback", "401", "code=redacted", "state=redacted", "spapi_oauth_code=redacted"):
+        assert expected in line, line
