@@ -7,12 +7,15 @@ end in ``Error`` (older names are kept as aliases: ``ResponseCheckFailed``, ``To
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowException
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from airflow_oauth_connector.validation import FieldProblem
 
 
 class OAuthConnectorError(AirflowException):
@@ -29,13 +32,42 @@ class OAuthConnectorError(AirflowException):
 
 
 class ProfileError(OAuthConnectorError):
-    """A connection's OAuth profile is invalid: ``field`` names the offending field."""
+    """A connection's OAuth profile is invalid: ``field`` names the offending field (its key)."""
 
     def __init__(self, conn_id: str, field: str, problem: str) -> None:
         self.conn_id = conn_id
         self.field = field
         self.problem = problem
-        super().__init__(f"Connection {conn_id!r}, field {field!r}: {problem}")
+        super().__init__(f"Connection {conn_id!r}: {labelled(field, problem)}")
+
+
+def labelled(field: str, problem: str) -> str:
+    """``Token parameters (access_params): problem``: a problem named by the form's label and the key."""
+    from airflow_oauth_connector.fields import label_for
+
+    label = label_for(field)
+    return f"{label} ({field}): {problem}" if label != field else f"{field}: {problem}"
+
+
+class ConnectionSettingsError(ProfileError):
+    """
+    A connection's settings fail the checks of :mod:`airflow_oauth_connector.validation`: ``problems`` lists
+    each one (field key, form label, message); the message names them all and where to fix them.
+    """
+
+    def __init__(self, conn_id: str, problems: Sequence[FieldProblem]) -> None:
+        if not problems:
+            raise ValueError("ConnectionSettingsError needs at least one problem")
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        self.conn_id, self.field, self.problem = conn_id, first.field, first.message
+        where = "Admin > Connections (Edit) or the OAuth profiles page, then press Test"
+        if len(self.problems) == 1:
+            text = f"Connection {conn_id!r}: {first}. Fix it in {where}."
+        else:
+            listed = "; ".join(str(problem) for problem in self.problems)
+            text = f"Connection {conn_id!r} has {len(self.problems)} invalid settings: {listed}. Fix them in {where}."
+        OAuthConnectorError.__init__(self, text)
 
 
 class DiscoveryError(OAuthConnectorError):

@@ -119,6 +119,12 @@ _ACCESS_PARAM_PARTS = ("query", "headers", "body")
 _MAX_JSON_FIELD = 64 * 1024
 
 
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """``not valid JSON near character 48``: where :func:`json.loads` stopped, for a problem message."""
+    position = getattr(exc, "pos", None)
+    return "not valid JSON" + (f" near character {position}" if position is not None else "")
+
+
 def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
@@ -335,6 +341,31 @@ class OAuthProfile:
         password: str | None,
         extra: Mapping[str, Any],
     ) -> OAuthProfile:
+        """
+        The profile of these fields; a bad one raises :class:`~.exceptions.ConnectionSettingsError` listing
+        every problem that :func:`airflow_oauth_connector.validation.check_connection` finds, by label.
+        """
+        try:
+            return cls.parse_fields(conn_id, host=host, port=port, login=login, password=password, extra=extra)
+        except ProfileError as exc:
+            if type(exc) is not ProfileError:
+                raise
+            from airflow_oauth_connector.validation import settings_error
+
+            raise settings_error(exc, host=host, login=login, password=password, extra=extra) from None
+
+    @classmethod
+    def parse_fields(
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        port: int | None = None,
+        login: str | None,
+        password: str | None,
+        extra: Mapping[str, Any],
+    ) -> OAuthProfile:
+        """The profile of these fields; raises a :class:`ProfileError` for the first bad one found."""
         provider, extra, host = apply_preset(conn_id, extra, host)
         p = _FieldReader(conn_id, extra)
         allow_http = p.boolean("allow_insecure_http", False)
@@ -790,9 +821,7 @@ class _FieldReader:
             try:
                 value = json.loads(value)
             except (ValueError, RecursionError) as exc:
-                position = getattr(exc, "pos", None)
-                where = f" near character {position}" if position is not None else ""
-                raise self.fail(name, f"is not valid JSON{where}; expected a JSON object") from None
+                raise self.fail(name, json_problem(exc)) from None
         if not isinstance(value, Mapping):
             raise self.fail(name, f"expected a JSON object, got {type(value).__name__}")
         return value

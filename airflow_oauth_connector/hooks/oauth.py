@@ -49,6 +49,8 @@ from airflow_oauth_connector.token_manager import TokenManager
 if TYPE_CHECKING:
     import httpx
 
+    from airflow_oauth_connector.validation import FieldProblem
+
 _EXCERPT = 200
 _URL_CACHE = 256
 
@@ -380,8 +382,33 @@ class OAuthConnectorHook(BaseHook):
         register_secret(token)
         return token
 
+    def settings_problems(self) -> list[FieldProblem]:
+        """The connection's settings problems (:func:`~airflow_oauth_connector.validation.check_connection`)."""
+        from airflow_oauth_connector.validation import check_connection
+
+        conn = self.get_connection(self.oauth_conn_id)
+        return check_connection(
+            conn_type=conn.conn_type or CONN_TYPE,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra or None,
+            conn_id=conn.conn_id,
+        )
+
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a fresh token and say what worked, without any secret in the message."""
+        """
+        Check the settings, then fetch a fresh token and say what worked, without any secret in the message.
+
+        Settings with problems (named by the form's labels) fail the test without a token request.
+        """
+        try:
+            problems = self.settings_problems()
+        except Exception as exc:
+            return False, f"Could not read the connection: {type(exc).__name__}"
+        if problems:
+            listed = "; ".join(str(problem) for problem in problems)
+            return False, f"Invalid settings, no token requested: {listed}"
         try:
             profile = self.profile
             started = time.monotonic()

@@ -181,8 +181,9 @@ def _as_mapping(conn_id: str, name: str, value: Any) -> Mapping[str, Any]:
 
         try:
             value = json.loads(value)
-        except ValueError:
-            raise ProfileError(conn_id, name, "is not valid JSON; expected a JSON object") from None
+        except ValueError as exc:
+            where = f" near character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise ProfileError(conn_id, name, f"not valid JSON{where}") from None
     if not isinstance(value, Mapping):
         raise ProfileError(conn_id, name, f"expected a JSON object, got {type(value).__name__}")
     return value

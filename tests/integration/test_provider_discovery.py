@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_oauth_connector.connection_form import widget_description
+from airflow_oauth_connector.fields import BY_NAME, FORM_FIELDS
 from airflow_oauth_connector.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from tests.support.airflow_server import ApiServer, migrate_db, run_airflow_json, start_api_server
 
@@ -124,67 +126,69 @@ def test_hook_meta_standard_fields(hook_meta: dict[str, Any]) -> None:
     assert std["url_schema"]["hidden"] is True
     assert std["port"]["hidden"] is True
     placeholders = UI_FIELD_BEHAVIOUR["placeholders"]
-    for name, title in {"host": "API base URL", "login": "Client ID", "password": "Client secret"}.items():
+    titles = {"host": "API base URL (required)", "login": "Client ID (required except for JWT bearer)"}
+    for name, title in {**titles, "password": "Client secret"}.items():
         assert std[name] == {"hidden": False, "title": title, "placeholder": placeholders[name]}, name
     assert std["description"] is None  # not customised: the standard field
 
 
-# field -> (type, format, enum) expected in the rendered JSON schema
-EXPECTED_WIDGETS: dict[str, tuple[list[str], str | None, list[str] | None]] = {
+# field -> (type, format, enum) expected in the rendered JSON schema (Airflow 3.2+). A type without "null" is
+# what the React form marks required (Save stays disabled while it is empty); "object" is its JSON editor,
+# which refuses invalid JSON.
+_STRING, _OBJECT, _BOOL = ["string", "null"], ["object", "null"], ["boolean", "null"]
+EXPECTED_WIDGETS: dict[str, tuple[str | list[str], str | None, list[str] | None]] = {
+    "provider": ("string", None, list(CONN_FIELDS["provider"]["schema"]["enum"])),
     "grant_type": (
-        ["string", "null"],
+        "string",
         None,
         ["client_credentials", "authorization_code", "jwt_bearer", "custom", "password", "token_exchange"],
     ),
+    "provider_params": (_OBJECT, None, None),
+    "access_url": (_STRING, "url", None),
+    "scope": (_STRING, None, None),
     "client_auth": (
-        ["string", "null"],
+        _STRING,
         None,
         ["header", "body", "none", "private_key_jwt", "client_secret_jwt", "client_assertion_file"],
     ),
-    "access_url": (["string", "null"], "url", None),
-    "authorize_url": (["string", "null"], "url", None),
-    "issuer_url": (["string", "null"], "url", None),
-    "redirect_uri": (["string", "null"], "url", None),
-    "access_params": (["string", "null"], "multiline", None),
-    "authorize_params": (["string", "null"], "multiline", None),
-    "scope": (["string", "null"], None, None),
-    "pkce": (["boolean", "null"], None, None),
-    "store_backend": (["string", "null"], None, ["file", "redis", "variables", "memory"]),
-    "device_url": (["string", "null"], "url", None),
-    "refresh_token": (["string", "null"], "password", None),
-    # the presets: whatever the presets package ships (checked against the declared list)
-    "provider": (["string", "null"], None, list(CONN_FIELDS["provider"]["schema"]["enum"])),
-    "provider_params": (["string", "null"], "multiline", None),
-    "access_body": (["string", "null"], None, ["form", "json"]),
-    "access_method": (["string", "null"], None, ["POST", "GET"]),
-    "refresh_url": (["string", "null"], "url", None),
-    "custom_grant_type": (["string", "null"], None, None),
-    "grant_params": (["string", "null"], "multiline", None),
-    "username": (["string", "null"], None, None),
-    "user_password": (["string", "null"], "password", None),
-    "jwt_subject": (["string", "null"], None, None),
-    "jwt_audience": (["string", "null"], None, None),
-    "jwt_issuer": (["string", "null"], None, None),
-    "response_map": (["string", "null"], "multiline", None),
-    "expires_format": (["string", "null"], None, ["seconds", "epoch", "epoch_ms", "timestamp", "fixed"]),
-    "capture_response": (["string", "null"], "multiline", None),
-    "capture_callback": (["string", "null"], None, None),
-    "code_param": (["string", "null"], None, None),
-    "post_authorize": (["string", "null"], "multiline", None),
-    "api_headers": (["string", "null"], "multiline", None),
-    "header_name": (["string", "null"], None, None),
-    "header_prefix": (["string", "null"], None, None),
-    # JWT client authentication, token exchange, DPoP, PAR, resource indicators
-    "signing_alg": (["string", "null"], None, None),
-    "key_id": (["string", "null"], None, None),
-    "client_assertion_file": (["string", "null"], None, None),
-    "subject_token_file": (["string", "null"], None, None),
-    "subject_token_type": (["string", "null"], None, None),
-    "requested_token_type": (["string", "null"], None, None),
-    "audience": (["string", "null"], None, None),
-    "dpop": (["boolean", "null"], None, None),
-    "par": (["boolean", "null"], None, None),
-    "resource": (["string", "null"], None, None),
+    "issuer_url": (_STRING, "url", None),
+    "authorize_url": (_STRING, "url", None),
+    "redirect_uri": (_STRING, "url", None),
+    "pkce": (_BOOL, None, None),
+    "authorize_params": (_OBJECT, None, None),
+    "refresh_token": (_STRING, "password", None),
+    "device_url": (_STRING, "url", None),
+    "par": (_BOOL, None, None),
+    "capture_callback": (_STRING, None, None),
+    "code_param": (_STRING, None, None),
+    "post_authorize": (_OBJECT, None, None),
+    "custom_grant_type": (_STRING, None, None),
+    "grant_params": (_OBJECT, None, None),
+    "username": (_STRING, None, None),
+    "user_password": (_STRING, "password", None),
+    "jwt_subject": (_STRING, None, None),
+    "jwt_audience": (_STRING, None, None),
+    "jwt_issuer": (_STRING, None, None),
+    "subject_token_file": (_STRING, None, None),
+    "subject_token_type": (_STRING, None, None),
+    "requested_token_type": (_STRING, None, None),
+    "audience": (_STRING, None, None),
+    "access_params": (_OBJECT, None, None),
+    "store_backend": (_STRING, None, ["file", "redis", "variables", "memory"]),
+    "signing_alg": (_STRING, None, None),
+    "key_id": (_STRING, None, None),
+    "client_assertion_file": (_STRING, None, None),
+    "resource": (_STRING, None, None),
+    "dpop": (_BOOL, None, None),
+    "access_body": (_STRING, None, ["form", "json"]),
+    "access_method": (_STRING, None, ["POST", "GET"]),
+    "refresh_url": (_STRING, "url", None),
+    "response_map": (_OBJECT, None, None),
+    "expires_format": (_STRING, None, ["seconds", "epoch", "epoch_ms", "timestamp", "fixed"]),
+    "capture_response": (_OBJECT, None, None),
+    "api_headers": (_OBJECT, None, None),
+    "header_name": (_STRING, None, None),
+    "header_prefix": (_STRING, None, None),
 }
 
 
@@ -196,19 +200,31 @@ def test_hook_meta_extra_fields_are_all_present(hook_meta: dict[str, Any]) -> No
 @pytest.mark.parametrize("name", sorted(EXPECTED_WIDGETS))
 def test_hook_meta_extra_field_widget(hook_meta: dict[str, Any], name: str) -> None:
     declared = CONN_FIELDS[name]
+    spec = BY_NAME[name]
     rendered = hook_meta["extra_fields"][name]
     schema = rendered["schema"]
     expected_type, expected_format, expected_enum = EXPECTED_WIDGETS[name]
-    if FORM_FROM_HOOK_WIDGETS and expected_format != "password":
-        expected_format = None  # Airflow 3.1's WTForms-based form knows no url / multiline formats
-
-    assert schema["title"] == declared["label"]
-    assert rendered["description"] == declared["description"]
-    assert schema["type"] == expected_type
-    assert schema.get("format") == expected_format
+    assert schema["title"] == declared["label"] == spec.form_label
     assert schema.get("enum") == expected_enum
     # The form starts from the declared default (grant_type, client_auth, pkce), else empty.
     assert rendered["value"] == declared["schema"].get("default")
+    if FORM_FROM_HOOK_WIDGETS:
+        # Airflow 3.1's WTForms-based form: text, password, boolean; no formats, sections or value labels, so
+        # a choice field's description lists its values.
+        assert rendered["description"] == widget_description(spec)
+        assert schema["type"] == (["boolean", "null"] if expected_type == ["boolean", "null"] else ["string", "null"])
+        assert schema.get("format") == (expected_format if expected_format == "password" else None)
+        return
+    assert rendered["description"] == declared["description"] == spec.form_description
+    assert schema["type"] == expected_type
+    assert schema.get("format") == expected_format
+    assert schema["section"] == spec.section  # folding sections: essentials, authorization code, ...
+    if spec.options and any(value != label for value, label in spec.options):
+        assert schema["values_display"] == {value: label for value, label in spec.options if value != label}
+
+
+def test_hook_meta_fields_come_in_form_order(hook_meta: dict[str, Any]) -> None:
+    assert list(hook_meta["extra_fields"]) == [spec.name for spec in FORM_FIELDS]
 
 
 # ------------------------------------------------------------------------------------- 3. secret masking

@@ -47,7 +47,7 @@ def test_hierarchy(cls):
 def test_profile_error():
     error = ProfileError("my_conn", "scope", "expected text")
     assert (error.conn_id, error.field, error.problem) == ("my_conn", "scope", "expected text")
-    assert str(error) == "Connection 'my_conn', field 'scope': expected text"
+    assert str(error) == "Connection 'my_conn': Scope (scope): expected text"  # the form's label, then the key
 
 
 def test_token_response_error_status():

@@ -39,7 +39,7 @@ def test_connection_type_is_declared_with_conn_fields():
         "pkce",
         "issuer_url",
     }
-    assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "API base URL"
+    assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "API base URL (required)"
 
 
 @pytest.mark.parametrize("key", sorted(CONN_FIELDS))

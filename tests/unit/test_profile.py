@@ -364,7 +364,7 @@ def test_unknown_grant_type():
     assert error.conn_id == CONN_ID
     assert "'implicit'" in error.problem
     assert "authorization_code, client_credentials, custom, jwt_bearer, password" in error.problem
-    assert str(error).startswith(f"Connection '{CONN_ID}', field 'grant_type': ")
+    assert str(error).startswith(f"Connection '{CONN_ID}': Grant type (grant_type): ")
 
 
 def test_missing_access_url_without_issuer():
@@ -387,8 +387,8 @@ def test_authorization_code_needs_authorize_url_or_issuer():
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("{not json", "is not valid JSON"),
-        ('{"a": 1', "is not valid JSON"),
+        ("{not json", "not valid JSON near character 1"),
+        ('{"a": 1', "not valid JSON near character 7"),
         ("[1, 2]", "expected a JSON object, got list"),
         ('"text"', "expected a JSON object, got str"),
         ("42", "expected a JSON object, got int"),

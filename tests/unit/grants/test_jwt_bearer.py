@@ -105,7 +105,8 @@ def test_invalid_keys_name_the_field_without_key_material(password, problem):
         profile(password, access_url=GOOGLE_TOKEN_URL, login="x")
     assert info.value.field == "password"
     assert problem in info.value.problem
-    assert "secret" not in str(info.value)
+    assert "secretmaterial" not in str(info.value)
+    assert "MIIEvQ" not in str(info.value)
 
 
 def test_a_corrupt_pem_is_refused_at_signing_without_key_material():

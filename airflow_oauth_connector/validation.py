@@ -1,0 +1,256 @@
+"""
+Check a connection's settings before they are saved or used: every problem, named by the form's label.
+
+:func:`check_connection` is what the Test button (the hook's ``test_connection``), the native OAuth profiles
+page (Add / Edit) and the CLI call; profile loading in a task raises the same problems as a
+:class:`~airflow_oauth_connector.exceptions.ConnectionSettingsError` (:func:`settings_error`). The checks are
+the profile parser's own (:mod:`airflow_oauth_connector.profile`, run field by field so that every bad
+field is reported, not only the first): JSON fields parse and have their shape, URLs are absolute and https
+(http only for loopback hosts), enum values are known, the provider preset is known and has its
+``provider_params``, and what the grant type requires is there, after the preset filled its fields. No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_oauth_connector import profile as _profile
+from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError
+from airflow_oauth_connector.fields import BY_NAME, FIELDS, GRANT_SHORT_NAMES, FieldSpec, label_for
+from airflow_oauth_connector.presets import apply_preset
+
+CONN_TYPE = _profile.CONN_TYPE
+_CHECKED_AS = "<connection>"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One bad setting: the field's key (``access_params``, ``access_params.query``), its label, what is wrong."""
+
+    field: str
+    label: str
+    message: str
+
+    def __str__(self) -> str:
+        named = f"{self.label} ({self.field})" if self.label != self.field else self.field
+        return f"{named}: {self.message}"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready, for an API answer."""
+        return {"field": self.field, "label": self.label, "message": self.message, "text": str(self)}
+
+    @classmethod
+    def of(cls, error: ProfileError) -> FieldProblem:
+        return cls(error.field, label_for(error.field), error.problem)
+
+
+_CHOICES: Mapping[str, Mapping[str, Any]] = {
+    "grant_type": _profile._GRANT_ALIASES,
+    "client_auth": _profile._CLIENT_AUTH_ALIASES,
+    "store_backend": _profile._TOKEN_STORES,
+    "access_body": _profile._TOKEN_BODIES,
+    "access_method": _profile._TOKEN_METHODS,
+    "expires_format": _profile._EXPIRES_FORMATS,
+}
+_STRING_MAPS = ("authorize_params", "grant_params", "capture_response", "error_map", "jwt_claims")
+_NOT_CHECKED_ALONE = ("provider", "host", "login", "password")
+"""Checked by the preset step or the standard-field checks, not by the per-field pass."""
+
+
+def check_connection(
+    *,
+    conn_type: str = CONN_TYPE,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | str | None,
+    conn_id: str = _CHECKED_AS,
+) -> list[FieldProblem]:
+    """Every problem of these settings (empty: the profile loader accepts them), in form order."""
+    if conn_type != CONN_TYPE:
+        return [FieldProblem("conn_type", label_for("conn_type"), f"expected {CONN_TYPE!r}, got {conn_type!r}")]
+    own, problem = _extra_object(extra)
+    if problem is not None:
+        return [problem]
+    found = _Problems()
+    effective, effective_host = own, host
+    try:
+        _provider, effective, effective_host = apply_preset(conn_id, own, host)
+    except ProfileError as exc:
+        found.add(exc)
+    reader = _profile._FieldReader(conn_id, effective)
+    allow_http = found.attempt(lambda: reader.boolean("allow_insecure_http", False)) or False
+    found.attempt(lambda: _profile._base_url(conn_id, effective_host, None, allow_http))
+    for spec in FIELDS:
+        if spec.name not in _NOT_CHECKED_ALONE and spec.name not in found:
+            found.attempt(_field_check(reader, spec, allow_http))
+    grant = found.attempt(lambda: reader.choice("grant_type", _CHOICES["grant_type"], None)) or (
+        _profile.GrantType.CLIENT_CREDENTIALS
+    )
+    if "provider" not in found and "provider_params" not in found:  # else the preset's fields are unknown
+        for missing in _missing_required(grant.value, effective, effective_host, login, password):
+            found.append(missing)
+    if not found:
+        try:  # what the field-by-field pass cannot see: keys checked against each other
+            _profile.OAuthProfile.parse_fields(conn_id, host=host, login=login, password=password, extra=own)
+        except ProfileError as exc:
+            found.add(exc)
+    return found.in_form_order()
+
+
+def settings_error(
+    error: ProfileError,
+    *,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | str | None,
+) -> ConnectionSettingsError:
+    """The profile loader's ``error`` with every other problem of the same settings (``error``'s first)."""
+    first = FieldProblem.of(error)
+    others = check_connection(host=host, login=login, password=password, extra=extra, conn_id=error.conn_id)
+    return ConnectionSettingsError(error.conn_id, [first, *(p for p in others if p.field != first.field)])
+
+
+def require_valid(
+    conn_id: str,
+    *,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    extra: Mapping[str, Any] | str | None,
+) -> None:
+    """Raise :class:`ConnectionSettingsError` when :func:`check_connection` finds a problem."""
+    problems = check_connection(host=host, login=login, password=password, extra=extra, conn_id=conn_id)
+    if problems:
+        raise ConnectionSettingsError(conn_id, problems)
+
+
+# ----------------------------------------------------------------------------------------------- the passes
+class _Problems:
+    """Problems found so far, at most one per field."""
+
+    def __init__(self) -> None:
+        self._by_field: dict[str, FieldProblem] = {}
+
+    def __contains__(self, field: str) -> bool:
+        return field in self._by_field
+
+    def __bool__(self) -> bool:
+        return bool(self._by_field)
+
+    def append(self, problem: FieldProblem) -> None:
+        root = problem.field.split(".", 1)[0]
+        if root not in self._by_field:
+            self._by_field[root] = problem
+
+    def add(self, error: ProfileError) -> None:
+        self.append(FieldProblem.of(error))
+
+    def attempt(self, check: Callable[[], Any]) -> Any:
+        """``check()``'s result; ``None`` after recording the :class:`ProfileError` it raised."""
+        try:
+            return check()
+        except ProfileError as exc:
+            self.add(exc)
+            return None
+
+    def in_form_order(self) -> list[FieldProblem]:
+        order = {spec.name: index for index, spec in enumerate(FIELDS)}
+        return sorted(self._by_field.values(), key=lambda p: order.get(p.field.split(".", 1)[0], len(order)))
+
+
+def _extra_object(extra: Mapping[str, Any] | str | None) -> tuple[Mapping[str, Any], FieldProblem | None]:
+    if extra is None or extra == "":
+        return {}, None
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except (ValueError, RecursionError) as exc:
+            return {}, FieldProblem("extra", label_for("extra"), _profile.json_problem(exc))
+    if not isinstance(extra, Mapping):
+        return {}, FieldProblem("extra", label_for("extra"), f"expected a JSON object, got {type(extra).__name__}")
+    return extra, None
+
+
+def _field_check(reader: _profile._FieldReader, spec: FieldSpec, allow_http: bool) -> Callable[[], Any]:
+    """The profile parser's check of one field, by its name or kind."""
+    name = spec.name
+    special: Mapping[str, Callable[[], Any]] = {
+        "access_params": lambda: reader.access_params(name),
+        "post_authorize": lambda: _profile._post_authorize(reader, allow_http),
+        "response_map": lambda: _profile._response_map(reader, _profile.GrantType.CLIENT_CREDENTIALS),
+        "api_headers": lambda: _header_names(reader, name, reader.string_map(name)),
+        "header_name": lambda: _header_names(reader, name, [reader.text(name) or "Authorization"]),
+        "header_prefix": lambda: reader.prefix(name, "Bearer"),
+        "scope_separator": lambda: reader.prefix(name, " "),
+        "capture_callback": lambda: reader.names(name),
+        "resource": lambda: _profile._resources(reader),
+        "redirect_uri": lambda: reader.url(name, allow_http=True),
+        "client_key": lambda: _profile._client_cert(reader.conn_id, reader.text("client_cert"), reader.text(name)),
+    }
+    if name in special:
+        return special[name]
+    if name in _CHOICES:
+        return lambda: reader.choice(name, _CHOICES[name], None)
+    if name in _STRING_MAPS:
+        return lambda: reader.string_map(name)
+    by_kind: Mapping[str, Callable[[], Any]] = {
+        "url": lambda: reader.url(name, allow_http),
+        "json": lambda: reader.json_object(name),
+        "boolean": lambda: reader.boolean(name, False),
+        "integer": lambda: reader.optional_number(name, minimum=spec.minimum or 0),
+        "number": lambda: reader.optional_number(name, minimum=spec.minimum or 0),
+    }
+    return by_kind.get(spec.kind, lambda: reader.text(name))
+
+
+def _header_names(reader: _profile._FieldReader, field: str, names: Any) -> None:
+    for header in names:
+        _profile._check_header_name(reader.conn_id, field, header)
+
+
+def _missing_required(
+    grant: str, extra: Mapping[str, Any], host: str | None, login: str | None, password: str | None
+) -> list[FieldProblem]:
+    """Fields the grant type requires that are empty after the preset filled its fields."""
+    standard = {"host": host, "login": login, "password": password}
+    value = {**extra, **standard}
+
+    def given(name: str) -> bool:
+        item = value.get(name)
+        return item is not None and (not isinstance(item, str) or bool(item.strip()))
+
+    problems = []
+    for spec in FIELDS:
+        if grant not in spec.required_for or given(spec.name) or spec.default is not None:
+            continue
+        if spec.name in ("access_url", "authorize_url") and given("issuer_url"):
+            continue
+        if spec.name == "access_url" and grant == "jwt_bearer":
+            continue  # the key file's token_uri or the JWT audience may give it: the profile parse decides
+        problems.append(FieldProblem(spec.name, spec.label, _required_message(spec, grant)))
+    auth = str(value.get("client_auth") or "").strip().lower()
+    no_secret = auth in {m.value for m in _profile._NO_SECRET_METHODS} or auth == "public"
+    if grant != "jwt_bearer" and not no_secret and not given("password"):
+        what = "private key (PEM or JWK)" if auth == "private_key_jwt" else "client secret"
+        problems.append(
+            FieldProblem(
+                "password",
+                BY_NAME["password"].label,
+                f"the {what} is required unless Client authentication is 'none' (public client) "
+                "or 'client_assertion_file'",
+            )
+        )
+    return problems
+
+
+def _required_message(spec: FieldSpec, grant: str) -> str:
+    every = set(spec.required_for) == set(GRANT_SHORT_NAMES)
+    needed = "required" if every else f"required for {GRANT_SHORT_NAMES[grant]}"
+    if spec.name in ("access_url", "authorize_url"):
+        return f"{needed} (or set Issuer URL for discovery, or pick a provider preset that gives it)"
+    return needed
