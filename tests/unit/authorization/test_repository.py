@@ -1,0 +1,72 @@
+"""The connections repository: find, read and update oauth_connector connections in the metadata DB."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_oauth_connector.authorization import repository
+from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError, ProfileError
+from tests.support.authorization import SECRET, add_connection, extra_for
+
+
+def test_a_stored_connection_is_loaded_with_its_client_secret(db: Any) -> None:
+    conn_id = add_connection(extra_for(scope="read"))
+    profile = repository.load_profile(conn_id)
+    assert profile.conn_id == conn_id
+    assert profile.client_secret == SECRET
+    assert profile.scope == "read"
+    assert repository.stored_profile(conn_id).cache_key == profile.cache_key
+    assert repository.stored_extra(conn_id)["scope"] == "read"
+
+
+def test_a_connection_from_the_environment_is_loaded_but_not_stored(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {
+        "conn_type": "oauth_connector",
+        "host": "https://api.example.com",
+        "login": "env-client",
+        "password": SECRET,
+        "extra": extra_for(),
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_REPO_FROM_ENV", json.dumps(conn))
+    assert repository.load_profile("repo_from_env").client_id == "env-client"
+    with pytest.raises(AuthorizationStorageError, match="not stored in the Airflow metadata database"):
+        repository.stored_profile("repo_from_env")
+
+
+def test_an_unknown_connection_is_not_defined(db: Any) -> None:
+    with pytest.raises(OAuthConnectorError, match="is not defined"):
+        repository.load_profile("repo_nowhere")
+
+
+def test_a_connection_of_another_type_is_refused(db: Any) -> None:
+    other = add_connection({"foo": "bar"}, conn_type="http")
+    with pytest.raises(AuthorizationStorageError, match="has type 'http'"):
+        repository.load_profile(other)
+
+
+def test_list_connection_ids_holds_only_ours_sorted(db: Any) -> None:
+    ours = sorted(add_connection() for _ in range(3))
+    add_connection({"foo": "bar"}, conn_type="http")
+    assert repository.list_connection_ids() == ours
+
+
+def test_an_extra_that_is_not_a_json_object_is_a_profile_error(db: Any) -> None:
+    for text, problem in (("{not json", "is not valid JSON"), ("[1, 2]", "expected a JSON object")):
+        stored = SimpleNamespace(conn_id="repo_bad_extra", extra=text)  # as a row written around Airflow holds it
+        with pytest.raises(ProfileError, match=problem):
+            repository.profile_of(stored)  # type: ignore[arg-type]
+
+
+def test_write_extra_returns_the_new_profile_within_the_callers_session(db: Any) -> None:
+    from airflow.utils.session import create_session
+
+    conn_id = add_connection()
+    with create_session() as session:
+        conn = repository.stored_connection(session, conn_id)
+        profile = repository.write_extra(session, conn, {**repository.extra_of(conn), "refresh_token": "r-1"})
+        assert profile.refresh_token == "r-1"
+    assert repository.stored_extra(conn_id)["refresh_token"] == "r-1"
