@@ -83,14 +83,16 @@ def check_connection(
         found.add(exc)
     reader = _profile._FieldReader(conn_id, effective)
     allow_http = found.attempt(lambda: reader.boolean("allow_insecure_http", False)) or False
-    found.attempt(lambda: _profile._base_url(conn_id, effective_host, None, allow_http))
+    preset_failed = "provider" in found or "provider_params" in found  # then what the preset gives is unknown
+    if not preset_failed:
+        found.attempt(lambda: _profile._base_url(conn_id, effective_host, None, allow_http))
     for spec in FIELDS:
         if spec.name not in _NOT_CHECKED_ALONE and spec.name not in found:
             found.attempt(_field_check(reader, spec, allow_http))
     grant = found.attempt(lambda: reader.choice("grant_type", _CHOICES["grant_type"], None)) or (
         _profile.GrantType.CLIENT_CREDENTIALS
     )
-    if "provider" not in found and "provider_params" not in found:  # else the preset's fields are unknown
+    if not preset_failed:
         for missing in _missing_required(grant.value, effective, effective_host, login, password):
             found.append(missing)
     if not found:
