@@ -46,9 +46,10 @@ from typing import Any, TextIO, cast
 from airflow_oauth_connector import authorization
 from airflow_oauth_connector.authorization import callback, service
 from airflow_oauth_connector.authorization.loopback import CallbackListener
-from airflow_oauth_connector.exceptions import CliError, OAuthConnectorError
+from airflow_oauth_connector.exceptions import AuthorizationError, CliError, OAuthConnectorError
 from airflow_oauth_connector.grants import device
 from airflow_oauth_connector.profile import OAuthProfile
+from airflow_oauth_connector.status import Where
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
 
@@ -200,6 +201,8 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         console.say("No oauth_connector connections in the Airflow metadata database.")
     for status in statuses if not args.as_json else []:
         console.say(f"{status.conn_id}: {status.describe()}")
+        if status.last_success is not None:
+            console.say(f"  last success: {authorization.format_time(status.last_success)}")
     return EXIT_FAILURE if any(s.state == "error" for s in statuses) else EXIT_OK
 
 
@@ -215,6 +218,22 @@ def cmd_authorize(args: argparse.Namespace, console: Console) -> int:
     profile = authorization.stored_profile(conn_id)  # fails early if the result could not be saved
     service.check_authorizable(profile)
     client = TokenClient(profile)
+    try:
+        token = _authorized_token(args, profile, client, console)
+    except (CliError, AuthorizationError, KeyboardInterrupt):
+        raise  # nothing was asked of the token endpoint, or the person stopped
+    except Exception as exc:
+        authorization.record_failure(profile, exc, Where.CLI)  # shown by `status`, "in cli"
+        raise
+    authorization.save_authorization(conn_id, token)
+    status = authorization.connection_status(conn_id)
+    console.say(f"Authorized {conn_id!r}: {status.describe()}")
+    return EXIT_OK
+
+
+def _authorized_token(args: argparse.Namespace, profile: OAuthProfile, client: TokenClient, console: Console) -> Token:
+    """The token of the mode ``args`` chose (loopback, paste or device)."""
+    conn_id = profile.conn_id
     timeout = args.timeout
     open_browser = not args.no_browser
     if args.mode == "device":
@@ -228,10 +247,7 @@ def cmd_authorize(args: argparse.Namespace, console: Console) -> int:
         token = authorize_loopback(
             profile, client, console, port=args.port, timeout=timeout or DEFAULT_TIMEOUT, open_browser=open_browser
         )
-    authorization.save_authorization(conn_id, token)
-    status = authorization.connection_status(conn_id)
-    console.say(f"Authorized {conn_id!r}: {status.describe()}")
-    return EXIT_OK
+    return token
 
 
 # -- the three ways a person authorizes -------------------------------------------------------------------

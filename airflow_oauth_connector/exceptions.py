@@ -77,9 +77,20 @@ class DiscoveryError(OAuthConnectorError):
 class TokenResponseError(OAuthConnectorError):
     """The token endpoint answered with something that is not a usable token response."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, conn_id: str | None = None, url: str | None = None
+    ) -> None:
         self.http_status = status_code
-        super().__init__(message)
+        self.conn_id = conn_id
+        self.url = url
+        super().__init__(f"Connection {conn_id!r}, token URL {url}: {message}" if conn_id else message)
+        self.message = message
+
+    def located(self, conn_id: str, url: str) -> TokenResponseError:
+        """This error naming the connection and the token URL it came from (no query)."""
+        if self.conn_id:
+            return self
+        return type(self)(self.message, status_code=self.http_status, conn_id=conn_id, url=url)
 
 
 class TokenEndpointError(OAuthConnectorError):
@@ -88,11 +99,22 @@ class TokenEndpointError(OAuthConnectorError):
     #: Error codes that no retry can fix.
     permanent: bool = False
 
-    def __init__(self, error: str, description: str | None = None, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        description: str | None = None,
+        *,
+        status_code: int | None = None,
+        conn_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
         self.error = error
         self.description = description
         self.http_status = status_code
-        text = f"Token endpoint returned error {error!r}"
+        self.conn_id = conn_id
+        self.url = url
+        where = f"Connection {conn_id!r}: token endpoint {url}" if conn_id else "Token endpoint"
+        text = f"{where} returned error {error!r}"
         if status_code is not None:
             text += f" (HTTP {status_code})"
         if description:
@@ -104,6 +126,12 @@ class TokenEndpointError(OAuthConnectorError):
 
     def hint(self) -> str:
         return ""
+
+    def located(self, conn_id: str, url: str) -> TokenEndpointError:
+        """This error naming the connection and the token URL (no query) that answered it."""
+        if self.conn_id:
+            return self
+        return type(self)(self.error, self.description, status_code=self.http_status, conn_id=conn_id, url=url)
 
     @staticmethod
     def create(error: str, description: str | None, status_code: int | None) -> TokenEndpointError:
@@ -135,12 +163,18 @@ class GrantRefusedError(InvalidGrantError):
     or revoked refresh token so): the grant was refused, and the server gave no reason.
     """
 
-    def __init__(self, status_code: int) -> None:
-        super().__init__("invalid_grant", None, status_code=status_code)
+    def __init__(self, status_code: int, *, conn_id: str | None = None, url: str | None = None) -> None:
+        super().__init__("invalid_grant", None, status_code=status_code, conn_id=conn_id, url=url)
+        where = f"Connection {conn_id!r}: token endpoint {url}" if conn_id else "Token endpoint"
         self.args = (
-            f"Token endpoint refused the refresh token (HTTP {status_code}) and gave no reason: the grant was "
+            f"{where} refused the refresh token (HTTP {status_code}) and gave no reason: the grant was "
             f"revoked, expired or already used. Authorize the connection again",
         )
+
+    def located(self, conn_id: str, url: str) -> GrantRefusedError:
+        if self.conn_id:
+            return self
+        return GrantRefusedError(self.http_status or 400, conn_id=conn_id, url=url)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -245,24 +279,88 @@ class ApiResponseError(OAuthConnectorError):
         super().__init__(message)
 
 
+UnreachableCause = Literal["refused", "dns", "timeout", "tls", "closed", "other"]
+
+
 class EndpointUnreachableError(OAuthConnectorError):
-    """A transport error (connect failure, timeout, reset) outlasted the retry policy."""
+    """
+    A transport error (connect failure, timeout, reset) outlasted the retry policy.
+
+    ``cause`` says what happened in plain words (``detail``, e.g. "the connection to auth.example.com:443 was
+    refused") and chooses the hint: the URL and the network for a refused connection or a name that does not
+    resolve, the retry limits only for timeouts and dropped connections. With ``conn_id`` (a token request)
+    the message names the connection and its token URL, and ``field`` names the form field to check.
+    """
 
     def __init__(
-        self, method: str, url: str, reason: str, attempts: int, elapsed: float, *, never_sent: bool = False
+        self,
+        method: str,
+        url: str,
+        reason: str,
+        attempts: int,
+        elapsed: float,
+        *,
+        never_sent: bool = False,
+        cause: UnreachableCause = "other",
+        detail: str | None = None,
+        conn_id: str | None = None,
+        field: str | None = None,
     ) -> None:
         self.never_sent = never_sent
         """True when the last attempt surely never reached the server (its connect failed)."""
         self.method = method
         self.url = url
         self.reason = reason
+        """The transport error's type and (redacted) text, for debugging; the message says it in plain words."""
         self.attempts = attempts
         self.elapsed = elapsed
+        self.cause: UnreachableCause = cause
+        self.detail = detail
+        self.conn_id = conn_id
+        self.field = field
         plural = "s" if attempts != 1 else ""
-        super().__init__(
-            f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {reason}. "
-            f"Check that the host is reachable, or raise the connection's retry limits"
+        what = detail or reason
+        hint = _unreachable_hint(cause, field)
+        if conn_id:
+            message = (
+                f"Connection {conn_id!r} could not reach its token URL {url}: {what} "
+                f"({attempts} attempt{plural} in {elapsed:.1f} s). {hint}"
+            )
+        else:
+            message = f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {what}. {hint}"
+        super().__init__(message)
+
+    def located(self, conn_id: str, field: str) -> EndpointUnreachableError:
+        """This error naming the connection, its token URL and the form ``field`` that holds the URL."""
+        if self.conn_id:
+            return self
+        return type(self)(
+            self.method,
+            self.url,
+            self.reason,
+            self.attempts,
+            self.elapsed,
+            never_sent=self.never_sent,
+            cause=self.cause,
+            detail=self.detail,
+            conn_id=conn_id,
+            field=field,
         )
+
+
+def _unreachable_hint(cause: str, field: str | None) -> str:
+    url = f"the {field}" if field else "the URL"
+    if cause in ("refused", "dns"):
+        return f"Check {url} and that the server is reachable from the worker"
+    if cause == "timeout" or cause == "closed":
+        return (
+            "The server did not answer in time or dropped the connection: check that it is up and reachable "
+            "from the worker, or raise the connection's timeout or retry limits ('timeout', 'retry_max_attempts', "
+            "'retry_max_seconds')"
+        )
+    if cause == "tls":
+        return f"Check {url} (https and port) and the connection's TLS settings ('verify', CA bundle)"
+    return f"Check {url} and that the server is reachable from the worker"
 
 
 class DestinationError(OAuthConnectorError):

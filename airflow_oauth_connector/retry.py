@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import errno
+import http.client
 import logging
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import requests
 import tenacity
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NameResolutionError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from airflow_oauth_connector.exceptions import EndpointUnreachableError
+from airflow_oauth_connector.exceptions import EndpointUnreachableError, UnreachableCause
 from airflow_oauth_connector.redaction import drop_query, redact
 
 log = logging.getLogger(__name__)
@@ -299,6 +304,85 @@ def _loop_settings(policy: RetryPolicy, method: str, url: str, replayable: bool,
 def _unreachable(method: str, url: str, exc: BaseException, attempts: int, started: float) -> EndpointUnreachableError:
     reason = f"{type(exc).__name__}: {redact(str(exc), folded=False)}"
     elapsed = time.monotonic() - started
+    cause, detail = describe_transport_error(exc, drop_query(url))
     return EndpointUnreachableError(
-        method.upper(), drop_query(url), reason, attempts, elapsed, never_sent=_never_sent(exc)
+        method.upper(),
+        drop_query(url),
+        reason,
+        attempts,
+        elapsed,
+        never_sent=_never_sent(exc),
+        cause=cause,
+        detail=detail,
     )
+
+
+_REFUSED_TEXT = ("connection refused", "actively refused")
+_NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+_DNS_TEXT = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "getaddrinfo failed",
+    "no address associated",
+    "failed to resolve",
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (urllib3's ``reason``, ``args[0]``, causes and contexts), each once."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 16:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        nested = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        reason = getattr(current, "reason", None)
+        todo += [e for e in (nested, reason, current.__cause__, current.__context__) if isinstance(e, BaseException)]
+    return seen
+
+
+def describe_transport_error(exc: BaseException, url: str) -> tuple[UnreachableCause, str | None]:
+    """
+    What a transport error of requests/urllib3 or httpx means, in plain words, without the libraries' text
+    (``HTTPConnectionPool(host=..., port=...): Max retries exceeded ...``): a cause and a sentence naming
+    the host and port, e.g. ``("refused", "the connection to auth.example.com:8443 was refused")``.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "the host"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 443 if parts.scheme == "https" else 80
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, (ConnectionRefusedError,)) for e in chain) or any(t in text for t in _REFUSED_TEXT):
+        return "refused", f"the connection to {host}:{port} was refused (nothing listens on that port)"
+    if any(isinstance(e, (socket.gaierror, NameResolutionError)) for e in chain) or any(t in text for t in _DNS_TEXT):
+        return "dns", f"the host name {host!r} does not resolve"
+    if any(isinstance(e, OSError) and e.errno in _NO_ROUTE for e in chain) or "unreachable" in text:
+        return "refused", f"{host}:{port} cannot be reached from here (no route to the host)"
+    if any(isinstance(e, (requests.exceptions.ConnectTimeout, httpx.ConnectTimeout)) for e in chain):
+        return "timeout", f"no connection to {host}:{port} could be opened within the timeout"
+    timeouts = (requests.exceptions.Timeout, httpx.TimeoutException, TimeoutError, socket.timeout, ReadTimeoutError)
+    if any(isinstance(e, timeouts) for e in chain):
+        return "timeout", f"{host}:{port} did not answer within the timeout"
+    if any(isinstance(e, (ssl.SSLError, requests.exceptions.SSLError)) for e in chain):
+        problem = next((getattr(e, "reason", None) for e in chain if isinstance(e, ssl.SSLError)), None)
+        return "tls", f"the TLS handshake with {host}:{port} failed" + (f" ({problem})" if problem else "")
+    closed = (
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+        http.client.RemoteDisconnected,
+        requests.exceptions.ChunkedEncodingError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+        ProtocolError,
+    )
+    if any(isinstance(e, closed) for e in chain):
+        return "closed", f"{host}:{port} closed the connection before answering"
+    return "other", None

@@ -20,10 +20,12 @@ Nothing in a record is secret: failure messages are redacted before they are rec
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -54,9 +56,58 @@ class Where(str, enum.Enum):
     """A token manager outside any known context (e.g. a hook used in a script)."""
 
 
-def task_where(dag_id: str, task_id: str, try_number: int) -> str:
+def task_where(dag_id: str, task_id: str, try_number: int | str) -> str:
     """``"dag_id/task_id/try N"``: where a task's failure happened."""
     return f"{dag_id}/{task_id}/try {try_number}"
+
+
+_WHERE: contextvars.ContextVar[str | None] = contextvars.ContextVar("oauth_connector_where", default=None)
+
+
+@contextlib.contextmanager
+def recording_where(where: Where | str) -> Iterator[None]:
+    """Within the block, token requests' outcomes are recorded as happening at ``where`` (e.g. ``"test"``)."""
+    reset = _WHERE.set(where.value if isinstance(where, Where) else where)
+    try:
+        yield
+    finally:
+        _WHERE.reset(reset)
+
+
+def current_where() -> str:
+    """
+    Where a token request happens now: the innermost :func:`recording_where` (``"test"``, ``"page"``, ``"cli"``),
+    else the running task as ``"dag_id/task_id/try N"``, else ``"worker"``.
+
+    The task is read from the ``AIRFLOW_CTX_DAG_ID`` / ``AIRFLOW_CTX_TASK_ID`` / ``AIRFLOW_CTX_TRY_NUMBER``
+    variables that the Task SDK's task runner exports into the task process before ``execute``
+    (``airflow.sdk.execution_time.task_runner``: ``os.environ.update(context_to_airflow_vars(...))``).
+    """
+    where = _WHERE.get()
+    if where:
+        return where
+    dag_id, task_id = os.environ.get("AIRFLOW_CTX_DAG_ID"), os.environ.get("AIRFLOW_CTX_TASK_ID")
+    if dag_id and task_id:
+        return task_where(dag_id, task_id, os.environ.get("AIRFLOW_CTX_TRY_NUMBER") or "?")
+    return Where.WORKER.value
+
+
+def failure_kind(error: BaseException) -> str:
+    """
+    The short kind a failure is recorded under: the OAuth error code (``invalid_client``, ``invalid_grant``),
+    ``unreachable`` / ``timeout`` for a token URL that could not be reached, ``bad_response`` for an answer
+    that is no token response, else the exception's class name.
+    """
+    from airflow_oauth_connector.exceptions import EndpointUnreachableError, TokenResponseError
+
+    code = getattr(error, "error", None)
+    if isinstance(code, str) and code:
+        return code
+    if isinstance(error, EndpointUnreachableError):
+        return "timeout" if error.cause == "timeout" else "unreachable"
+    if isinstance(error, TokenResponseError):
+        return "bad_response"
+    return type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -72,8 +123,8 @@ class Failure:
     @classmethod
     def of(cls, error: BaseException, *, at: float, where: str, secrets: tuple[str | None, ...] = ()) -> Failure:
         """The failure ``error`` describes, its message redacted (known ``secrets``, URL queries) and cut."""
-        kind = str(getattr(error, "error", "") or type(error).__name__)
-        return cls(kind=kind, message=redact(str(error), secrets=secrets, limit=MAX_MESSAGE), at=at, where=where)
+        message = redact(str(error), secrets=secrets, limit=MAX_MESSAGE)
+        return cls(kind=failure_kind(error), message=message, at=at, where=where)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "at": self.at, "where": self.where}
@@ -142,13 +193,20 @@ class TokenStatus:
     def needs_reauthorization(self) -> bool:
         return self.state is AuthState.NEEDS_REAUTHORIZATION
 
-    def failed(self, failure: Failure, state: AuthState | None = None) -> TokenStatus:
-        """This status after ``failure`` (and, if given, the new ``state``); an in-flight refresh ended."""
-        return replace(self, failure=failure, state=state or self.state, in_flight=None)
+    def failed(self, failure: Failure, state: AuthState | None = None, *, keep_in_flight: bool = False) -> TokenStatus:
+        """
+        This status after ``failure`` (and, if given, the new ``state``); the last success is kept. The
+        in-flight refresh ends, unless ``keep_in_flight`` (the refresh may have been processed: it stays).
+        """
+        in_flight = self.in_flight if keep_in_flight else None
+        return replace(self, failure=failure, state=state or self.state, in_flight=in_flight)
 
     def succeeded(self, at: float, *, refreshed: bool = True, state: AuthState | None = None) -> TokenStatus:
-        """This status after a success at ``at``: the failure is cleared, ``needs re-authorization`` too."""
-        new_state = state or (None if self.state is AuthState.NEEDS_REAUTHORIZATION else self.state)
+        """
+        This status after a success at ``at``: the failure is cleared, ``needs re-authorization`` and
+        ``not authorized`` too; an in-flight refresh ended.
+        """
+        new_state = state or (self.state if self.state is AuthState.AUTHORIZED else None)
         return TokenStatus(
             state=new_state,
             failure=None,
@@ -158,7 +216,19 @@ class TokenStatus:
         )
 
     def refreshing(self, in_flight: RefreshInFlight) -> TokenStatus:
-        return replace(self, in_flight=in_flight)
+        """
+        This status with ``in_flight`` recorded for its chain; the last failure and success are kept. A
+        state about another grant (e.g. an older chain's "needs re-authorization") does not carry over.
+        """
+        state = self.state if self.chain == in_flight.chain else None
+        if state is AuthState.NOT_AUTHORIZED:  # a refresh is being sent: there is a refresh token
+            state = None
+        return replace(self, state=state, in_flight=in_flight, chain=in_flight.chain)
+
+    @property
+    def last_event_failed(self) -> bool:
+        """Whether the last recorded outcome is a failure (a failure is cleared by the next success)."""
+        return self.failure is not None and (self.last_success is None or self.failure.at >= self.last_success)
 
     def to_dict(self) -> dict[str, Any]:
         return {

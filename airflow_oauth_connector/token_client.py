@@ -18,6 +18,7 @@ from airflow_oauth_connector.discovery import Endpoints, resolve_endpoints
 from airflow_oauth_connector.dpop import DPoPKey, NonceMemory, nonce_loop_error, token_nonce_challenge
 from airflow_oauth_connector.exceptions import (
     DPoPError,
+    EndpointUnreachableError,
     GrantRefusedError,
     ProfileError,
     TokenEndpointError,
@@ -25,7 +26,7 @@ from airflow_oauth_connector.exceptions import (
 )
 from airflow_oauth_connector.grants import authorization_code, jwt_bearer, token_exchange
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
-from airflow_oauth_connector.redaction import register_secret
+from airflow_oauth_connector.redaction import drop_query, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.token import Token, parse_token_body
 
@@ -158,7 +159,7 @@ class TokenClient:
             return self._refresh_request(params, refresh_token, previous)
         except TokenResponseError as exc:
             if exc.http_status is not None and _refused_without_reason(exc.http_status):
-                raise GrantRefusedError(exc.http_status) from None
+                raise GrantRefusedError(exc.http_status, conn_id=exc.conn_id, url=exc.url) from None
             raise
 
     def _refresh_request(self, params: Mapping[str, str], refresh_token: str, previous: Token | None) -> Token:
@@ -189,15 +190,21 @@ class TokenClient:
         if self.profile.resource and "resource" not in grant_params:
             grant_params = {**grant_params, "resource": list(self.profile.resource)}  # RFC 8707 2.2
         key = self._dpop_key(dpop_jwk) if self.profile.dpop else None
-        payload = self.post_form(endpoint or self.endpoints.token_url, grant_params, dpop_key=key)
-        token = Token.from_payload(
-            payload,
-            now=self._clock(),
-            default_lifetime=self.profile.default_expires_in,
-            previous_refresh_token=previous_refresh_token,
-            mapping=self.profile.response,
-            previous_captured=previous_captured,
-        )
+        url = endpoint or self.endpoints.token_url
+        try:
+            payload = self.post_form(url, grant_params, dpop_key=key)
+            token = Token.from_payload(
+                payload,
+                now=self._clock(),
+                default_lifetime=self.profile.default_expires_in,
+                previous_refresh_token=previous_refresh_token,
+                mapping=self.profile.response,
+                previous_captured=previous_captured,
+            )
+        except (TokenEndpointError, TokenResponseError) as exc:
+            raise exc.located(self.profile.conn_id, drop_query(url)) from None
+        except EndpointUnreachableError as exc:
+            raise exc.located(self.profile.conn_id, self._url_field(url)) from None
         if key is not None:
             if not token.is_dpop:
                 raise DPoPError(
@@ -216,6 +223,17 @@ class TokenClient:
             "an unknown time" if lifetime is None else f"{lifetime:.0f} s",
         )
         return token
+
+    def _url_field(self, url: str) -> str:
+        """The form field a token request's URL comes from, as its label and name."""
+        profile = self.profile
+        if profile.refresh_url and url == profile.refresh_url:
+            return "Refresh URL field (refresh_url)"
+        if profile.access_url and url == profile.access_url:
+            return "Access token URL field (access_url)"
+        if profile.issuer_url:
+            return "Issuer URL field (issuer_url; the token URL comes from its metadata)"
+        return "Access token URL field (access_url)"
 
     def _dpop_key(self, jwk: Mapping[str, Any] | None) -> DPoPKey:
         if jwk:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
 
 import tenacity
 
@@ -13,12 +15,17 @@ from airflow_oauth_connector.exceptions import (
     EndpointUnreachableError,
     InvalidGrantError,
     ReauthorizationRequiredError,
-    TokenEndpointError,
-    TokenResponseError,
     TokenStoreError,
 )
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
-from airflow_oauth_connector.status import AuthState, Failure, RefreshInFlight, TokenStatus, Where, as_token_status
+from airflow_oauth_connector.status import (
+    AuthState,
+    Failure,
+    RefreshInFlight,
+    TokenStatus,
+    as_token_status,
+    current_where,
+)
 from airflow_oauth_connector.store.base import TokenStore
 from airflow_oauth_connector.store.factory import commit_token
 from airflow_oauth_connector.token import Token, refresh_origin, superseded
@@ -72,6 +79,7 @@ class TokenManager:
         self._grant_origin = self._origin if profile.grant_type is GrantType.AUTHORIZATION_CODE else None
         self._held: Token | None = None  # last good token: no store read per request while it is valid
         self._serve_until = float("-inf")  # clock time at which the held token needs a refresh
+        self._announced = False  # "using the stored token" was logged (or this manager obtained one)
 
     def __repr__(self) -> str:
         return f"TokenManager(conn_id={self.profile.conn_id!r}, store={self.store!r})"
@@ -127,16 +135,23 @@ class TokenManager:
             return held
         token = self.store.load(self.key)
         if token is not None and self._usable(token):
-            self._cached = token
-            return token
+            return self._serve_stored(token)
         if self.profile.grant_type.needs_person:  # a dead grant: fail now rather than queue for the lock
             self._fail_fast(self._status(), self._chain(token))
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and self._usable(token):
-                self._cached = token
-                return token
+                return self._serve_stored(token)
             return self._renew(token)
+
+    def _serve_stored(self, token: Token) -> Token:
+        """Hold a token read from the store; say so once per manager (its expiry, never the token)."""
+        self._cached = token
+        if not self._announced:
+            self._announced = True
+            expiry = "no stated expiry" if token.expires_at is None else f"expires at {_utc(token.expires_at)}"
+            log.info("Connection %r: using the stored token, %s", self.profile.conn_id, expiry)
+        return token
 
     def refresh_after_rejection(self, rejected: Token) -> Token:
         """
@@ -161,34 +176,51 @@ class TokenManager:
             self.store.delete(self.key)
 
     def _renew(self, previous: Token | None) -> Token:
-        """Obtain a token (the caller holds the lock); see the class docstring for refresh guards."""
-        if self.profile.grant_type.needs_person:
-            self._guard_refresh(previous)
+        """
+        Obtain a token (the caller holds the lock); see the class docstring for refresh guards. The outcome is
+        recorded in the status record: the failure (kind, redacted message, time, where) or the success.
+        """
+        status = self._guard_refresh(previous) if self.profile.grant_type.needs_person else self._status()
         try:
             token = self._obtain(previous)
         except InvalidGrantError as exc:
             if self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
-                failure = Failure.of(exc, at=self._clock(), where=Where.WORKER.value, secrets=self._secrets(previous))
-                status = TokenStatus(
-                    state=AuthState.NEEDS_REAUTHORIZATION, failure=failure, chain=self._chain(previous)
-                )
-                self.store.save_status(self.key, status)
+                failed = replace(status, chain=self._chain(previous))
+                self._record(failed.failed(self._failure(exc, previous), AuthState.NEEDS_REAUTHORIZATION))
+            else:
+                self._record(status.failed(self._failure(exc, previous)))
             raise
         except AuthorizationRequiredError:
-            self.store.save_status(self.key, TokenStatus(state=AuthState.NOT_AUTHORIZED))
-            raise
-        except (TokenEndpointError, TokenResponseError):
-            if self.profile.grant_type.needs_person:  # the server answered: nothing was rotated
-                self.store.clear_status(self.key)
+            self._record(replace(status, state=AuthState.NOT_AUTHORIZED, in_flight=None))
             raise
         except EndpointUnreachableError as exc:
-            if self.profile.grant_type.needs_person and exc.never_sent:
-                self.store.clear_status(self.key)
-            raise  # otherwise the refresh may have been processed: the in-flight record stays
+            # A refresh that may have been processed stays in flight (its rotated token may be lost).
+            kept = self.profile.grant_type.needs_person and not exc.never_sent
+            self._record(status.failed(self._failure(exc, previous), keep_in_flight=kept))
+            raise
+        except Exception as exc:  # the server answered (nothing was rotated), or the request was not made
+            self._record(status.failed(self._failure(exc, previous)))
+            raise
         token = self._commit(token)
-        self.store.clear_status(self.key)
+        self._record(status.succeeded(self._clock()))
         self._cached = token
+        self._announced = True  # the token client logged that it obtained this one
         return token
+
+    def _failure(self, error: BaseException, previous: Token | None) -> Failure:
+        return Failure.of(error, at=self._clock(), where=current_where(), secrets=self._secrets(previous))
+
+    def _record(self, status: TokenStatus) -> None:
+        """Save the outcome of a token request; a store that fails here is logged and ignored (never a secret)."""
+        try:
+            self.store.save_status(self.key, status)
+        except Exception as exc:
+            log.warning(
+                "Connection %r: could not record the token request's outcome in the token store (%s); the "
+                "OAuth profiles page may show an older status",
+                self.profile.conn_id,
+                type(exc).__name__,
+            )
 
     def _status(self) -> TokenStatus:
         return as_token_status(self.store.load_status(self.key))
@@ -208,8 +240,11 @@ class TokenManager:
                 where=failure.where if failure else None,
             )
 
-    def _guard_refresh(self, previous: Token | None) -> None:
-        """Fail fast on a dead grant; note a lost refresh; record this refresh as in flight before it is sent."""
+    def _guard_refresh(self, previous: Token | None) -> TokenStatus:
+        """
+        Fail fast on a dead grant; note a lost refresh; record this refresh as in flight before it is sent
+        (keeping the last failure and success). Returns the in-flight status saved.
+        """
         status = self._status()
         chain = self._chain(previous)
         self._fail_fast(status, chain)
@@ -221,11 +256,11 @@ class TokenManager:
                     kind="refresh_lost",
                     message=f"two refreshes did not finish (last by {lost.holder}); the grant may be rotated away",
                     at=self._clock(),
+                    where=current_where(),
                 )
-                self.store.save_status(
-                    self.key, TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure, chain=chain)
-                )
-                self._fail_fast(self._status(), chain)
+                dead = replace(status, chain=chain).failed(failure, AuthState.NEEDS_REAUTHORIZATION)
+                self.store.save_status(self.key, dead)
+                self._fail_fast(dead, chain)
             attempt = 2
             log.warning(
                 "Connection %r: a refresh started by %s did not finish (the process died?); the server may have "
@@ -234,8 +269,9 @@ class TokenManager:
                 self.profile.conn_id,
                 lost.holder,
             )
-        in_flight = RefreshInFlight.now(self._clock(), chain, attempt=attempt)
-        self.store.save_status(self.key, TokenStatus(in_flight=in_flight, chain=chain))
+        in_flight = status.refreshing(RefreshInFlight.now(self._clock(), chain, attempt=attempt))
+        self.store.save_status(self.key, in_flight)  # must succeed: else the refresh is not sent
+        return in_flight
 
     def _commit(self, token: Token) -> Token:
         """Save ``token``, retrying a failing store for a while: it may hold the only copy of a rotated token."""
@@ -289,3 +325,7 @@ class TokenManager:
         if previous is not None and previous.refresh_token and not self._superseded(previous):
             return previous.refresh_token, previous.origin or self._origin
         return self.profile.refresh_token, self._origin
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

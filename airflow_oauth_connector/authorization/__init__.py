@@ -19,10 +19,12 @@ from airflow_oauth_connector.authorization.commands import (
     CAPTURED_KEY,
     REFRESH_TOKEN_KEY,
     forget_tokens,
+    record_failure,
     save_authorization,
 )
 from airflow_oauth_connector.authorization.read_model import (
     STATES,
+    FailureInfo,
     ProfileStatus,
     State,
     connection_status,
@@ -50,6 +52,7 @@ __all__ = [
     "AuthorizationError",
     "AuthorizationStorageError",
     "Callback",
+    "FailureInfo",
     "ProfileStatus",
     "State",
     "connection_status",
@@ -60,6 +63,7 @@ __all__ = [
     "load_profile",
     "parse_callback",
     "profile_status",
+    "record_failure",
     "save_authorization",
     "stored_extra",
     "stored_profile",

@@ -3,20 +3,28 @@ Write commands of an authorization: record a token with the connection and its t
 
 :func:`save_authorization` writes a freshly obtained token into the connection's ``extra`` (which Airflow
 encrypts with its Fernet key) and into the token store, so the newest authorization wins for workers;
-:func:`forget_tokens` removes them again (the client secret stays).
+:func:`forget_tokens` removes them again (the client secret stays); :func:`record_failure` records a failed
+authorization (a code exchange, a device grant) in the status record, as happening on the page or in the CLI.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from airflow_oauth_connector.authorization.repository import extra_of, session_scope, stored_connection, write_extra
+from airflow_oauth_connector.status import Failure, Where, as_token_status
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token, refresh_origin
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.store.base import TokenStore
+
+log = logging.getLogger(__name__)
 
 #: Keys of the connection extra written by :func:`save_authorization`; every one holding a secret has
 #: ``token`` in its name, so Airflow's secrets masker hides it in the UI and in logs.
@@ -67,7 +75,39 @@ def save_authorization(conn_id: str, token: Token, *, session: Session | None = 
     store = store_for(profile)
     with store.lock(profile.cache_key):
         store.save(profile.cache_key, cached)
-        store.clear_status(profile.cache_key)
+        _record_success(store, profile, cached.issued_at or time.time())
+
+
+def _record_success(store: TokenStore, profile: OAuthProfile, at: float) -> None:
+    """The authorization succeeded: the last failure and "needs re-authorization" are cleared, the time kept."""
+    try:
+        status = as_token_status(store.load_status(profile.cache_key))
+        store.save_status(profile.cache_key, status.succeeded(at))
+    except Exception as exc:  # the token is saved; a status the page shows is not worth failing for
+        log.warning(
+            "Connection %r: could not record the authorization in the status (%s)", profile.conn_id, type(exc).__name__
+        )
+
+
+def record_failure(
+    profile: OAuthProfile, error: BaseException, where: Where | str, secrets: tuple[str | None, ...] = ()
+) -> None:
+    """
+    Record that a person's authorization of ``profile`` failed at ``where`` (``page``, ``cli``): its kind,
+    redacted message (``secrets`` removed: the code, the PKCE verifier) and time, for the status views. The
+    stored grant, if any, is untouched; a failing store is logged and ignored.
+    """
+    place = where.value if isinstance(where, Where) else where
+    failure = Failure.of(error, at=time.time(), where=place, secrets=(profile.client_secret, *secrets))
+    try:
+        store = store_for(profile)
+        with store.lock(profile.cache_key):
+            status = as_token_status(store.load_status(profile.cache_key))
+            store.save_status(profile.cache_key, status.failed(failure, keep_in_flight=True))
+    except Exception as exc:
+        log.warning(
+            "Connection %r: could not record the failed authorization (%s)", profile.conn_id, type(exc).__name__
+        )
 
 
 def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:

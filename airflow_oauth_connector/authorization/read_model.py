@@ -19,46 +19,103 @@ from airflow_oauth_connector.authorization.repository import load_profile
 from airflow_oauth_connector.exceptions import OAuthConnectorError, ProfileError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
 from airflow_oauth_connector.redaction import redact
-from airflow_oauth_connector.status import Failure, as_token_status
+from airflow_oauth_connector.status import Failure, TokenStatus, as_token_status
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token, refresh_origin, superseded
 
 if TYPE_CHECKING:
     from airflow_oauth_connector.store.base import TokenStore
 
-State = Literal["not_authorized", "authorized", "needs_reauthorization", "error", "ready"]
+State = Literal["not_authorized", "authorized", "needs_reauthorization", "error", "ready", "not_tested", "failing"]
 
-STATES: tuple[State, ...] = ("not_authorized", "authorized", "needs_reauthorization", "error", "ready")
+STATES: tuple[State, ...] = (
+    "not_authorized",
+    "authorized",
+    "needs_reauthorization",
+    "error",
+    "ready",
+    "not_tested",
+    "failing",
+)
+"""
+``not_authorized``: an authorization-code connection no person authorized yet. ``authorized``: it holds a
+grant. ``needs_reauthorization``: its refresh token was rejected (or the access token expired with no refresh
+token). ``not_tested``: a machine grant (client credentials, ...) with no token request recorded yet.
+``ready``: a machine grant whose last token request succeeded (or whose token is cached). ``failing``: the
+last token request failed (see ``last_failure``); the next success clears it. ``error``: the connection or
+its token store cannot be read.
+"""
 
 _MAX_ERROR = 300
 
 
 @dataclass(frozen=True)
+class FailureInfo:
+    """The last failure of a connection's token requests, as shown (redacted; no secret)."""
+
+    kind: str
+    """``invalid_client``, ``invalid_grant``, ``unreachable``, ``timeout``, ``bad_response``, ... ."""
+    message: str
+    at: float | None
+    """Epoch seconds (``None``: unknown, a record of an earlier version)."""
+    where: str
+    """``"test"``, ``"page"``, ``"cli"``, ``"dag_id/task_id/try N"`` or ``"worker"`` (outside a known context)."""
+
+    def describe(self) -> str:
+        """``invalid_client at 2026-12-02 01:23 UTC in test: <message>``."""
+        text = self.kind
+        if self.at:
+            text += f" at {format_time(self.at)}"
+        text += f" in {self.where}"
+        if self.message:
+            text += f": {self.message}"
+        return text
+
+
+@dataclass(frozen=True)
 class ProfileStatus:
-    """Whether a connection is authorized, and how its token looks. Holds no secret."""
+    """
+    Whether a connection is authorized, how its token looks and how its last token request went. Holds no
+    secret. :meth:`to_dict` is its JSON form for the OAuth profiles pages and ``status --json``.
+    """
 
     conn_id: str
     grant_type: str
     state: State
+    """One of :data:`STATES`."""
     expires_at: float | None = None
     """Epoch seconds at which the cached access token expires (``None``: no token cached, or unknown)."""
     scope: str | None = None
     """The cached token's granted scope, else the profile's requested scope."""
     last_refresh: float | None = None
-    """Epoch seconds at which the cached token was obtained."""
+    """Epoch seconds at which the cached token (else the last token recorded) was obtained."""
     last_error: str | None = None
+    """The last failure (or why the status is ``error``) as one line; structured in ``last_failure``."""
     refresh_token_present: bool = False
+    last_failure: FailureInfo | None = None
+    """The last token request's failure, if the last outcome recorded is a failure."""
+    last_success: float | None = None
+    """Epoch seconds of the last successful token request (a Test, a task, an authorization)."""
 
     def describe(self, now: float | None = None) -> str:
         """One line for people, e.g. ``authorized; token expires at 2026-11-29 12:00 UTC``."""
         now = time.time() if now is None else now
+        failure = f"last failure: {self.last_failure.describe()}" if self.last_failure else None
         if self.state == "not_authorized":
-            return "not authorized yet; authorize it from the OAuth profiles page or the CLI"
+            head = "not authorized yet; authorize it from the OAuth profiles page or the CLI"
+            return head + (f"; {failure}" if failure else "")
         if self.state == "needs_reauthorization":
             return "needs re-authorization" + (f": {self.last_error}" if self.last_error else "")
         if self.state == "error":
             return "error" + (f": {self.last_error}" if self.last_error else "")
-        head = "authorized" if self.state == "authorized" else "ready (client credentials)"
+        if self.state == "not_tested":
+            return "not tested yet: no token requested so far (press Test, or run a task)"
+        if self.state == "failing":
+            text = failure or "last failure: " + (self.last_error or "unknown")
+            if self.expires_at is not None and self.expires_at > now:
+                text += f" (a cached token is still valid until {format_time(self.expires_at)})"
+            return text
+        head = "authorized" if self.state == "authorized" else "ready"
         return f"{head}; {self._token_text(now)}"
 
     def _token_text(self, now: float) -> str:
@@ -76,7 +133,10 @@ class ProfileStatus:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (for the UI), with the one-line description."""
+        """
+        JSON-ready form (for the UI): every field (times as epoch seconds or ``null``; ``last_failure`` as
+        ``{kind, message, at, where}`` or ``null``), plus ``description``, the one-line :meth:`describe`.
+        """
         data = asdict(self)
         data["description"] = self.describe()
         return data
@@ -103,32 +163,38 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
         )
     secrets = _secrets(profile, token)
     refresh_present = bool(profile.refresh_token or (token is not None and token.refresh_token))
+    failure = _failure_info(record, secrets)
+    newer_grant = _holds_newer_grant(profile, token)
+    if newer_grant and record.needs_reauthorization:
+        failure = None  # the rejection was of the grant this connection's refresh token replaced
     state: State
     if not profile.grant_type.needs_person:  # machine grants (client credentials, token exchange, ...)
-        state = "ready"
+        state = "ready" if record.last_success is not None or token is not None else "not_tested"
     elif refresh_present or token is not None:
         state = "authorized"
     else:
         state = "not_authorized"
-    last_error = _failure_text(record.failure, secrets)
-    if record.needs_reauthorization and profile.grant_type is GrantType.AUTHORIZATION_CODE:
-        if _holds_newer_grant(profile, token):
-            last_error = None
-        else:
-            state = "needs_reauthorization"
+    last_error = failure.describe() if failure else None
+    if record.needs_reauthorization and profile.grant_type is GrantType.AUTHORIZATION_CODE and not newer_grant:
+        state = "needs_reauthorization"
+    elif failure is not None and state in ("ready", "not_tested", "authorized"):
+        state = "failing"
     expired = token is not None and token.expires_at is not None and token.expires_at <= time.time()
     if state == "authorized" and not refresh_present and expired:
         state = "needs_reauthorization"
         last_error = last_error or "the access token expired and there is no refresh token"
+    issued = token.issued_at if token is not None and token.issued_at > 0 else None
     return ProfileStatus(
         conn_id=profile.conn_id,
         grant_type=profile.grant_type.value,
         state=state,
         expires_at=None if token is None else token.expires_at,
         scope=(token.scope if token is not None and token.scope else profile.scope),
-        last_refresh=(token.issued_at if token is not None and token.issued_at > 0 else None),
+        last_refresh=issued or record.last_refresh,
         last_error=last_error,
         refresh_token_present=refresh_present,
+        last_failure=failure,
+        last_success=record.last_success,
     )
 
 
@@ -159,14 +225,17 @@ def _secrets(profile: OAuthProfile, token: Token | None) -> list[str]:
     return [v for v in values if v]
 
 
-def _failure_text(failure: Failure | None, secrets: list[str]) -> str | None:
-    """``kind: message (at time)`` of a recorded failure, redacted."""
-    if failure is None:
+def _failure_info(record: TokenStatus, secrets: list[str]) -> FailureInfo | None:
+    """The recorded failure, redacted, if it is the last outcome (a later success clears it)."""
+    failure: Failure | None = record.failure
+    if failure is None or not record.last_event_failed:
         return None
-    text = failure.kind + (f": {failure.message}" if failure.message else "")
-    if failure.at > 0:
-        text += f" (at {format_time(failure.at)})"
-    return _scrub(text, secrets)
+    return FailureInfo(
+        kind=_scrub(failure.kind, secrets),
+        message=_scrub(failure.message, secrets),
+        at=failure.at if failure.at > 0 else None,
+        where=_scrub(failure.where, secrets),
+    )
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

@@ -40,6 +40,7 @@ from airflow_oauth_connector.profile import (
 )
 from airflow_oauth_connector.redaction import drop_query, redact, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry, send_with_retry_async
+from airflow_oauth_connector.status import Where, recording_where
 from airflow_oauth_connector.store import TokenStore
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token
@@ -400,7 +401,10 @@ class OAuthConnectorHook(BaseHook):
         """
         Check the settings, then fetch a fresh token and say what worked, without any secret in the message.
 
-        Settings with problems (named by the form's labels) fail the test without a token request.
+        Settings with problems (named by the form's labels) fail the test without a token request. The token
+        request's outcome is recorded in the connection's status as happening in ``"test"`` (the Connections
+        page's Test, the OAuth profiles page's Test): a failure shows there with its kind and time, a success
+        clears it.
         """
         try:
             problems = self.settings_problems()
@@ -412,7 +416,8 @@ class OAuthConnectorHook(BaseHook):
         try:
             profile = self.profile
             started = time.monotonic()
-            token = self.tokens.renew()
+            with recording_where(Where.TEST):
+                token = self.tokens.renew()
         except AuthorizationRequiredError as exc:
             return False, str(exc)
         except OAuthConnectorError as exc:

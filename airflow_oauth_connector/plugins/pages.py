@@ -29,8 +29,9 @@ code { background: var(--chip); padding: 1px 5px; border-radius: 4px; font-size:
 .state { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
   background: var(--chip); }
 .state-authorized, .state-ready { color: var(--ok); }
-.state-needs_reauthorization, .state-not_authorized { color: var(--warn); }
-.state-error { color: var(--bad); }
+.state-needs_reauthorization, .state-not_authorized, .state-not_tested { color: var(--warn); }
+.state-error, .state-failing { color: var(--bad); }
+.failure { color: var(--bad); font-size: 13px; margin-top: 4px; word-break: break-word; }
 .desc { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .hint { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .actions { display: flex; gap: 6px; flex-wrap: wrap; }
@@ -49,6 +50,16 @@ footer { margin-top: 24px; color: var(--muted); font-size: 12.5px; }
 
 
 @dataclass(frozen=True)
+class RowFailure:
+    """A row's last failure, formatted: kind, when, where (``test``, ``page``, ``cli``, ``dag/task/try N``), message."""
+
+    kind: str
+    at: str | None
+    where: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ProfileRow:
     """One connection as the page shows it (metadata only)."""
 
@@ -60,6 +71,10 @@ class ProfileRow:
     last_refresh: str | None
     redirect_uri: str | None = None
     """For authorization-code profiles: the exact redirect URI to register at the provider."""
+    failure: RowFailure | None = None
+    """The last token request's failure, when the last outcome recorded is one."""
+    last_success: str | None = None
+    """When a token request last succeeded (formatted)."""
 
     @property
     def can_authorize(self) -> bool:
@@ -132,9 +147,9 @@ def profiles_page(
             f"<td><strong>{conn}</strong>{redirect}</td>"
             f"<td>{escape(row.grant_type.replace('_', ' '))}</td>"
             f"<td><span class='state state-{escape(row.state)}'>{escape(row.state.replace('_', ' '))}</span>"
-            f"<div class='desc'>{escape(row.description)}</div></td>"
+            f"{_status_detail(row)}</td>"
             f"<td>{escape(row.scope) if row.scope else '&mdash;'}</td>"
-            f"<td>{escape(row.last_refresh) if row.last_refresh else '&mdash;'}</td>"
+            f"<td>{escape(row.last_refresh) if row.last_refresh else '&mdash;'}{_last_success(row)}</td>"
             f"<td><div class='actions'>{''.join(actions)}</div></td></tr>"
         )
     if body_rows:
@@ -156,6 +171,24 @@ def profiles_page(
         f"<code>redirect_uri</code> field overrides it. Tokens and secrets are never shown here.</footer>"
     )
     return _layout("OAuth profiles", body)
+
+
+def _status_detail(row: ProfileRow) -> str:
+    """The row's description, or its last failure: kind, time and where, then the message."""
+    failure = row.failure
+    if failure is None:
+        return f"<div class='desc'>{escape(row.description)}</div>"
+    when = f" at {escape(failure.at)}" if failure.at else ""
+    message = f": {escape(failure.message)}" if failure.message else ""
+    return (
+        f"<div class='failure' data-kind='{escape(failure.kind)}' data-where='{escape(failure.where)}'>"
+        f"Last failure: <strong>{escape(failure.kind)}</strong>{when} in <code>{escape(failure.where)}</code>"
+        f"{message}</div>"
+    )
+
+
+def _last_success(row: ProfileRow) -> str:
+    return f"<div class='desc'>last success: {escape(row.last_success)}</div>" if row.last_success else ""
 
 
 def result_page(notice: Notice, *, profiles_url: str, details: str = "", sign_in_url: str | None = None) -> str:

@@ -37,11 +37,12 @@ from airflow_oauth_connector.plugins.deps import (
     user_id,
     user_name,
 )
-from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, profiles_page, result_page
+from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, RowFailure, profiles_page, result_page
 from airflow_oauth_connector.plugins.security import CSRF_COOKIE
 from airflow_oauth_connector.plugins.urls import airflow_base_path, default_callback_url, redirect_uri_for
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.redaction import register_secret_everywhere, scrub
+from airflow_oauth_connector.status import Where
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token_client import TokenClient
 
@@ -99,7 +100,9 @@ def callback_route(request: Request, user: UserDep) -> HTMLResponse:
     try:
         new_status = service.finish(profile, answer, pending.code_verifier, pending.redirect_uri)
     except Exception as exc:
-        return _exchange_failed(conn_id, exc, (answer.code, pending.code_verifier), profiles_url)
+        secrets = (answer.code, pending.code_verifier)
+        authorization.record_failure(profile, exc, Where.PAGE, secrets)  # shown in the list, "in page"
+        return _exchange_failed(conn_id, exc, secrets, profiles_url)
     log.info("OAuth profiles: user %r authorized connection %r", user_name(user), conn_id)
     details = f"Token exchange took {time.monotonic() - started:.2f} s. Tasks now use the stored refresh token."
     return _result(
@@ -178,7 +181,16 @@ def profile_row(conn_id: str, request: Request) -> ProfileRow:
         scope=status.scope,
         last_refresh=authorization.format_time(status.last_refresh) if status.last_refresh else None,
         redirect_uri=redirect_uri_for(profile) if profile is not None else None,
+        failure=_row_failure(status.last_failure),
+        last_success=authorization.format_time(status.last_success) if status.last_success else None,
     )
+
+
+def _row_failure(failure: authorization.FailureInfo | None) -> RowFailure | None:
+    if failure is None:
+        return None
+    at = authorization.format_time(failure.at) if failure.at else None
+    return RowFailure(kind=failure.kind, at=at, where=failure.where, message=failure.message)
 
 
 def test_connection(conn_id: str) -> tuple[bool, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,10 @@ def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any
     assert status.describe().startswith("needs re-authorization: invalid_grant")
     assert_secret_free(repr(status), status.describe())
 
-    save_authorization(conn_id, authorized_token())
-    assert store.load_status(profile.cache_key) is None
+    authorized = authorized_token()
+    save_authorization(conn_id, authorized)
+    after = store.load_status(profile.cache_key)  # the failure cleared, the authorization recorded as a success
+    assert after == TokenStatus(last_success=authorized.issued_at, last_refresh=authorized.issued_at)
     cached = store.load(profile.cache_key)
     assert cached is not None
     assert cached.refresh_token == REFRESH
@@ -125,7 +128,7 @@ def test_unknown_connection_status_is_an_error(db: Any) -> None:
     assert "not defined" in status.describe()
 
 
-def test_client_credentials_is_ready() -> None:
+def test_client_credentials_is_not_tested_until_a_token_is_there() -> None:
     profile = OAuthProfile.from_fields(
         "cc_ready",
         host="https://api.example.com",
@@ -135,10 +138,11 @@ def test_client_credentials_is_ready() -> None:
     )
     store = MemoryTokenStore()
     status = profile_status(profile, store)
-    assert status.state == "ready"
-    assert status.describe() == "ready (client credentials); no token cached yet (obtained on first use)"
+    assert status.state == "not_tested"
+    assert status.describe() == "not tested yet: no token requested so far (press Test, or run a task)"
     store.save(profile.cache_key, authorized_token(refresh=None))
-    assert profile_status(profile, store).describe().startswith("ready (client credentials); token expires at")
+    assert profile_status(profile, store).state == "ready"
+    assert profile_status(profile, store).describe().startswith("ready; token expires at")
 
 
 def test_access_token_without_refresh_token_expired_needs_reauthorization() -> None:
@@ -180,4 +184,33 @@ def test_describe_formats() -> None:
     assert "no refresh token" in no_refresh.describe(now=expires - 60)
     error = ProfileStatus(conn_id="c", grant_type="authorization_code", state="error", last_error="boom")
     assert error.describe() == "error: boom"
-    assert set(authz.STATES) == {"not_authorized", "authorized", "needs_reauthorization", "error", "ready"}
+    assert set(authz.STATES) == {
+        "not_authorized",
+        "authorized",
+        "needs_reauthorization",
+        "error",
+        "ready",
+        "not_tested",
+        "failing",
+    }
+
+
+def test_a_failed_authorization_on_the_page_is_recorded_and_a_later_one_clears_it(db: Any) -> None:
+    from airflow_oauth_connector.exceptions import InvalidGrantError
+    from airflow_oauth_connector.status import Where
+
+    conn_id = add_connection()
+    profile = authz.load_profile(conn_id)
+    code = "code-SENTINEL-9999"
+    authz.record_failure(profile, InvalidGrantError("invalid_grant", f"code {code} expired"), Where.PAGE, (code,))
+    status = connection_status(conn_id)
+    assert status.state == "not_authorized"
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_grant", "page")
+    assert code not in json.dumps(status.to_dict())
+    assert "last failure: invalid_grant at " in status.describe()
+    save_authorization(conn_id, authorized_token())
+    after = connection_status(conn_id)
+    assert after.state == "authorized"
+    assert after.last_failure is None
+    assert after.last_success is not None

@@ -138,3 +138,54 @@ def test_status_json_lists_statuses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.getvalue().splitlines()[0].startswith("a: not authorized yet")
     statuses["b"] = ProfileStatus("b", "unknown", "error", last_error="bad")
     assert main(["status"], stdout=io.StringIO()) == 1
+
+
+def test_status_shows_the_last_failure_and_the_last_success(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.authorization import FailureInfo, ProfileStatus
+
+    at = 1_795_915_380.0  # 2026-11-29 01:23 UTC
+    failing = ProfileStatus(
+        "crm",
+        "client_credentials",
+        "failing",
+        last_failure=FailureInfo(kind="invalid_client", message="unknown client", at=at, where="sync/pull/try 1"),
+        last_success=at - 3600,
+    )
+    monkeypatch.setattr(cli.authorization, "connection_status", lambda conn_id: failing)
+    out = io.StringIO()
+    assert main(["status", "crm"], stdout=out) == 0
+    assert out.getvalue().splitlines() == [
+        "crm: last failure: invalid_client at 2026-11-29 01:23 UTC in sync/pull/try 1: unknown client",
+        "  last success: 2026-11-29 00:23 UTC",
+    ]
+    out = io.StringIO()
+    assert main(["status", "crm", "--json"], stdout=out) == 0
+    [data] = json.loads(out.getvalue())
+    assert data["last_failure"] == {
+        "kind": "invalid_client",
+        "message": "unknown client",
+        "at": at,
+        "where": "sync/pull/try 1",
+    }
+
+
+def test_a_failed_authorization_is_recorded_as_in_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.exceptions import InvalidGrantError
+
+    profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL)
+    recorded: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli.authorization, "stored_profile", lambda conn_id: profile)
+
+    def failing_exchange(*args: object, **kwargs: object) -> None:
+        raise InvalidGrantError("invalid_grant", "code expired")
+
+    monkeypatch.setattr(cli, "authorize_loopback", failing_exchange)
+    monkeypatch.setattr(
+        cli.authorization,
+        "record_failure",
+        lambda p, exc, where: recorded.append((type(exc).__name__, getattr(where, "value", where))),
+    )
+    err = io.StringIO()
+    assert main(["authorize", profile.conn_id, "--no-browser"], stderr=err) == 1
+    assert recorded == [("InvalidGrantError", "cli")]
+    assert "code expired" in err.getvalue()

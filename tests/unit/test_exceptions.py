@@ -169,3 +169,42 @@ def test_old_names_are_aliases():
     assert issubclass(exc.CliError, OAuthConnectorError)
     assert exc.CliError("x", 2).exit_code == 2
     assert "10 minutes" in str(exc.StateError("expired"))
+
+
+@pytest.mark.parametrize(
+    ("cause", "hint"),
+    [
+        ("refused", "Check the Access token URL field (access_url) and that the server is reachable from the worker"),
+        ("dns", "Check the Access token URL field (access_url) and that the server is reachable from the worker"),
+        ("timeout", "or raise the connection's timeout or retry limits"),
+        ("closed", "or raise the connection's timeout or retry limits"),
+        ("tls", "and the connection's TLS settings ('verify', CA bundle)"),
+    ],
+)
+def test_an_unreachable_token_url_has_the_hint_of_its_cause(cause, hint):
+    error = EndpointUnreachableError(
+        "POST", "https://auth.example.com/token", "ConnectionError: raw", 2, 1.0, cause=cause, detail="what happened"
+    ).located("crm", "Access token URL field (access_url)")
+    assert str(error).startswith(
+        "Connection 'crm' could not reach its token URL https://auth.example.com/token: what happened "
+        "(2 attempts in 1.0 s). "
+    )
+    assert hint in str(error)
+    assert ("retry limits" in str(error)) is (cause in ("timeout", "closed"))
+    assert "raw" not in str(error)
+
+
+def test_located_errors_cross_a_deferral_as_they_are():
+    from airflow_oauth_connector.events import error_from_event, error_to_event
+    from airflow_oauth_connector.exceptions import InvalidClientError
+
+    errors = [
+        InvalidClientError("invalid_client", "bad", status_code=401).located("crm", "https://a.example/token"),
+        EndpointUnreachableError("POST", "https://a.example/token", "r", 1, 0.5, cause="dns", detail="d").located(
+            "crm", "Access token URL field (access_url)"
+        ),
+    ]
+    for error in errors:
+        rebuilt = error_from_event(error_to_event(error))
+        assert type(rebuilt) is type(error)
+        assert str(rebuilt) == str(error)

@@ -463,3 +463,74 @@ def test_async_sender_does_not_replay_a_post_after_a_read_timeout():
     result, _ = _run_async(send, RetryPolicy(backoff_initial=0.0), "GET")
     assert result.status_code == 200
     assert send.calls == 2
+
+
+# -- what an unreachable endpoint means, in plain words (issue 11, point 6) ------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+RAW_LIBRARY_TEXT = ("HTTPConnectionPool", "Max retries exceeded", "NewConnectionError", "urllib3", "httpcore", "Errno")
+
+
+@pytest.mark.parametrize("library", ["requests", "httpx"])
+def test_a_refused_connection_is_said_plainly_with_the_url_hint(library: str) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/token"
+    send = (lambda: requests.post(url, timeout=5)) if library == "requests" else (lambda: httpx.post(url, timeout=5))
+    with pytest.raises(EndpointUnreachableError) as info:
+        send_with_retry(send, FAST.replace(max_attempts=1), method="POST", url=url)  # type: ignore[arg-type]
+    exc = info.value
+    port = url.split(":")[2].split("/")[0]
+    assert exc.cause == "refused"
+    assert str(exc) == (
+        f"POST {url} failed after 1 attempt in {exc.elapsed:.1f} s: the connection to 127.0.0.1:{port} was refused "
+        f"(nothing listens on that port). Check the URL and that the server is reachable from the worker"
+    )
+    assert not any(raw in str(exc) for raw in RAW_LIBRARY_TEXT)
+    assert "retry limits" not in str(exc)
+
+
+def test_a_name_that_does_not_resolve_is_said_plainly() -> None:
+    url = "http://no-such-host.invalid/token"  # .invalid never resolves (RFC 2606)
+    with pytest.raises(EndpointUnreachableError) as info:
+        send_with_retry(lambda: requests.post(url, timeout=5), FAST.replace(max_attempts=1), method="POST", url=url)
+    assert info.value.cause == "dns"
+    assert "the host name 'no-such-host.invalid' does not resolve. Check the URL and" in str(info.value)
+    assert not any(raw in str(info.value) for raw in RAW_LIBRARY_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "detail"),
+    [
+        (requests.exceptions.ConnectTimeout("x"), "timeout", "no connection to a.example:443 could be opened within"),
+        (requests.exceptions.ReadTimeout("x"), "timeout", "a.example:443 did not answer within the timeout"),
+        (httpx.ReadTimeout("x"), "timeout", "a.example:443 did not answer within the timeout"),
+        (requests.exceptions.SSLError("x"), "tls", "the TLS handshake with a.example:443 failed"),
+        (requests.exceptions.ChunkedEncodingError("x"), "closed", "a.example:443 closed the connection"),
+        (httpx.RemoteProtocolError("x"), "closed", "a.example:443 closed the connection"),
+    ],
+)
+def test_transport_errors_are_classified(error: BaseException, cause: str, detail: str) -> None:
+    url = "https://a.example/token"
+    with pytest.raises(EndpointUnreachableError) as info:
+        send_with_retry(FakeSend([error]), FAST.replace(max_attempts=1), method="POST", url=url)
+    assert info.value.cause == cause
+    assert detail in str(info.value)
+    retry_hint = "raise the connection's timeout or retry limits" in str(info.value)
+    assert retry_hint is (cause in ("timeout", "closed"))
+
+
+def test_an_unknown_transport_error_keeps_its_text() -> None:
+    with pytest.raises(EndpointUnreachableError) as info:
+        send_with_retry(
+            FakeSend([requests.exceptions.InvalidURL("bad url")]), FAST, method="GET", url=URL + "?access_token=S"
+        )
+    assert info.value.cause == "other"
+    assert "InvalidURL: bad url" in str(info.value)
+    assert "access_token=S" not in str(info.value)

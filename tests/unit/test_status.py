@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from airflow_oauth_connector.exceptions import InvalidGrantError
+import pytest
+
+from airflow_oauth_connector.exceptions import (
+    EndpointUnreachableError,
+    InvalidClientError,
+    InvalidGrantError,
+    TokenResponseError,
+)
 from airflow_oauth_connector.status import (
     AuthState,
     CallMarker,
@@ -13,6 +20,9 @@ from airflow_oauth_connector.status import (
     TokenStatus,
     Where,
     as_token_status,
+    current_where,
+    failure_kind,
+    recording_where,
     status_from_dict,
     task_where,
 )
@@ -85,3 +95,78 @@ def test_transitions() -> None:
     assert ok.succeeded(3.0, refreshed=False, state=AuthState.AUTHORIZED).last_refresh == 2.0
     assert as_token_status(CallMarker("sent", 1.0)) == TokenStatus()
     assert as_token_status(None) == TokenStatus()
+
+
+TASK_ENV = ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_TASK_ID", "AIRFLOW_CTX_TRY_NUMBER")
+
+
+@pytest.fixture
+def outside_a_task(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in TASK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_where_outside_any_context_is_the_worker(outside_a_task: pytest.MonkeyPatch) -> None:
+    assert current_where() == "worker"
+
+
+def test_where_in_a_task_is_read_from_the_task_runners_context_variables(outside_a_task: pytest.MonkeyPatch) -> None:
+    outside_a_task.setenv("AIRFLOW_CTX_DAG_ID", "sync_crm")
+    outside_a_task.setenv("AIRFLOW_CTX_TASK_ID", "pull")
+    outside_a_task.setenv("AIRFLOW_CTX_TRY_NUMBER", "3")
+    assert current_where() == "sync_crm/pull/try 3"
+    with recording_where(Where.TEST):  # a test run inside a task is still a test
+        assert current_where() == "test"
+    assert current_where() == "sync_crm/pull/try 3"
+
+
+def test_recording_where_nests_and_resets(outside_a_task: pytest.MonkeyPatch) -> None:
+    with recording_where(Where.CLI):
+        with recording_where("page"):
+            assert current_where() == "page"
+        assert current_where() == "cli"
+    assert current_where() == "worker"
+
+
+def test_failure_kinds() -> None:
+    assert failure_kind(InvalidClientError("invalid_client")) == "invalid_client"
+    refused = EndpointUnreachableError("POST", "https://a/t", "ConnectionError: x", 1, 0.1, cause="refused")
+    assert failure_kind(refused) == "unreachable"
+    slow = EndpointUnreachableError("POST", "https://a/t", "ReadTimeout: x", 5, 60.0, cause="timeout")
+    assert failure_kind(slow) == "timeout"
+    assert failure_kind(TokenResponseError("Token endpoint answered HTTP 200 with an HTML page")) == "bad_response"
+    assert failure_kind(ValueError("x")) == "ValueError"
+
+
+def test_a_failure_keeps_the_last_success_and_a_success_clears_the_failure() -> None:
+    ok = TokenStatus().succeeded(10.0)
+    failure = Failure(kind="invalid_client", message="m", at=20.0, where="test")
+    failed = ok.failed(failure)
+    assert failed == TokenStatus(failure=failure, last_success=10.0, last_refresh=10.0)
+    assert failed.last_event_failed
+    assert not ok.last_event_failed
+    assert failed.succeeded(30.0) == TokenStatus(last_success=30.0, last_refresh=30.0)
+    assert TokenStatus(state=AuthState.NOT_AUTHORIZED).succeeded(1.0).state is None
+    assert TokenStatus(state=AuthState.AUTHORIZED).succeeded(1.0).state is AuthState.AUTHORIZED
+
+
+def test_the_in_flight_record_keeps_the_last_failure_and_success() -> None:
+    failure = Failure(kind="unreachable", message="m", at=20.0, where="d/t/try 1")
+    before = TokenStatus(failure=failure, last_success=10.0, last_refresh=10.0)
+    in_flight = RefreshInFlight(started_at=30.0, holder="h:1", chain="c")
+    refreshing = before.refreshing(in_flight)
+    assert refreshing == TokenStatus(
+        failure=failure, last_success=10.0, last_refresh=10.0, in_flight=in_flight, chain="c"
+    )
+    assert refreshing.failed(failure, keep_in_flight=True).in_flight == in_flight
+    assert refreshing.failed(failure).in_flight is None
+
+
+def test_the_in_flight_record_drops_a_state_about_another_grant() -> None:
+    dead = TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, chain="old")
+    refreshing = dead.refreshing(RefreshInFlight(started_at=1.0, holder="h:1", chain="new"))
+    assert refreshing.state is None
+    assert refreshing.chain == "new"
+    not_yet = TokenStatus(state=AuthState.NOT_AUTHORIZED, chain="c")
+    assert not_yet.refreshing(RefreshInFlight(started_at=1.0, holder="h:1", chain="c")).state is None

@@ -298,3 +298,56 @@ def test_dpop_requested_but_bearer_issued_is_refused():
     transport.route("POST", TOKEN_URL, handler)
     with pytest.raises(DPoPError, match="not a DPoP-bound one"):
         make_client(make_profile(dpop=True), transport).client_credentials()
+
+
+def test_token_errors_name_the_connection_and_the_token_url_without_its_query():
+    url = TOKEN_URL + "?tenant=SECRET-TENANT"
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (401, {}, {"error": "invalid_client", "error_description": "bad"}))
+    with pytest.raises(InvalidClientError) as info:
+        make_client(make_profile(access_url=url), transport).client_credentials()
+    assert str(info.value) == (
+        f"Connection 'my_api': token endpoint {TOKEN_URL} returned error 'invalid_client' (HTTP 401): bad. Check the "
+        f"client ID and client secret, and whether the provider expects them in the basic-auth header or the "
+        f"request body (the 'client_auth' field)"
+    )
+    assert (info.value.conn_id, info.value.url, info.value.error) == ("my_api", TOKEN_URL, "invalid_client")
+
+
+def test_a_bad_token_response_names_the_connection_and_the_token_url():
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda r: (200, {"Content-Type": "text/html"}, "<html>login</html>"))
+    with pytest.raises(TokenResponseError) as info:
+        make_client(make_profile(), transport).client_credentials()
+    assert str(info.value).startswith(f"Connection 'my_api', token URL {TOKEN_URL}: Token endpoint answered HTTP 200")
+
+
+def test_a_refused_refresh_names_the_connection_and_the_token_url():
+    from airflow_oauth_connector.exceptions import GrantRefusedError
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, lambda request: (400, {}, b""))
+    with pytest.raises(GrantRefusedError) as info:
+        make_client(make_profile(), transport).refresh("refresh-0")
+    assert str(info.value).startswith(
+        f"Connection 'my_api': token endpoint {TOKEN_URL} refused the refresh token (HTTP 400) and gave no reason"
+    )
+
+
+def test_an_unreachable_token_url_names_the_field_it_comes_from():
+    import requests
+
+    def refuse(request):
+        raise requests.exceptions.ConnectTimeout("connect timed out")
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, refuse)
+    with pytest.raises(EndpointUnreachableError) as info:
+        make_client(make_profile(retry_max_attempts=1), transport).client_credentials()
+    message = str(info.value)
+    assert message.startswith(
+        f"Connection 'my_api' could not reach its token URL {TOKEN_URL}: no connection to auth.example.com:443 "
+        f"could be opened within the timeout (1 attempt in "
+    )
+    assert "raise the connection's timeout or retry limits" in message  # a timeout: the limits may be too tight
+    assert info.value.field == "Access token URL field (access_url)"

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import json
+import logging
 import threading
 
 import pytest
+import requests
 
-from airflow_oauth_connector.exceptions import AuthorizationRequiredError, InvalidGrantError
+from airflow_oauth_connector.exceptions import (
+    AuthorizationRequiredError,
+    EndpointUnreachableError,
+    InvalidClientError,
+    InvalidGrantError,
+    TokenStoreError,
+)
 from airflow_oauth_connector.status import AuthState, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
-from tests.support.builders import AUTHORIZE_URL, TOKEN_URL, Clock, make_client, make_profile
+from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, TOKEN_URL, Clock, make_client, make_profile
 from tests.support.fake_http import FakeTransport, TokenServer
 
 
@@ -223,3 +232,145 @@ def test_valid_token_is_served_from_the_process_without_a_store_read():
     for _ in range(10):
         tokens.get_token()
     assert CountingStore.loads == before
+
+
+# -- the status record: every token request's outcome, where it happened (issue 11, point 4) ---------------
+
+
+class CountingStore(MemoryTokenStore):
+    """A memory store that counts status writes (a served token must not write one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_writes = 0
+
+    def save_status(self, key, status):
+        self.status_writes += 1
+        super().save_status(key, status)
+
+
+@pytest.fixture
+def in_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables the Task SDK's task runner exports into a task process before ``execute``."""
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "sync_crm")
+    monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "pull")
+    monkeypatch.setenv("AIRFLOW_CTX_TRY_NUMBER", "1")
+
+
+def refusing_client(request):
+    return 401, {}, {"error": "invalid_client", "error_description": "Client authentication failed"}
+
+
+def test_a_refused_client_is_recorded_with_kind_time_and_task(in_task: None) -> None:
+    clock = Clock()
+    store = MemoryTokenStore()
+    tokens, _ = manager(make_profile(), refusing_client, clock, store)
+    with pytest.raises(InvalidClientError) as info:
+        tokens.get_token()
+    assert str(info.value).startswith(
+        f"Connection 'my_api': token endpoint {TOKEN_URL} returned error 'invalid_client'"
+    )
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.at, status.failure.where) == (
+        "invalid_client",
+        clock.now,
+        "sync_crm/pull/try 1",
+    )
+    assert "Client authentication failed" in status.failure.message
+    assert CLIENT_SECRET not in json.dumps(status.to_dict())
+    assert status.last_success is None
+
+
+def test_the_next_success_clears_the_failure_and_records_the_time() -> None:
+    clock = Clock()
+    store = MemoryTokenStore()
+    replies = [refusing_client, TokenServer()]
+    tokens, _ = manager(make_profile(), lambda request: replies[0](request), clock, store)
+    with pytest.raises(InvalidClientError):
+        tokens.get_token()
+    replies.pop(0)
+    clock.now += 5
+    tokens.get_token()
+    assert store.load_status(tokens.key) == TokenStatus(last_success=clock.now, last_refresh=clock.now)
+    clock.now += 7
+    replies.insert(0, refusing_client)
+    with pytest.raises(InvalidClientError):
+        tokens.renew()
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.last_success == clock.now - 7  # a failure keeps the last success
+    assert status.failure is not None
+    assert status.failure.at == clock.now
+
+
+def test_a_served_token_writes_no_status() -> None:
+    clock = Clock()
+    store = CountingStore()
+    tokens, _ = manager(make_profile(), TokenServer(), clock, store)
+    tokens.get_token()
+    assert store.status_writes == 1  # the fetch's success
+    other, transport = manager(make_profile(), TokenServer(), clock, store)
+    for _ in range(3):
+        tokens.get_token()
+        other.get_token()  # read from the store
+    assert store.status_writes == 1
+    assert transport.requests == []
+
+
+def test_a_failing_status_write_does_not_fail_the_token_request(caplog: pytest.LogCaptureFixture) -> None:
+    class StatusDown(MemoryTokenStore):
+        def save_status(self, key, status):
+            raise TokenStoreError("Redis token store at redis://cache:6379/0: saving a status failed")
+
+    tokens, _ = manager(make_profile(), TokenServer(), Clock(), StatusDown())
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.token_manager"):
+        assert tokens.get_token().access_token == "access-1"
+    assert "could not record the token request's outcome in the token store (TokenStoreError)" in caplog.text
+    failing, _ = manager(make_profile(), refusing_client, Clock(), StatusDown())
+    with pytest.raises(InvalidClientError):  # the token error, not the store's
+        failing.get_token()
+
+
+def test_an_unreachable_token_url_is_recorded_in_plain_words() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/oauth/token"
+    profile = make_profile(access_url=url, retry_max_attempts=2)
+    clock = Clock()
+    store = MemoryTokenStore()
+    client = make_client(profile, requests.adapters.HTTPAdapter(), clock=clock)
+    tokens = TokenManager(profile, client, store, clock=clock)
+    with pytest.raises(EndpointUnreachableError) as info:
+        tokens.get_token()
+    message = str(info.value)
+    assert message == (
+        f"Connection 'my_api' could not reach its token URL {url}: the connection to 127.0.0.1:{port} was refused "
+        f"(nothing listens on that port) (2 attempts in {info.value.elapsed:.1f} s). Check the Access token URL field "
+        f"(access_url) and that the server is reachable from the worker"
+    )
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.failure is not None
+    assert status.failure.kind == "unreachable"
+    assert status.failure.message == message
+
+
+def test_a_stored_token_is_announced_once_per_manager(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock(now=1_795_915_380.0)  # 2026-11-29 01:23 UTC
+    store = MemoryTokenStore()
+    first, _ = manager(make_profile(), TokenServer(expires_in=3600), clock, store)
+    token = first.get_token()
+    with caplog.at_level(logging.INFO, logger="airflow_oauth_connector.token_manager"):
+        first.get_token()  # obtained by this manager: the token client said so already
+        reader, _ = manager(make_profile(), TokenServer(), clock, store)
+        for _ in range(3):
+            reader.get_token()
+            reader._serve_until = float("-inf")  # read from the store again, as after a process-wide adopt
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_oauth_connector.token_manager"]
+    assert lines == ["Connection 'my_api': using the stored token, expires at 2026-11-29 02:23 UTC"]
+    assert token.access_token not in caplog.text

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
-from airflow_oauth_connector.exceptions import InvalidGrantError, ReauthorizationRequiredError, TokenStoreError
-from airflow_oauth_connector.status import AuthState, RefreshInFlight, TokenStatus
+from airflow_oauth_connector.exceptions import (
+    EndpointUnreachableError,
+    InvalidGrantError,
+    ReauthorizationRequiredError,
+    TokenStoreError,
+)
+from airflow_oauth_connector.status import AuthState, Failure, RefreshInFlight, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import refresh_origin
 from airflow_oauth_connector.token_manager import TokenManager
@@ -54,7 +60,8 @@ def test_the_refresh_is_recorded_in_flight_before_it_is_sent_and_cleared_after()
     assert in_flight.in_flight is not None
     assert in_flight.in_flight.attempt == 1
     assert in_flight.in_flight.chain == refresh_origin("refresh-0")
-    assert store.load_status(tokens.key) is None  # cleared once the new token was saved
+    after = store.load_status(tokens.key)  # cleared once the new token was saved; the success recorded
+    assert after == TokenStatus(last_success=NOW, last_refresh=NOW)
 
 
 def test_a_refresh_that_cannot_be_recorded_is_not_sent() -> None:
@@ -84,7 +91,7 @@ def test_after_a_lost_refresh_one_attempt_with_the_old_token_recovers_on_a_grace
     tokens, _transport = manager(ac_profile(), server, store)
     assert tokens.get_token().refresh_token == "refresh-1"
     assert server.grants == ["refresh_token"]
-    assert store.load_status(tokens.key) is None
+    assert store.load_status(tokens.key) == TokenStatus(last_success=NOW, last_refresh=NOW)
 
 
 def test_after_a_lost_refresh_a_rejected_attempt_marks_the_grant_and_others_fail_fast() -> None:
@@ -126,7 +133,8 @@ def test_a_new_grant_in_the_connection_is_not_blocked_by_the_old_ones_failure() 
     server.valid_refresh = {"refresh-new"}  # a person authorized again: a new refresh token in the connection
     renewed, _transport = manager(ac_profile("refresh-new"), server, store)
     assert renewed.get_token().access_token == "access-1"
-    assert store.load_status(renewed.key) is None
+    status = store.load_status(renewed.key)  # the old grant's failure is cleared by the new grant's success
+    assert status == TokenStatus(last_success=NOW, last_refresh=NOW)
 
 
 def test_an_answered_error_clears_the_in_flight_record() -> None:
@@ -138,7 +146,12 @@ def test_an_answered_error_clears_the_in_flight_record() -> None:
     tokens, _ = manager(ac_profile(), failing, store)
     with pytest.raises(Exception, match="invalid_client"):
         tokens.get_token()
-    assert store.load_status(tokens.key) is None  # the server answered: nothing was rotated, nothing lost
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.in_flight is None  # the server answered: nothing was rotated, nothing lost
+    assert status.state is None
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.at) == ("invalid_client", NOW)
 
 
 def test_saving_a_rotated_token_is_retried_while_the_store_fails() -> None:
@@ -155,3 +168,40 @@ def test_saving_a_rotated_token_is_retried_while_the_store_fails() -> None:
     tokens, _ = manager(ac_profile(), TokenServer(), store)
     assert tokens.get_token().refresh_token == "refresh-1"
     assert store.load(tokens.key).refresh_token == "refresh-1"  # reached the store after the restart
+
+
+def test_the_in_flight_record_keeps_the_last_failure_and_success() -> None:
+    store = MemoryTokenStore()
+    key = ac_profile().cache_key
+    earlier = Failure(kind="unreachable", message="m", at=NOW - 10, where="d/t/try 1")
+    store.save_status(key, TokenStatus(failure=earlier, last_success=NOW - 20, last_refresh=NOW - 20))
+    server = TokenServer()
+    seen: list[object] = []
+
+    def watching(request):  # type: ignore[no-untyped-def]
+        seen.append(store.load_status(key))
+        return server(request)
+
+    tokens, _ = manager(ac_profile(), watching, store)
+    tokens.get_token()
+    during = seen[0]
+    assert isinstance(during, TokenStatus)
+    assert during.in_flight is not None
+    assert (during.failure, during.last_success) == (earlier, NOW - 20)
+    assert store.load_status(key) == TokenStatus(last_success=NOW, last_refresh=NOW)
+
+
+def test_a_refresh_lost_in_transit_stays_in_flight_and_its_failure_is_recorded() -> None:
+    store = MemoryTokenStore()
+
+    def reset(request):  # type: ignore[no-untyped-def]
+        raise requests.exceptions.ConnectionError(ConnectionResetError(104, "Connection reset by peer"))
+
+    tokens, _ = manager(ac_profile(), reset, store)
+    with pytest.raises(EndpointUnreachableError, match="closed the connection before answering"):
+        tokens.get_token()
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.in_flight is not None  # the server may have rotated the refresh token: the next holder knows
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.at) == ("unreachable", NOW)

@@ -4,6 +4,7 @@ import pytest
 
 from airflow_oauth_connector.exceptions import ApiResponseError, ForeignOriginError, ProfileError
 from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.status import TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
 from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL, set_connection
 from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
@@ -180,3 +181,25 @@ def test_links_to_other_origins_are_refused(monkeypatch, link):
     with pytest.raises(ForeignOriginError) as info:
         hook.url_for(link)
     assert CLIENT_SECRET not in str(info.value)
+
+
+def test_a_failed_test_is_recorded_as_in_test_and_the_next_success_clears_it(connection, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "d")  # even where a task's variables are set, a test is a test
+    monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "t")
+    hook, transport = wired_hook(connection(), ok)
+    refuse = ("POST", TOKEN_URL, lambda r: (401, {}, {"error": "invalid_client", "error_description": "unknown"}))
+    transport.routes.insert(0, refuse)
+    success, message = hook.test_connection()
+    assert not success
+    assert message.startswith(f"Could not obtain a token: Connection 'my_api': token endpoint {TOKEN_URL} returned")
+    status = hook.tokens.store.load_status(hook.tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.where) == ("invalid_client", "test")
+    transport.routes.remove(refuse)
+    success, _ = hook.test_connection()
+    assert success
+    after = hook.tokens.store.load_status(hook.tokens.key)
+    assert isinstance(after, TokenStatus)
+    assert after.failure is None
+    assert after.last_success is not None

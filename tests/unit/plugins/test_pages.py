@@ -65,3 +65,24 @@ def test_result_page_links() -> None:
     assert "notice-success" in html
     html = result_page(Notice("error", "Sign in"), profiles_url="/p/", sign_in_url="/auth/login?next=x")
     assert "href='/auth/login?next=x'" in html
+
+
+def test_a_rows_last_failure_shows_kind_time_and_where_escaped() -> None:
+    from airflow_oauth_connector.plugins.pages import RowFailure
+
+    failure = RowFailure(kind="invalid_client", at="2026-11-29 01:23 UTC", where="sync/pull/try 1", message="<b>x</b>")
+    row = _row(grant_type="client_credentials", state="failing", failure=failure, last_success="2026-11-29 00:23 UTC")
+    html = _page([row])
+    assert "<span class='state state-failing'>failing</span>" in html
+    assert (
+        "<div class='failure' data-kind='invalid_client' data-where='sync/pull/try 1'>Last failure: "
+        "<strong>invalid_client</strong> at 2026-11-29 01:23 UTC in <code>sync/pull/try 1</code>: "
+        "&lt;b&gt;x&lt;/b&gt;</div>"
+    ) in html
+    assert "last success: 2026-11-29 00:23 UTC" in html
+
+
+def test_a_row_without_failure_shows_its_description() -> None:
+    html = _page([_row(grant_type="client_credentials", state="not_tested", description="not tested yet: ...")])
+    assert "<div class='desc'>not tested yet: ...</div>" in html
+    assert "class='failure'" not in html
