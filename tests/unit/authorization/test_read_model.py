@@ -1,17 +1,39 @@
-"""The status read model: "not tested yet", "ready" only after a success, the last failure with kind, time, where."""
+"""
+The status read model (authorization/read_model.py): "not tested yet", "ready" only after a success, the last
+failure with kind, time and where; on stored connections (Airflow's connection table) and real token stores.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from airflow_oauth_connector.authorization.read_model import FailureInfo, ProfileStatus, profile_status
+from airflow_oauth_connector import authorization as authz
+from airflow_oauth_connector.authorization import (
+    ProfileStatus,
+    connection_status,
+    profile_status,
+    save_authorization,
+)
+from airflow_oauth_connector.authorization.read_model import FailureInfo
+from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.status import AuthState, Failure, TokenStatus
+from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.store.memory import MemoryTokenStore
-from airflow_oauth_connector.token import refresh_origin
+from airflow_oauth_connector.token import Token, refresh_origin
+from tests.support.authorization import (
+    OLD_REFRESH,
+    REFRESH,
+    SECRET,
+    add_connection,
+    assert_secret_free,
+    authorized_token,
+    db_extra,
+    extra_for,
+)
 from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, make_profile, make_token
 
 AT = 1_795_915_380.0  # 2026-11-29 01:23 UTC
-REFRESH = "refresh-SENTINEL-5555"
 
 
 def _failure(kind: str = "invalid_client", where: str = "sync/pull/try 1", message: str = "bad client") -> Failure:
@@ -119,3 +141,168 @@ def test_a_failure_of_unknown_time_is_described_without_one() -> None:
         last_failure=FailureInfo(kind="invalid_grant", message="", at=None, where="worker"),
     )
     assert status.describe() == "last failure: invalid_grant in worker"
+
+
+def test_save_clears_needs_reauthorization_and_newest_refresh_token_wins(db: Any) -> None:
+    conn_id = add_connection(extra_for(refresh_token=OLD_REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    store.save(profile.cache_key, authorized_token(refresh=OLD_REFRESH, lifetime=-10))
+    store.save_status(profile.cache_key, _needs_reauthorization(f"bad {OLD_REFRESH}"))
+    status = profile_status(profile)
+    assert status.state == "needs_reauthorization"
+    assert status.last_error is not None
+    assert status.last_error.startswith("invalid_grant")
+    assert status.describe().startswith("needs re-authorization: invalid_grant")
+    assert_secret_free(repr(status), status.describe())
+
+    authorized = authorized_token()
+    save_authorization(conn_id, authorized)
+    after = store.load_status(profile.cache_key)  # the failure cleared, the authorization recorded as a success
+    assert after == TokenStatus(last_success=authorized.issued_at, last_refresh=authorized.issued_at)
+    cached = store.load(profile.cache_key)
+    assert cached is not None
+    assert cached.refresh_token == REFRESH
+    assert db_extra(conn_id)["refresh_token"] == REFRESH
+    assert connection_status(conn_id).state == "authorized"
+
+
+def test_connection_reauthorized_elsewhere_is_not_needs_reauthorization(db: Any) -> None:
+    """A refresh token pasted into the connection after a rejection supersedes the rejected cached chain."""
+    conn_id = add_connection(extra_for(refresh_token=REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    rejected = authorized_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(refresh_origin(OLD_REFRESH))
+    store.save(profile.cache_key, rejected)
+    store.save_status(profile.cache_key, _needs_reauthorization())
+    status = profile_status(profile)
+    assert status.state == "authorized"
+    assert status.last_error is None
+    store.save(profile.cache_key, rejected.with_origin(refresh_origin(REFRESH)))
+    assert profile_status(profile).state == "needs_reauthorization"
+
+
+def test_cached_chain_of_unknown_origin_is_not_superseded(db: Any) -> None:
+    """Newest grant wins only over a chain of known origin: the token manager keeps refreshing an origin-less chain."""
+    conn_id = add_connection(extra_for(refresh_token=REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    store.save(profile.cache_key, authorized_token(refresh=OLD_REFRESH, lifetime=-10).with_origin(None))
+    store.save_status(profile.cache_key, _needs_reauthorization())
+    status = profile_status(profile)
+    assert status.state == "needs_reauthorization"
+    assert status.last_error is not None
+
+
+def test_legacy_status_record_is_read(db: Any) -> None:
+    """A status written by an earlier version (an untyped dict) still shows as needing re-authorization."""
+    conn_id = add_connection(extra_for(refresh_token=REFRESH))
+    profile = authz.load_profile(conn_id)
+    store = store_for(profile)
+    legacy = {"state": "needs_reauthorization", "error": "invalid_grant", "at": 1.0}
+    raw = store.codec.encode_record({"v": 1, "key": profile.cache_key, "status": legacy})  # type: ignore[attr-defined]
+    store.save_status(profile.cache_key, _needs_reauthorization())  # creates the directory
+    store.path_for(profile.cache_key, "status").write_bytes(raw)  # type: ignore[attr-defined]
+    status = profile_status(profile)
+    assert status.state == "needs_reauthorization"
+    assert status.last_error is not None
+    assert status.last_error.startswith("invalid_grant")
+
+
+def _needs_reauthorization(message: str = "") -> TokenStatus:
+    failure = Failure(kind="invalid_grant", message=message, at=1.0, where="dag/task/try 1")
+    return TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION, failure=failure)
+
+
+def test_unknown_connection_status_is_an_error(db: Any) -> None:
+    status = connection_status("authz_not_defined_anywhere")
+    assert status.state == "error"
+    assert "not defined" in status.describe()
+
+
+def test_client_credentials_is_not_tested_until_a_token_is_there() -> None:
+    profile = OAuthProfile.from_fields(
+        "cc_ready",
+        host="https://api.example.com",
+        login="c",
+        password=SECRET,
+        extra={"grant_type": "client_credentials", "access_url": "https://auth.example.com/token"},
+    )
+    store = MemoryTokenStore()
+    status = profile_status(profile, store)
+    assert status.state == "not_tested"
+    assert status.describe() == "not tested yet: no token requested so far (press Test, or run a task)"
+    store.save(profile.cache_key, authorized_token(refresh=None))
+    assert profile_status(profile, store).state == "ready"
+    assert profile_status(profile, store).describe().startswith("ready; token expires at")
+
+
+def test_access_token_without_refresh_token_expired_needs_reauthorization() -> None:
+    profile = OAuthProfile.from_fields(
+        "ac_expired", host="https://api.example.com", login="c", password=SECRET, extra=extra_for()
+    )
+    store = MemoryTokenStore()
+    store.save(profile.cache_key, authorized_token(refresh=None, lifetime=-1))
+    status = profile_status(profile, store)
+    assert status.state == "needs_reauthorization"
+    assert status.refresh_token_present is False
+
+
+def test_store_failure_is_an_error_status() -> None:
+    class Broken(MemoryTokenStore):
+        def load(self, key: str) -> Token | None:
+            from airflow_oauth_connector.exceptions import TokenStoreError
+
+            raise TokenStoreError(f"redis down while reading {SECRET}")
+
+    profile = OAuthProfile.from_fields(
+        "broken_store", host="https://api.example.com", login="c", password=SECRET, extra=extra_for()
+    )
+    status = profile_status(profile, Broken())
+    assert status.state == "error"
+    assert status.last_error is not None
+    assert "token store unavailable" in status.last_error
+    assert_secret_free(repr(status), status.describe())
+
+
+def test_describe_formats() -> None:
+    expires = 1795953600.0  # 2026-11-29 12:00 UTC
+    status = ProfileStatus(
+        conn_id="c", grant_type="authorization_code", state="authorized", expires_at=expires, refresh_token_present=True
+    )
+    assert status.describe(now=expires - 60) == "authorized; token expires at 2026-11-29 12:00 UTC"
+    assert status.describe(now=expires + 1) == "authorized; token expired at 2026-11-29 12:00 UTC (renewed on next use)"
+    no_refresh = ProfileStatus(conn_id="c", grant_type="authorization_code", state="authorized", expires_at=expires)
+    assert "no refresh token" in no_refresh.describe(now=expires - 60)
+    error = ProfileStatus(conn_id="c", grant_type="authorization_code", state="error", last_error="boom")
+    assert error.describe() == "error: boom"
+    assert set(authz.STATES) == {
+        "not_authorized",
+        "authorized",
+        "needs_reauthorization",
+        "error",
+        "ready",
+        "not_tested",
+        "failing",
+    }
+
+
+def test_a_failed_authorization_on_the_page_is_recorded_and_a_later_one_clears_it(db: Any) -> None:
+    from airflow_oauth_connector.exceptions import InvalidGrantError
+    from airflow_oauth_connector.status import Where
+
+    conn_id = add_connection()
+    profile = authz.load_profile(conn_id)
+    code = "code-SENTINEL-9999"
+    authz.record_failure(profile, InvalidGrantError("invalid_grant", f"code {code} expired"), Where.PAGE, (code,))
+    status = connection_status(conn_id)
+    assert status.state == "not_authorized"
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_grant", "page")
+    assert code not in json.dumps(status.to_dict())
+    assert "last failure: invalid_grant at " in status.describe()
+    save_authorization(conn_id, authorized_token())
+    after = connection_status(conn_id)
+    assert after.state == "authorized"
+    assert after.last_failure is None
+    assert after.last_success is not None
