@@ -97,4 +97,4 @@ def test_terminal_output_is_printable_ascii(text):
 def test_no_query_survives(path, query):
     query = query.translate({ord(c): None for c in "'\"()"}) or "x"
     clean = redact(f"GET https://h/{path}?{query} failed", limit=None)
-    assert f"?{query}" not in clean or query == "..."
+    assert f"?{query}" not in clean or "...".startswith(query)  # "?." is a prefix of the marker "?..."
