@@ -122,3 +122,11 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def make_jwt(**claims: object) -> str:
+    """A compact JWS (HS256, subject "w" unless given) such as a workload's token file holds."""
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    return jwt.encode({"alg": "HS256"}, {"sub": "w", **claims}, OctKey.import_key("k" * 32))

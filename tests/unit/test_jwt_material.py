@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from airflow_oauth_connector.exceptions import JwtMaterialError
 from airflow_oauth_connector.jwt_material import check_hmac_secret, load_signing_key, read_jwt_file
+from tests.support.builders import make_jwt
 
 
 def pem_of(private: object, *, public: bool = False) -> str:
@@ -92,13 +92,9 @@ def test_hmac_secret_length_and_algorithm() -> None:
         check_hmac_secret("x" * 64, "RS256")
 
 
-def a_jwt(**claims: object) -> str:
-    return jwt.encode({"alg": "HS256"}, {"sub": "w", **claims}, OctKey.import_key("k" * 32))
-
-
 def test_jwt_file_is_read_fresh_each_time(tmp_path: Path) -> None:
     path = tmp_path / "token"
-    first, second = a_jwt(n=1), a_jwt(n=2)
+    first, second = make_jwt(n=1), make_jwt(n=2)
     path.write_text(first + "\n")
     assert read_jwt_file(str(path)) == first
     path.write_text(second)
@@ -131,7 +127,7 @@ def test_jwt_file_problems(tmp_path: Path, content: str | None, problem: str) ->
 
 def test_expired_jwt_file(tmp_path: Path) -> None:
     path = tmp_path / "token"
-    token = a_jwt(exp=int(time.time()) - 5)
+    token = make_jwt(exp=int(time.time()) - 5)
     path.write_text(token)
     with pytest.raises(JwtMaterialError, match="expired at") as info:
         read_jwt_file(str(path))

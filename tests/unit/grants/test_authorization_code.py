@@ -1,4 +1,4 @@
-"""Grant parameters and the authorization request with PKCE S256."""
+"""The authorization-code grant: the code exchange's parameters and the authorization request with PKCE S256."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from airflow_oauth_connector.grants import (
     AuthorizationRequest,
     authorization_code_params,
     build_authorization_request,
-    client_credentials_params,
-    refresh_token_params,
 )
 from tests.support.builders import AUTHORIZE_URL, CLIENT_ID, make_profile
 
@@ -35,15 +33,7 @@ def query_of(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
-# --- grant parameters ---------------------------------------------------------------------------------------
-
-
-def test_client_credentials_params():
-    assert client_credentials_params(make_profile()) == {"grant_type": "client_credentials"}
-    assert client_credentials_params(make_profile({"scope": "a,b"})) == {
-        "grant_type": "client_credentials",
-        "scope": "a b",
-    }
+# --- the code exchange --------------------------------------------------------------------------------------
 
 
 def test_authorization_code_params():
@@ -54,11 +44,6 @@ def test_authorization_code_params():
         "redirect_uri": REDIRECT,
         "code_verifier": "verifier",
     }
-
-
-def test_refresh_token_params():
-    assert refresh_token_params("rt") == {"grant_type": "refresh_token", "refresh_token": "rt"}
-    assert refresh_token_params("rt", "read") == {"grant_type": "refresh_token", "refresh_token": "rt", "scope": "read"}
 
 
 # --- authorization request ----------------------------------------------------------------------------------
