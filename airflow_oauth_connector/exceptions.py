@@ -7,7 +7,7 @@ end in ``Error`` (older names are kept as aliases: ``ResponseCheckFailed``, ``To
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowException
@@ -55,10 +55,17 @@ class ConnectionSettingsError(ProfileError):
     each one (field key, form label, message); the message names them all and where to fix them.
     """
 
-    def __init__(self, conn_id: str, problems: Sequence[FieldProblem]) -> None:
+    def __init__(self, conn_id: str, problems: Sequence[FieldProblem | Mapping[str, str]]) -> None:
+        """``problems``: :class:`~.validation.FieldProblem` objects or their ``as_dict()`` (plain JSON, so the
+        error keeps its type across a deferral)."""
+        from airflow_oauth_connector.validation import FieldProblem
+
         if not problems:
             raise ValueError("ConnectionSettingsError needs at least one problem")
-        self.problems = tuple(problems)
+        self.problems = tuple(
+            p if isinstance(p, FieldProblem) else FieldProblem(str(p["field"]), str(p["label"]), str(p["message"]))
+            for p in problems
+        )
         first = self.problems[0]
         self.conn_id, self.field, self.problem = conn_id, first.field, first.message
         where = "Admin > Connections (Edit) or the OAuth profiles page, then press Test"

@@ -114,7 +114,8 @@ def settings_error(
     """The profile loader's ``error`` with every other problem of the same settings (``error``'s first)."""
     first = FieldProblem.of(error)
     others = check_connection(host=host, login=login, password=password, extra=extra, conn_id=error.conn_id)
-    return ConnectionSettingsError(error.conn_id, [first, *(p for p in others if p.field != first.field)])
+    listed = [first, *(p for p in others if p.field != first.field)]
+    return ConnectionSettingsError(error.conn_id, [p.as_dict() for p in listed])
 
 
 def require_valid(
@@ -128,7 +129,7 @@ def require_valid(
     """Raise :class:`ConnectionSettingsError` when :func:`check_connection` finds a problem."""
     problems = check_connection(host=host, login=login, password=password, extra=extra, conn_id=conn_id)
     if problems:
-        raise ConnectionSettingsError(conn_id, problems)
+        raise ConnectionSettingsError(conn_id, [p.as_dict() for p in problems])
 
 
 # ----------------------------------------------------------------------------------------------- the passes

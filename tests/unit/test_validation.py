@@ -354,3 +354,15 @@ def test_task_loading_the_profile_fails_with_the_labelled_message(monkeypatch):
     conn_id = set_connection(monkeypatch, "bad_api", access_params=BROKEN_AT_48)
     with pytest.raises(ConnectionSettingsError, match=r"Token parameters \(access_params\): not valid JSON near"):
         OAuthConnectorHook(conn_id).run("items")
+
+
+def test_the_error_keeps_its_type_and_problems_across_a_deferral():
+    from airflow_oauth_connector.events import error_from_event, error_to_event
+
+    with pytest.raises(ConnectionSettingsError) as info:
+        require_valid("crm", host=API, login="id", password="pw", extra={"access_params": BROKEN_AT_48})
+    event = json.loads(json.dumps(error_to_event(info.value)))
+    rebuilt = error_from_event(event)
+    assert type(rebuilt) is ConnectionSettingsError
+    assert rebuilt.problems == info.value.problems
+    assert str(rebuilt) == str(info.value)
