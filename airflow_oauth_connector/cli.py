@@ -6,6 +6,7 @@
     airflow-oauth-connector authorize CONN_ID [--loopback | --device | --paste] [--port N] [--no-browser]
                                               [--timeout S]
     airflow-oauth-connector status [CONN_ID ...] [--json]
+    airflow-oauth-connector check [CONN_ID ...] [--json]
     airflow-oauth-connector forget CONN_ID
 
 Run it where the Airflow metadata database is reachable (like ``airflow connections add``): the refresh
@@ -27,6 +28,9 @@ Modes of ``authorize`` (authorization-code connections):
     RFC 8628 device grant: prints a verification URI and user code, then polls the token endpoint. The
     device authorization endpoint is the connection's ``device_url`` extra, else the issuer metadata's
     ``device_authorization_endpoint``.
+
+``check`` lists every invalid setting of the connections, named by the form's labels
+(:mod:`airflow_oauth_connector.validation`; no request is sent), and fails if there is one.
 
 Exit status: 0 success, 1 failure, 2 usage error. No token, authorization code, PKCE verifier or client
 secret is ever printed.
@@ -52,6 +56,7 @@ from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.status import Where
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
+from airflow_oauth_connector.validation import FieldProblem, check_connection
 
 PROG = "airflow-oauth-connector"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -126,11 +131,17 @@ _STATUS_ARGS = (
          help="connections to show (default: every oauth_connector connection in the metadata database)"),
     _arg("--json", action="store_true", dest="as_json", help="print JSON"),
 )  # fmt: skip
+_CHECK_ARGS = (
+    _arg("conn_ids", nargs="*", metavar="CONN_ID",
+         help="connections to check (default: every oauth_connector connection in the metadata database)"),
+    _arg("--json", action="store_true", dest="as_json", help="print JSON"),
+)  # fmt: skip
 _FORGET_ARGS = (_arg("conn_id", metavar="CONN_ID", help="the connection whose tokens to remove"),)
 
 _COMMANDS: dict[str, tuple[str, tuple[_Arg, ...]]] = {
     "authorize": ("authorize a connection (authorization-code grant) and store its refresh token", _AUTHORIZE_ARGS),
     "status": ("show whether connections are authorized and when their tokens expire", _STATUS_ARGS),
+    "check": ("check connections' settings (no request is sent) and list every invalid one", _CHECK_ARGS),
     "forget": ("remove a connection's stored refresh and access tokens (the client secret stays)", _FORGET_ARGS),
 }
 
@@ -174,6 +185,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     handlers: dict[str, Callable[[argparse.Namespace, Console], int]] = {
         "authorize": cmd_authorize,
         "status": cmd_status,
+        "check": cmd_check,
         "forget": cmd_forget,
     }
     try:
@@ -204,6 +216,54 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
         if status.last_success is not None:
             console.say(f"  last success: {authorization.format_time(status.last_success)}")
     return EXIT_FAILURE if any(s.state == "error" for s in statuses) else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    conn_ids = list(args.conn_ids) or authorization.list_connection_ids()
+    results = {conn_id: settings_problems(conn_id) for conn_id in conn_ids}
+    if args.as_json:
+        console.say(
+            json.dumps(
+                [
+                    {"conn_id": conn_id, "valid": not problems, "problems": [p.as_dict() for p in problems]}
+                    for conn_id, problems in results.items()
+                ],
+                indent=2,
+            )
+        )
+    elif not results:
+        console.say("No oauth_connector connections in the Airflow metadata database.")
+    for conn_id, problems in results.items() if not args.as_json else ():
+        if not problems:
+            console.say(f"{conn_id}: settings OK")
+            continue
+        console.say(f"{conn_id}: {len(problems)} invalid setting{'s' if len(problems) > 1 else ''}")
+        for problem in problems:
+            console.say(f"  - {problem}")
+    return EXIT_FAILURE if any(results.values()) else EXIT_OK
+
+
+def settings_problems(conn_id: str) -> list[FieldProblem]:
+    """The problems of connection ``conn_id`` (metadata database, environment or secrets backend)."""
+    from airflow.models import Connection as ConnectionModel
+
+    try:  # Airflow 3.2+ (the same class as airflow.exceptions')
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef,unused-ignore]
+
+    try:
+        conn = ConnectionModel.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        raise CliError(f"Connection {conn_id!r} is not defined") from None
+    return check_connection(
+        conn_type=conn.conn_type or "",
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        extra=conn.extra or None,
+        conn_id=conn_id,
+    )
 
 
 def cmd_forget(args: argparse.Namespace, console: Console) -> int:
@@ -337,7 +397,7 @@ def _open_browser(console: Console, url: str) -> None:
 
 
 def get_cli_commands() -> list[Any]:
-    """``airflow oauth-connector authorize|status|forget``: for the provider info's ``cli`` list."""
+    """``airflow oauth-connector authorize|status|check|forget``: for the provider info's ``cli`` list."""
     from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand
 
     def airflow_arg(arg: _Arg) -> Any:

@@ -319,6 +319,11 @@ class OAuthProfile:
         """
         if extra is None:
             extra = conn.extra_dejson if conn.extra else {}
+            if not extra and conn.extra and conn.extra.strip():  # Airflow reads an extra that is not JSON as {}
+                try:
+                    json.loads(conn.extra)
+                except ValueError as exc:
+                    raise ProfileError(conn.conn_id, "extra", json_problem(exc)) from None
         if not isinstance(extra, Mapping):
             raise ProfileError(conn.conn_id, "extra", "expected a JSON object")
         return cls.from_fields(

@@ -14,7 +14,7 @@ from airflow_oauth_connector import cli
 from airflow_oauth_connector.cli import Console, authorize_paste, main
 from airflow_oauth_connector.exceptions import CliError, OAuthConnectorError
 from airflow_oauth_connector.token import Token
-from tests.support.builders import AUTHORIZE_URL, make_profile
+from tests.support.builders import AUTHORIZE_URL, make_profile, set_connection
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +42,7 @@ def test_airflow_cli_commands_parse_the_same() -> None:
     (group,) = cli.get_cli_commands()
     assert group.name == "oauth-connector"
     commands = {c.name: c for c in group.subcommands}
-    assert set(commands) == {"authorize", "status", "forget"}
+    assert set(commands) == {"authorize", "status", "check", "forget"}
     parser = argparse.ArgumentParser()
     for arg in commands["authorize"].args:
         arg.add_to_parser(parser)
@@ -189,3 +189,28 @@ def test_a_failed_authorization_is_recorded_as_in_the_cli(monkeypatch: pytest.Mo
     assert main(["authorize", profile.conn_id, "--no-browser"], stderr=err) == 1
     assert recorded == [("InvalidGrantError", "cli")]
     assert "code expired" in err.getvalue()
+
+
+def test_check_lists_every_labelled_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = set_connection(monkeypatch, "good_api")
+    bad = set_connection(
+        monkeypatch, "bad_api", grant_type="authorization_code", access_url="http://auth.example.com/token"
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", good, bad], stdout=out, stderr=err) == 1
+    assert out.getvalue().splitlines() == [
+        "good_api: settings OK",
+        "bad_api: 2 invalid settings",
+        "  - Access token URL (access_url): must use https (plain http is only accepted for loopback hosts, or "
+        "with 'allow_insecure_http')",
+        "  - Authorization URL (authorize_url): required for authorization code (or set Issuer URL for discovery, "
+        "or pick a provider preset that gives it)",
+    ]
+    out = io.StringIO()
+    assert main(["check", good, "--json"], stdout=out) == 0
+    assert json.loads(out.getvalue()) == [{"conn_id": "good_api", "valid": True, "problems": []}]
+
+
+def test_check_an_undefined_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "no_such_conn_for_check"]) == 1
+    assert "Connection 'no_such_conn_for_check' is not defined" in capsys.readouterr().err

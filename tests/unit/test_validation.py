@@ -366,3 +366,11 @@ def test_the_error_keeps_its_type_and_problems_across_a_deferral():
     assert type(rebuilt) is ConnectionSettingsError
     assert rebuilt.problems == info.value.problems
     assert str(rebuilt) == str(info.value)
+
+
+def test_an_extra_that_is_not_json_is_named_not_read_as_empty():
+    from airflow.sdk import Connection
+
+    conn = Connection(conn_id="crm", conn_type="oauth_connector", host=API, login="id", password="pw", extra="{oops")
+    with pytest.raises(ProfileError, match=r"Connection 'crm': Extra \(extra\): not valid JSON near character 1"):
+        OAuthProfile.from_connection(conn)
