@@ -29,7 +29,7 @@ FieldKind = Literal["text", "url", "password", "json", "multiline", "boolean", "
 
 #: Grant types in the order the form offers them, with a label and a one-line description.
 GRANT_TYPES: tuple[tuple[str, str, str], ...] = (
-    ("client_credentials", "Client credentials", "Machine to machine: the client's own credentials get the token."),
+    ("client_credentials", "Client credentials", "Machine to machine, with the client's own credentials."),
     (
         "authorization_code",
         "Authorization code",
@@ -87,7 +87,9 @@ class FieldSpec:
     grants: tuple[str, ...] | None = None
     """Grant types the field applies to; ``None``: all."""
     required_for: tuple[str, ...] = ()
-    """Grant types that need a value (a provider preset or an issuer URL may supply it, see the description)."""
+    """Grant types that need a value (a provider preset or an issuer URL may supply it: ``required_unless``)."""
+    required_unless: str = ""
+    """What else satisfies the requirement (``Issuer URL is set or the provider preset gives it``)."""
     advanced: bool = False
     section: str = ESSENTIALS
     standard: bool = False
@@ -187,7 +189,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "grant_type",
         "Grant type",
-        "How the token is obtained: " + "; ".join(f"{label}: {desc}" for _v, label, desc in GRANT_TYPES),
+        "How the token is obtained. " + " ".join(f"{label}: {desc}" for _v, label, desc in GRANT_TYPES),
         kind="choice",
         options=tuple((value, label) for value, label, _d in GRANT_TYPES),
         default="client_credentials",
@@ -208,6 +210,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "(http only for loopback hosts). A provider preset fills it.",
         kind="url",
         required_for=_ALL,
+        required_unless="the provider preset gives it",
         section=STANDARD,
         standard=True,
         placeholder="https://api.example.com/v1",
@@ -228,7 +231,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "client_assertion_file. Private key (PEM or JWK) for private_key_jwt; JWT bearer: the service-account "
         "key (PEM, or a Google JSON key file).",
         kind="password",
-        required_for=("jwt_bearer",),
+        required_for=_ALL,
+        required_unless="Client authentication is none (public client) or client_assertion_file",
         section=STANDARD,
         standard=True,
         placeholder="client secret (leave empty for a public client)",
@@ -240,6 +244,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "needed when Issuer URL is set or the provider preset gives it.",
         kind="url",
         required_for=_ALL,
+        required_unless="Issuer URL is set or the provider preset gives it",
     ),
     FieldSpec("scope", "Scope", "Space-separated scopes to request, e.g. 'read write'."),
     FieldSpec(
@@ -268,6 +273,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         kind="url",
         grants=_AUTH_CODE,
         required_for=_AUTH_CODE,
+        required_unless="Issuer URL is set or the provider preset gives it",
         section=AUTHORIZATION_CODE,
     ),
     FieldSpec(
@@ -871,6 +877,7 @@ def _field_json(spec: FieldSpec) -> dict[str, Any]:
         "default": spec.default,
         "grants": None if spec.grants is None else list(spec.grants),
         "required_for": list(spec.required_for),
+        "required_unless": spec.required_unless,
         "advanced": spec.advanced,
         "section": spec.section,
         "standard": spec.standard,

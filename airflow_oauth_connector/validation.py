@@ -229,7 +229,7 @@ def _missing_required(
 
     problems = []
     for spec in FIELDS:
-        if grant not in spec.required_for or given(spec.name) or spec.default is not None:
+        if grant not in spec.required_for or given(spec.name) or spec.default is not None or spec.name == "password":
             continue
         if spec.name in ("access_url", "authorize_url") and given("issuer_url"):
             continue
@@ -238,7 +238,15 @@ def _missing_required(
         problems.append(FieldProblem(spec.name, spec.label, _required_message(spec, grant)))
     auth = str(value.get("client_auth") or "").strip().lower()
     no_secret = auth in {m.value for m in _profile._NO_SECRET_METHODS} or auth == "public"
-    if grant != "jwt_bearer" and not no_secret and not given("password"):
+    if grant == "jwt_bearer" and not given("password"):
+        problems.append(
+            FieldProblem(
+                "password",
+                BY_NAME["password"].label,
+                "the JWT bearer grant needs the service account's private key here (PEM, or a JSON key file)",
+            )
+        )
+    elif not no_secret and not given("password"):
         what = "private key (PEM or JWK)" if auth == "private_key_jwt" else "client secret"
         problems.append(
             FieldProblem(

@@ -127,7 +127,7 @@ def test_hook_meta_standard_fields(hook_meta: dict[str, Any]) -> None:
     assert std["port"]["hidden"] is True
     placeholders = UI_FIELD_BEHAVIOUR["placeholders"]
     titles = {"host": "API base URL (required)", "login": "Client ID (required except for JWT bearer)"}
-    for name, title in {**titles, "password": "Client secret"}.items():
+    for name, title in {**titles, "password": "Client secret (required)"}.items():
         assert std[name] == {"hidden": False, "title": title, "placeholder": placeholders[name]}, name
     assert std["description"] is None  # not customised: the standard field
 

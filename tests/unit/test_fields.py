@@ -91,7 +91,7 @@ def test_a_newcomer_meets_provider_and_grant_type_first_then_essentials_then_adv
         ("store_backend", "Token store (advanced)"),
         ("host", "API base URL (required)"),
         ("login", "Client ID (required except for JWT bearer)"),
-        ("password", "Client secret"),
+        ("password", "Client secret (required)"),
     ],
 )
 def test_labels_say_required_grant_only_or_advanced(name, form_label):
@@ -206,6 +206,7 @@ def test_form_schema_for_the_native_page():
         "default": None,
         "grants": ["authorization_code"],
         "required_for": ["authorization_code"],
+        "required_unless": "Issuer URL is set or the provider preset gives it",
         "advanced": False,
         "section": AUTHORIZATION_CODE,
         "standard": False,

@@ -154,6 +154,13 @@ def test_client_secret_required_unless_public_client():
     assert problems({"client_auth": "none"}, password="") == []
 
 
+def test_jwt_bearer_needs_the_key():
+    assert texts({"grant_type": "jwt_bearer"}, password="") == [
+        "Client secret (password): the JWT bearer grant needs the service account's private key here (PEM, or a "
+        "JSON key file)"
+    ]
+
+
 def test_client_id_required():
     assert texts({}, login=" ") == ["Client ID (login): required for client credentials"]
 
