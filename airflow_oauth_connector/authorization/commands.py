@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from airflow_oauth_connector.authorization.repository import extra_of, session_scope, stored_connection, write_extra
-from airflow_oauth_connector.status import Failure, Where, as_token_status
+from airflow_oauth_connector.authorization.repository import (
+    extra_of,
+    find_connection,
+    profile_of,
+    session_scope,
+    stored_connection,
+    write_extra,
+)
+from airflow_oauth_connector.status import Failure, TokenStatus, Where, as_token_status
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token, refresh_origin
 
@@ -108,6 +116,46 @@ def record_failure(
         log.warning(
             "Connection %r: could not record the failed authorization (%s)", profile.conn_id, type(exc).__name__
         )
+
+
+def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]:
+    """
+    Record a test's ``outcome`` on the stored connections it tested; returns their ids.
+
+    Airflow's Connections page tests a copy of the connection under a random id (``POST
+    /api/v2/connections/test`` exports it as ``AIRFLOW_CONN_<random>``), so the hook's own status record is
+    not the stored connection's. Every stored ``oauth_connector`` connection with the same credentials and
+    endpoints (the same cache key but for the id) gets the outcome too: its failure (kind, message, time,
+    ``test``) or its success. Nothing happens for a connection that is itself stored, or for unsaved settings
+    that differ from every stored connection.
+    """
+    from airflow.models import Connection as ConnectionModel
+    from sqlalchemy import select
+
+    from airflow_oauth_connector.profile import CONN_TYPE
+
+    digest = profile.cache_key.split(":", 1)[1]
+    twins: list[OAuthProfile] = []
+    with session_scope(None) as db:
+        if find_connection(db, profile.conn_id) is not None:
+            return []
+        for conn in db.scalars(select(ConnectionModel).where(ConnectionModel.conn_type == CONN_TYPE)):
+            try:
+                twin = profile_of(conn)
+            except Exception:  # noqa: S112 - an invalid stored connection is not the one tested
+                continue
+            if twin.cache_key.split(":", 1)[1] == digest:
+                twins.append(twin)
+    for twin in twins:
+        store = store_for(twin)
+        with store.lock(twin.cache_key):
+            status = as_token_status(store.load_status(twin.cache_key))
+            if outcome.last_event_failed and outcome.failure is not None:
+                status = status.failed(outcome.failure, keep_in_flight=True)
+            elif outcome.last_success is not None:
+                status = replace(status.succeeded(outcome.last_success, refreshed=False), in_flight=status.in_flight)
+            store.save_status(twin.cache_key, status)
+    return [twin.conn_id for twin in twins]
 
 
 def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:

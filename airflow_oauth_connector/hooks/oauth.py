@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import ssl
 import time
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ from airflow_oauth_connector.profile import (
 )
 from airflow_oauth_connector.redaction import drop_query, redact, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry, send_with_retry_async
-from airflow_oauth_connector.status import Where, recording_where
+from airflow_oauth_connector.status import Where, as_token_status, recording_where
 from airflow_oauth_connector.store import TokenStore
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token
@@ -421,9 +422,12 @@ class OAuthConnectorHook(BaseHook):
         except AuthorizationRequiredError as exc:
             return False, str(exc)
         except OAuthConnectorError as exc:
+            self._share_test_outcome()
             return False, f"Could not obtain a token: {exc}"
         except Exception as exc:
+            self._share_test_outcome()
             return False, f"Could not obtain a token: {type(exc).__name__}"
+        self._share_test_outcome()
         elapsed = time.monotonic() - started
         lifetime = token.expires_in(time.time())
         expiry = "no stated expiry" if lifetime is None else f"expires in {lifetime:.0f} s"
@@ -433,6 +437,24 @@ class OAuthConnectorHook(BaseHook):
             f"{token.token_type} token for client '{profile.client_id}' via {profile.grant_type.value} "
             f"in {elapsed:.2f} s ({expiry}{scope})"
         )
+
+    def _share_test_outcome(self) -> None:
+        """
+        On Airflow's Connections page the test runs on a copy under a random id, exported as an environment
+        variable: record its outcome on the stored connection(s) it is a copy of too
+        (:func:`~airflow_oauth_connector.authorization.commands.share_test_outcome`). Never fails the test.
+        """
+        if f"AIRFLOW_CONN_{self.oauth_conn_id.upper()}" not in os.environ:
+            return
+        try:
+            from airflow_oauth_connector.authorization.commands import share_test_outcome
+
+            tokens = self.tokens
+            share_test_outcome(self.profile, as_token_status(tokens.store.load_status(tokens.key)))
+        except Exception as exc:
+            self.log.warning(
+                "Connection test: could not record the outcome on the stored connection (%s)", type(exc).__name__
+            )
 
 
 def _merge_policy(base: RetryPolicy, override: RetryOverride) -> RetryPolicy:

@@ -123,3 +123,32 @@ def test_a_callers_session_is_used_and_committed_by_the_caller(db: Any) -> None:
         save_authorization(conn_id, authorized_token(), session=session)
         session.rollback()  # the caller decides: nothing of the extra was committed
     assert "refresh_token" not in db_extra(conn_id)
+
+
+def test_a_test_of_a_copy_under_a_random_id_is_recorded_on_the_stored_connection(db: Any) -> None:
+    """Airflow's Connections page tests a copy under a random id; the stored connection shows the outcome."""
+    from airflow_oauth_connector.authorization.commands import share_test_outcome
+    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.status import Failure, TokenStatus
+
+    conn_id = add_connection(extra_for("client_credentials"))
+    other = add_connection(extra_for("client_credentials", scope="admin"))  # other settings: not the one tested
+    stored = authz.load_profile(conn_id)
+    copy = OAuthProfile.from_fields(
+        "aBcD1234",
+        host="https://api.example.com",
+        login=stored.client_id,
+        password=stored.client_secret,
+        extra=extra_for("client_credentials"),
+    )
+    failure = Failure(kind="invalid_client", message="bad", at=1_795_915_380.0, where="test")
+    assert share_test_outcome(copy, TokenStatus(failure=failure)) == [conn_id]
+    status = connection_status(conn_id)
+    assert status.state == "failing"
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_client", "test")
+    assert connection_status(other).state == "not_tested"
+    assert share_test_outcome(copy, TokenStatus(last_success=1_795_915_400.0)) == [conn_id]
+    after = connection_status(conn_id)
+    assert (after.state, after.last_failure, after.last_success) == ("ready", None, 1_795_915_400.0)
+    assert share_test_outcome(stored, TokenStatus(failure=failure)) == []  # a stored connection records its own
