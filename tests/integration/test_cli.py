@@ -19,21 +19,12 @@ from airflow_oauth_connector import authorization
 from airflow_oauth_connector.cli import main
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.store.factory import clear_store_cache, store_for
+from airflow_oauth_connector.store.factory import store_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("file_token_store")]
 
 URL_PATTERN = re.compile(r"^\s+(https?://\S+)$", re.M)
 USER_CODE_PATTERN = re.compile(r"enter the code: (\S+)")
-
-
-@pytest.fixture(autouse=True)
-def _file_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "file")
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "tokens"))
-    clear_store_cache()
-    yield
-    clear_store_cache()
 
 
 @pytest.fixture

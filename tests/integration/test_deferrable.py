@@ -11,7 +11,6 @@ import pytest
 from airflow_oauth_connector.exceptions import ApiResponseError, InvalidClientError
 from airflow_oauth_connector.operators import OAuthConnectorOperator
 from airflow_oauth_connector.pagination import OffsetPaginator, PageRequest
-from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
 from tests.support.airflow_compat import TaskDeferred
 from tests.support.connections import connection
@@ -20,13 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cc_conn(monkeypatch, auth_server, tmp_path):
-    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
+def cc_conn(monkeypatch, auth_server, file_token_store):
     monkeypatch.setenv("AIRFLOW_CONN_OAUTH_DEFER", json.dumps(connection(auth_server, store_backend="file")))
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "tokens"))
-    from airflow_oauth_connector.store.factory import clear_store_cache
-
-    clear_store_cache()
     return "oauth_defer"
 
 

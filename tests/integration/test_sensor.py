@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from airflow_oauth_connector.sensors import OAuthConnectorSensor
-from airflow_oauth_connector.store import MemoryTokenStore
 from tests.integration.test_deferrable import fire
 from tests.support.connections import connection
 
@@ -17,13 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def cc_conn(monkeypatch, auth_server, tmp_path):
-    monkeypatch.setattr(MemoryTokenStore, "_shared", None)
+def cc_conn(monkeypatch, auth_server, file_token_store):
     monkeypatch.setenv("AIRFLOW_CONN_SENSE_CC", json.dumps(connection(auth_server, store_backend="file")))
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "tokens"))
-    from airflow_oauth_connector.store.factory import clear_store_cache
-
-    clear_store_cache()
     return "sense_cc"
 
 

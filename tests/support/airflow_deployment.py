@@ -36,7 +36,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from tests.support.airflow_server import (
     run_airflow,
     start_api_server,
 )
+from tests.support.processes import killpg, spawn_logged
 
 PG_HOST = os.environ.get("OAUTH_CONNECTOR_IT_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OAUTH_CONNECTOR_IT_PG_PORT", "5432"))
@@ -431,16 +431,16 @@ class Deployment:
         if self._session is not None:
             self._session.close()
         for proc in self.processes.values():
-            _killpg(proc.pid, signal.SIGTERM)
+            killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=10)
-            _killpg(proc.pid, signal.SIGKILL)  # task processes, serve-logs, workers still in the group
+            killpg(proc.pid, signal.SIGKILL)  # task processes, serve-logs, workers still in the group
         self.api.stop()
         for cleanup in reversed(self.cleanups):
             with contextlib.suppress(Exception):
@@ -563,7 +563,7 @@ def start_deployment(
             deployment.stop()
         else:
             for proc in processes.values():
-                _killpg(proc.pid, signal.SIGKILL)
+                killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(NameError):
                 api.stop()
             for cleanup in reversed(cleanups):
@@ -573,29 +573,7 @@ def start_deployment(
 
 
 def _spawn(home: Path, name: str, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log_fh:
-        return subprocess.Popen(
-            [*airflow_executable(), name],
-            env=dict(env),
-            cwd=str(home),
-            stdin=subprocess.DEVNULL,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    return spawn_logged([*airflow_executable(), name], env, home, log_path)
 
 
 def _free_port() -> int:

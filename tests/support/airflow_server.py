@@ -21,7 +21,6 @@ manager's real ``POST /auth/token`` endpoint.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import os
 import secrets
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.support.processes import killpg, spawn_logged
 
 DEFAULT_START_TIMEOUT = 90.0
 DEFAULT_CLI_TIMEOUT = 180.0
@@ -212,13 +213,13 @@ class ApiServer:
         """SIGTERM the server's process group, SIGKILL whatever is left after ``timeout`` s. Idempotent."""
         pgid = self.process.pid  # start_new_session=True: the server leads its own group
         if self.is_running():
-            _killpg(pgid, signal.SIGTERM)
+            killpg(pgid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _killpg(pgid, signal.SIGKILL)
+                killpg(pgid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        _killpg(pgid, signal.SIGKILL)  # stragglers (uvicorn workers, helpers) still in the group
+        killpg(pgid, signal.SIGKILL)  # stragglers (uvicorn workers, helpers) still in the group
         atexit.unregister(self.stop)
 
     def __enter__(self) -> ApiServer:
@@ -324,17 +325,7 @@ def _spawn(
         apps,
         *extra_args,
     ]
-    with open(log_path, "ab") as log_fh:
-        proc = subprocess.Popen(
-            cmd,
-            env=child_env,
-            cwd=str(home),
-            stdin=subprocess.DEVNULL,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+    proc = spawn_logged(cmd, child_env, home, log_path)
     server = ApiServer(
         base_url=f"http://{host}:{port}",
         port=port,
@@ -354,19 +345,6 @@ def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the test process dies (Linux ``PR_SET_PDEATHSIG``)."""
-    with contextlib.suppress(Exception):  # best effort only
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 == PR_SET_PDEATHSIG
 
 
 def _text(value: str | bytes | None) -> str:

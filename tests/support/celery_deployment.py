@@ -27,7 +27,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +37,11 @@ from tests.support.airflow_deployment import (
     AirflowProcessError,
     DagRunRef,
     Deployment,
-    _die_with_parent,
-    _killpg,
     start_deployment,
 )
 from tests.support.airflow_server import airflow_env, airflow_executable
 from tests.support.netns_hosts import Host, Hosts
+from tests.support.processes import killpg, spawn_logged
 from tests.support.redis_server import RedisServer, start_redis
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,10 +85,10 @@ class CeleryWorker:
         return [int(p) for p in out.stdout.split()]
 
     def stop(self, timeout: float = 20.0) -> None:
-        _killpg(self.process.pid, signal.SIGTERM)
+        killpg(self.process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=timeout)
-        _killpg(self.process.pid, signal.SIGKILL)
+        killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
 
@@ -244,15 +242,5 @@ def _start_worker(host: Host, home: Path, base_env: Mapping[str, str], extra: Ma
     log_path = home / "celery-worker.log"
     name = f"w{host.index}@{host.address}"
     argv = [*airflow_executable(), "celery", "worker", "--celery-hostname", name, "--without-mingle"]
-    with open(log_path, "ab") as log_fh:
-        process = subprocess.Popen(
-            host.command(argv),
-            env=env,
-            cwd=str(home),
-            stdin=subprocess.DEVNULL,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+    process = spawn_logged(host.command(argv), env, home, log_path)
     return CeleryWorker(host=host, home=home, process=process, log_path=log_path)

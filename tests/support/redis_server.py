@@ -16,8 +16,6 @@ may log in, as production Redis is run with ``requirepass``/ACLs; with ``tls``, 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import secrets
 import shutil
 import socket
@@ -26,6 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+from tests.support.certificates import make_test_ca
+from tests.support.processes import die_with_parent
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -45,54 +46,6 @@ def redis_unavailable(*, tls: bool = False) -> str | None:
         if "tls" in (result.stdout + result.stderr).lower() and "not" in (result.stdout + result.stderr).lower():
             return f"this redis-server build has no TLS: {(result.stdout + result.stderr).strip()[:200]}"
     return None
-
-
-def make_test_ca(directory: Path, address: str) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate for ``address`` (IP SAN); returns ``(ca, cert, key)`` PEM paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oauth-connector test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    try:
-        san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(address))
-    except ValueError:
-        san = x509.DNSName(address)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = (directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    paths[2].chmod(0o600)
-    return paths
 
 
 @dataclass
@@ -149,7 +102,7 @@ class RedisServer:
     def start(self, timeout: float = 15.0) -> None:
         with open(self.directory / "stdout.log", "ab") as out:
             self.process = subprocess.Popen(
-                self._argv(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+                self._argv(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
             )  # a test process killed outright leaves no redis-server behind
         deadline = time.monotonic() + timeout
         while True:
@@ -200,14 +153,6 @@ class RedisServer:
         self.start()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the test process dies (Linux ``PR_SET_PDEATHSIG``)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 15)
-
-
 def _free_port(bind: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((bind, 0))
@@ -235,6 +180,6 @@ def start_redis(
         appendonly=appendonly,
     )
     if tls:
-        server.ca_file, server.cert_file, server.key_file = make_test_ca(directory / "tls", bind)
+        server.ca_file, server.cert_file, server.key_file = make_test_ca(directory / "tls", [bind])
     server.start()
     return server

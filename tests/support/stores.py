@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,19 @@ def isolated_store_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     clear_store_cache()
     yield
+    clear_store_cache()
+
+
+@pytest.fixture
+def file_token_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """The provider's token store is the file store, in a directory of this test (yielded)."""
+    from airflow_oauth_connector.store.factory import clear_store_cache
+
+    directory = tmp_path / "tokens"
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "file")
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(directory))
+    clear_store_cache()
+    yield directory
     clear_store_cache()
 
 

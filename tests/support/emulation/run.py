@@ -13,9 +13,7 @@ Results are written as JSON for the test to check.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import ipaddress
 import json
 import os
 import queue
@@ -29,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.certificates import make_test_ca
 
 SPECS = Path(__file__).with_name("specs.yaml")
 URL_LINE = re.compile(r"^\s+(https://\S+)$", re.M)
@@ -50,54 +50,6 @@ def hostnames(specs: dict[str, dict[str, Any]]) -> list[str]:
 def cases(specs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Case name -> (emulation name, case spec); a case is one preset (or a preset with another grant)."""
     return {name: (emulation, case) for emulation, spec in specs.items() for name, case in spec["presets"].items()}
-
-
-# -- TLS: a test CA and one certificate for every hostname ------------------------------------------------
-
-
-def make_certificates(work: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "oauth-connector emulation test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(h) for h in hosts]
-    names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=2))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file, cert_file, key_file = work / "ca.pem", work / "server.pem", work / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return ca_file, cert_file, key_file
 
 
 def _rsa_key() -> tuple[str, str]:
@@ -287,7 +239,7 @@ def run_main(work: Path, results_file: Path) -> int:
     started = time.monotonic()
     specs = load_specs()
     hosts = hostnames(specs)
-    ca_file, cert_file, key_file = make_certificates(work, hosts)
+    ca_file, cert_file, key_file = make_test_ca(work, [*hosts, "127.0.0.1"], label="oauth-connector emulation test CA")
     os.environ["REQUESTS_CA_BUNDLE"] = str(ca_file)
     keys = signing_keys(specs)
     server = EmulationServer(specs, str(cert_file), str(key_file))

@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from airflow_oauth_connector.store.factory import clear_store_cache
 from tests.support.connection_table import connection_table
 
 
 @pytest.fixture(autouse=True)
-def _file_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """The file token store in a temporary directory (saved authorizations reach a real store)."""
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_STORE", "file")
-    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__TOKEN_DIRECTORY", str(tmp_path / "tokens"))
-    clear_store_cache()
-    yield
-    clear_store_cache()
+def _file_store(file_token_store: Path) -> None:
+    """Saved authorizations reach a real store: the file store, in the test's directory."""
 
 
 @pytest.fixture

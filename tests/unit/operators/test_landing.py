@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 from typing import Any
 
@@ -10,13 +9,11 @@ import pytest
 
 from airflow_oauth_connector.destinations import RunKey
 from airflow_oauth_connector.exceptions import ApiResponseError, DestinationUnavailableError
-from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.operators import OAuthConnectorOperator
 from airflow_oauth_connector.pagination import OffsetPaginator
-from airflow_oauth_connector.store import MemoryTokenStore
-from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL
-from tests.support.fake_http import FakeTransport, TokenServer, query
+from tests.support.builders import API_URL, TOKEN_URL, set_connection
+from tests.support.fake_http import FakeTransport, TokenServer, intercept, query
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,20 +69,12 @@ def items(request):
 
 @pytest.fixture
 def wired(monkeypatch):
-    conn = {"conn_type": "oauth_connector", "host": API_URL, "login": "c", "password": CLIENT_SECRET}
-    monkeypatch.setenv("AIRFLOW_CONN_MY_API", json.dumps({**conn, "extra": {"access_url": TOKEN_URL}}))
+    """The connection ``my_api``; its token endpoint and ``/items`` (offset pages of TOTAL ids) in process."""
+    set_connection(monkeypatch, "my_api")
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, TokenServer())
     transport.route("GET", f"{API_URL}/items", items)
-
-    def hook(self):
-        h = OAuthConnectorHook("my_api", token_store=MemoryTokenStore(), retry={"max_attempts": 1})
-        h.session.mount("https://", transport)
-        h.token_client.session.mount("https://", transport)
-        return h
-
-    monkeypatch.setattr(OAuthConnectorOperator, "hook", property(hook))
-    return transport
+    return intercept(monkeypatch, transport)
 
 
 def operator(destination, **kwargs) -> OAuthConnectorOperator:
@@ -95,6 +84,7 @@ def operator(destination, **kwargs) -> OAuthConnectorOperator:
         endpoint="items",
         pagination=OffsetPaginator(limit=10, records_path="items"),
         destination=destination,
+        retry={"max_attempts": 1},
         **kwargs,
     )
 

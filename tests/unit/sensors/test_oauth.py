@@ -1,28 +1,24 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
 from airflow_oauth_connector.events import error_to_event
 from airflow_oauth_connector.exceptions import ApiResponseError, DeferredCallFailed
-from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.sensors import OAuthConnectorSensor
-from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.triggers import OAuthConnectorTrigger
 from tests.support.airflow_compat import AirflowSensorTimeout, TaskDeferred
 from tests.support.builders import API_URL as API
-from tests.support.builders import CLIENT_SECRET, TOKEN_URL
-from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
+from tests.support.builders import TOKEN_URL, set_connection
+from tests.support.fake_http import FakeTransport, TokenServer, bearer, intercept, query
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
 def api(monkeypatch):
-    conn = {"conn_type": "oauth_connector", "host": API, "login": "c", "password": CLIENT_SECRET}
-    monkeypatch.setenv("AIRFLOW_CONN_MY_API", json.dumps({**conn, "extra": {"access_url": TOKEN_URL}}))
+    """The connection ``my_api``; its token endpoint and ``/jobs`` (answering ``api.replies`` first) in process."""
+    set_connection(monkeypatch, "my_api")
     transport = FakeTransport()
     transport.route("POST", TOKEN_URL, TokenServer())
     replies = []
@@ -32,21 +28,14 @@ def api(monkeypatch):
         return replies.pop(0) if replies else (200, {}, {"state": "done"})
 
     transport.route("GET", f"{API}/jobs", job)
-
-    def hook(self):
-        h = OAuthConnectorHook("my_api", token_store=MemoryTokenStore(), retry={"max_attempts": 1})
-        h.session.mount("https://", transport)
-        h.token_client.session.mount("https://", transport)
-        return h
-
-    monkeypatch.setattr(OAuthConnectorSensor, "hook", property(hook))
     transport.replies = replies
-    return transport
+    return intercept(monkeypatch, transport)
 
 
 def sensor(**kwargs) -> OAuthConnectorSensor:
     kwargs.setdefault("response_check", lambda r: r.json()["state"] == "done")
     kwargs.setdefault("poke_interval", 0)
+    kwargs.setdefault("retry", {"max_attempts": 1})
     return OAuthConnectorSensor(task_id="s", oauth_conn_id="my_api", endpoint="jobs/1", **kwargs)
 
 
