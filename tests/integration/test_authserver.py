@@ -69,6 +69,13 @@ def ac_tokens(server, client: str = "ac", scope: str = "read write", redirect_ur
     return r.json()
 
 
+def exchange_code(server, code: str, **extra: str) -> requests.Response:
+    """The confidential client ``ac`` exchanges ``code`` (redirect URI: the loopback one), HTTP Basic auth."""
+    c = server.clients["ac"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": LOOPBACK_REDIRECT, **extra}
+    return requests.post(server.token_url, data=data, auth=(c.client_id, c.client_secret), timeout=10)
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
@@ -174,18 +181,7 @@ def test_pkce_wrong_verifier_rejected(auth_server):
     _, challenge = pkce_pair()
     state = "s-wrong"
     redirect = auth_server.authorize("ac", LOOPBACK_REDIRECT, scope="read", state=state, code_challenge=challenge)
-    c = auth_server.clients["ac"]
-    r = requests.post(
-        auth_server.token_url,
-        data={
-            "grant_type": "authorization_code",
-            "code": code_from(redirect, state),
-            "redirect_uri": LOOPBACK_REDIRECT,
-            "code_verifier": pkce_pair()[0],
-        },
-        auth=(c.client_id, c.client_secret),
-        timeout=10,
-    )
+    r = exchange_code(auth_server, code_from(redirect, state), code_verifier=pkce_pair()[0])
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
 
@@ -201,17 +197,7 @@ def test_public_client_requires_pkce(auth_server):
 def test_confidential_client_pkce_optional(auth_server):
     state = "s-nopkce"
     redirect = auth_server.authorize("ac", LOOPBACK_REDIRECT, scope="read", state=state, code_challenge=None)
-    c = auth_server.clients["ac"]
-    r = requests.post(
-        auth_server.token_url,
-        data={
-            "grant_type": "authorization_code",
-            "code": code_from(redirect, state),
-            "redirect_uri": LOOPBACK_REDIRECT,
-        },
-        auth=(c.client_id, c.client_secret),
-        timeout=10,
-    )
+    r = exchange_code(auth_server, code_from(redirect, state))
     assert r.status_code == 200, r.text
 
 
