@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
 from airflow_oauth_connector import authorization
-from airflow_oauth_connector.authorization import callback, service
+from airflow_oauth_connector.authorization import callback, repository, service
 from airflow_oauth_connector.authorization.loopback import CallbackListener
 from airflow_oauth_connector.exceptions import AuthorizationError, CliError, OAuthConnectorError
 from airflow_oauth_connector.grants import device
@@ -245,17 +245,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 def settings_problems(conn_id: str) -> list[FieldProblem]:
     """The problems of connection ``conn_id`` (metadata database, environment or secrets backend)."""
-    from airflow.models import Connection as ConnectionModel
-
-    try:  # Airflow 3.2+ (the same class as airflow.exceptions')
-        from airflow.sdk.exceptions import AirflowNotFoundException
-    except ImportError:  # Airflow 3.1
-        from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef,unused-ignore]
-
-    try:
-        conn = ConnectionModel.get_connection_from_secrets(conn_id)
-    except AirflowNotFoundException:
-        raise CliError(f"Connection {conn_id!r} is not defined") from None
+    conn = repository.defined_connection(conn_id)
     return check_connection(
         conn_type=conn.conn_type or "",
         host=conn.host,

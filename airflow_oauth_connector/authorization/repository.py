@@ -31,6 +31,16 @@ def load_profile(conn_id: str) -> OAuthProfile:
         if conn is not None:
             _check_type(conn)
             return profile_of(conn)
+    conn = defined_connection(conn_id)
+    _check_type(conn)
+    return profile_of(conn)
+
+
+def defined_connection(conn_id: str) -> Connection:
+    """
+    Connection ``conn_id`` from wherever Airflow reads connections (secrets backends, environment variables,
+    the metadata database); :class:`OAuthConnectorError` "is not defined" when none of them has it.
+    """
     from airflow.models import Connection as ConnectionModel
 
     try:  # Airflow 3.2+ (the same class as airflow.exceptions')
@@ -39,11 +49,9 @@ def load_profile(conn_id: str) -> OAuthProfile:
         from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined,no-redef,unused-ignore]
 
     try:
-        conn = ConnectionModel.get_connection_from_secrets(conn_id)
+        return ConnectionModel.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         raise OAuthConnectorError(f"Connection {conn_id!r} is not defined") from None
-    _check_type(conn)
-    return profile_of(conn)
 
 
 def stored_extra(conn_id: str, *, session: Session | None = None) -> dict[str, Any]:

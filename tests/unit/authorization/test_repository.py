@@ -70,3 +70,12 @@ def test_write_extra_returns_the_new_profile_within_the_callers_session(db: Any)
         profile = repository.write_extra(session, conn, {**repository.extra_of(conn), "refresh_token": "r-1"})
         assert profile.refresh_token == "r-1"
     assert repository.stored_extra(conn_id)["refresh_token"] == "r-1"
+
+
+def test_defined_connection_reads_every_source_airflow_reads(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stored = add_connection()
+    monkeypatch.setenv("AIRFLOW_CONN_REPO_ENV_ONLY", json.dumps({"conn_type": "http", "host": "https://x.example"}))
+    assert repository.defined_connection(stored).conn_id == stored
+    assert repository.defined_connection("repo_env_only").conn_type == "http"  # any type: the caller checks
+    with pytest.raises(OAuthConnectorError, match="'repo_nowhere' is not defined"):
+        repository.defined_connection("repo_nowhere")
