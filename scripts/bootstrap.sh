@@ -22,3 +22,6 @@ if [ ! -f "$STAMP" ]; then
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi
+
+# The native OAuth profiles page's bundle (npm + Vite; skipped quickly when its sources did not change).
+scripts/build_ui.sh

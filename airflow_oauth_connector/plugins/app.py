@@ -1,9 +1,9 @@
 """
 Build the OAuth profiles FastAPI app (mounted under ``/oauth-connector``): settings, routes, error pages.
 
-The routes live in :mod:`.routes` (one small function each), their dependencies (user, form, permission,
-CSRF) in :mod:`.deps`. More routes (e.g. a JSON API for a native page) are added as another router in
-:func:`create_app`.
+The HTML routes live in :mod:`.routes` (one small function each), the native page's JSON API in :mod:`.api`,
+its bundle's static route in :mod:`.static`, their dependencies (user, form, permission, CSRF) in
+:mod:`.deps`. Errors are HTML pages, except under ``/api``: JSON ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector.plugins import access_log, headers
+from airflow_oauth_connector.plugins import access_log, api, headers, static
 from airflow_oauth_connector.plugins.deps import (
     NO_STORE,
     Authorizer,
@@ -56,13 +56,19 @@ def create_app(
     headers.install(app)  # no framing, no caching: every response, errors included
     access_log.install(app)  # the callback's code and state reach the access log redacted, even on a 401
     app.include_router(router)
+    app.include_router(api.router)
+    app.include_router(static.router)
     app.add_exception_handler(HTTPException, html_errors)  # type: ignore[arg-type]
     return app
 
 
 async def html_errors(request: Request, exc: HTTPException) -> Response:
-    """HTTP errors as the page's own HTML (a 401 links to Airflow's sign-in page)."""
+    """HTTP errors as the page's own HTML (a 401 links to Airflow's sign-in page); JSON for the API."""
     message = str(exc.detail)
+    if request.url.path.startswith(f"{plugin_path(request)}{api.router.prefix}/"):
+        return JSONResponse(
+            {"detail": message}, status_code=exc.status_code, headers={**NO_STORE, **(exc.headers or {})}
+        )
     login = None
     if exc.status_code == 401:
         message = f"{message}. Sign in to Airflow, then open this page again."

@@ -4,12 +4,14 @@ Request dependencies of the OAuth profiles app: the user, the form, the services
 Users are authenticated exactly like the Airflow UI's own API calls (``get_user``: the ``_token`` JWT
 cookie the UI keeps, or an ``Authorization: Bearer`` header) and authorized with the auth manager's
 ``is_authorized_connection(method="PUT")`` for each connection. POSTs carry a CSRF token
-(:mod:`airflow_oauth_connector.plugins.security`). A new route declares ``user: UserDep`` (and
-``form: FormDep`` for a POST) and calls :func:`require_edit` / :func:`require_csrf`.
+(:mod:`airflow_oauth_connector.plugins.security`): the HTML forms in a form field, the native page's JSON
+calls in the ``X-CSRF-Token`` header. A new route declares ``user: UserDep`` (and ``form: FormDep`` or
+``body: JsonDep`` for a POST) and calls :func:`require_edit` / :func:`require_csrf` / :func:`require_csrf_header`.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from airflow_oauth_connector.plugins import access_log, headers
@@ -24,12 +27,15 @@ from airflow_oauth_connector.plugins.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
     CsrfProtector,
+    OutcomeSigner,
     PendingAuthorizations,
     StateBackend,
     server_secret,
 )
 
 MAX_FORM_BYTES = 16 * 1024
+MAX_JSON_BYTES = 64 * 1024
+CSRF_HEADER = "X-CSRF-Token"
 NO_STORE = headers.NO_STORE
 
 Authorizer = Callable[[Any, "str | None"], bool]
@@ -43,6 +49,7 @@ class PluginServices:
     csrf: CsrfProtector
     pending: PendingAuthorizations
     is_allowed: Authorizer
+    outcomes: OutcomeSigner
 
 
 @dataclass
@@ -70,6 +77,7 @@ def services(request: Request) -> PluginServices:
                 csrf=CsrfProtector.from_secret(key),
                 pending=PendingAuthorizations.from_secret(key, settings.state_backend),
                 is_allowed=settings.is_allowed or auth_manager_allows,
+                outcomes=OutcomeSigner.from_secret(key),
             )
         return built
 
@@ -94,8 +102,25 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in parsed.items() if values}
 
 
+async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object of a POST from the native page (``{}`` for an empty body)."""
+    body = await request.body()
+    if len(body) > MAX_JSON_BYTES:
+        raise HTTPException(413, "The request is too large.")
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise HTTPException(400, "The request body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise HTTPException(400, "The request body must be a JSON object.")
+    return value
+
+
 UserDep = Annotated[Any, Depends(current_user)]
 FormDep = Annotated[dict[str, str], Depends(form_fields)]
+JsonDep = Annotated[dict[str, Any], Depends(json_body)]
 
 
 def auth_manager_allows(user: Any, conn_id: str | None) -> bool:
@@ -112,6 +137,36 @@ def auth_manager_allows(user: Any, conn_id: str | None) -> bool:
 def require_edit(request: Request, user: Any, conn_id: str) -> None:
     if not services(request).is_allowed(user, conn_id):
         raise HTTPException(403, f"You may not edit connection {conn_id!r}, so you cannot manage its tokens.")
+
+
+def require_edit_any(request: Request, user: Any) -> None:
+    """403 unless ``user`` may edit connections in general (adding one, the form, validation)."""
+    if not services(request).is_allowed(user, None):
+        raise HTTPException(403, "You may not edit connections, so you cannot manage OAuth profiles.")
+
+
+def require_csrf_header(request: Request, user: Any) -> None:
+    """The native page's state-changing calls carry the session's CSRF token in the ``X-CSRF-Token`` header."""
+    token = request.headers.get(CSRF_HEADER)
+    if not services(request).csrf.verify(request.cookies.get(CSRF_COOKIE), user_id(user), token):
+        raise HTTPException(
+            403, "The page's security token is missing or out of date (CSRF check). Reload the page and retry."
+        )
+
+
+def csrf_nonce(request: Request) -> tuple[str, bool]:
+    """This browser's CSRF nonce (from its cookie), or a new one; ``True`` when new (then set the cookie)."""
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if nonce and len(nonce) <= 256:
+        return nonce, False
+    return services(request).csrf.new_nonce(), True
+
+
+def set_csrf_cookie(request: Request, response: Response, nonce: str) -> None:
+    """The nonce cookie: HttpOnly, ``SameSite=Strict``, only sent to the plugin's own routes."""
+    secure = request.url.scheme == "https"
+    path = plugin_path(request) or "/"
+    response.set_cookie(CSRF_COOKIE, nonce, path=path, httponly=True, samesite="strict", secure=secure)
 
 
 def require_csrf(request: Request, user: Any, form: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,19 +27,23 @@ from airflow_oauth_connector import authorization, capture
 from airflow_oauth_connector.authorization import callback, service
 from airflow_oauth_connector.exceptions import AuthorizationError, CaptureError, OAuthConnectorError, StateError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
+from airflow_oauth_connector.plugins import bundle
 from airflow_oauth_connector.plugins.deps import (
     NO_STORE,
     FormDep,
     UserDep,
+    csrf_nonce,
     plugin_path,
     require_csrf,
     require_edit,
+    require_edit_any,
     services,
+    set_csrf_cookie,
     user_id,
     user_name,
 )
 from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, RowFailure, profiles_page, result_page
-from airflow_oauth_connector.plugins.security import CSRF_COOKIE
+from airflow_oauth_connector.plugins.security import PendingAuthorization
 from airflow_oauth_connector.plugins.urls import airflow_base_path, default_callback_url, redirect_uri_for
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.redaction import register_secret_everywhere, scrub
@@ -47,6 +52,9 @@ from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token_client import TokenClient
 
 log = logging.getLogger(__name__)
+
+OUTCOME_PARAM = "oauth_outcome"
+"""The native page's query parameter carrying a callback's signed notice."""
 
 router = APIRouter()
 
@@ -60,20 +68,30 @@ def list_profiles(request: Request, user: UserDep) -> HTMLResponse:
 def authorize(request: Request, conn_id: str, user: UserDep, form: FormDep) -> Response:
     require_edit(request, user, conn_id)
     require_csrf(request, user, form)
+    return RedirectResponse(begin_authorization(request, user, conn_id), status_code=303, headers=NO_STORE)
+
+
+def begin_authorization(request: Request, user: Any, conn_id: str, return_to: str | None = None) -> str:
+    """Create the pending authorization of ``conn_id`` and return the provider's authorization URL."""
     profile = _load_profile_or_400(conn_id)
     pending = services(request).pending
     state = pending.new_state()
     redirect_uri = redirect_uri_for(profile)
     auth_request = _start(profile, redirect_uri, state)
     pending.create(
-        conn_id, user_id(user), redirect_uri=redirect_uri, code_verifier=auth_request.code_verifier, state=state
+        conn_id,
+        user_id(user),
+        redirect_uri=redirect_uri,
+        code_verifier=auth_request.code_verifier,
+        state=state,
+        return_to=return_to,
     )
     log.info("OAuth profiles: user %r started authorizing connection %r", user_name(user), conn_id)
-    return RedirectResponse(auth_request.url, status_code=303, headers=NO_STORE)
+    return str(auth_request.url)
 
 
 @router.get("/callback", name="callback", response_class=HTMLResponse)
-def callback_route(request: Request, user: UserDep) -> HTMLResponse:
+def callback_route(request: Request, user: UserDep) -> Response:
     params = dict(request.query_params)
     profiles_url = f"{plugin_path(request)}/"
     register_secret_everywhere(params.get("code"))  # the api-server's access log would print the query string
@@ -93,21 +111,22 @@ def callback_route(request: Request, user: UserDep) -> HTMLResponse:
     except AuthorizationError as exc:
         log.info("OAuth profiles: authorization of %r ended without a code (%s)", conn_id, exc.error or "no code")
         notice = Notice("error", f"Connection {conn_id!r} was not authorized", f"{exc.reason}. Nothing was stored.")
-        return _result(notice, profiles_url, 400)
+        return _back(request, user, pending, notice, 400)
     except CaptureError as exc:
-        return _result(Notice("error", f"Connection {conn_id!r} was not authorized", str(exc)), profiles_url, 400)
+        return _back(
+            request, user, pending, Notice("error", f"Connection {conn_id!r} was not authorized", str(exc)), 400
+        )
     started = time.monotonic()
     try:
         new_status = service.finish(profile, answer, pending.code_verifier, pending.redirect_uri)
     except Exception as exc:
         secrets = (answer.code, pending.code_verifier)
         authorization.record_failure(profile, exc, Where.PAGE, secrets)  # shown in the list, "in page"
-        return _exchange_failed(conn_id, exc, secrets, profiles_url)
+        return _back(request, user, pending, _exchange_failed(conn_id, exc, secrets), 502)
     log.info("OAuth profiles: user %r authorized connection %r", user_name(user), conn_id)
     details = f"Token exchange took {time.monotonic() - started:.2f} s. Tasks now use the stored refresh token."
-    return _result(
-        Notice("success", f"Connection {conn_id!r} is authorized", new_status.describe()), profiles_url, 200, details
-    )
+    notice = Notice("success", f"Connection {conn_id!r} is authorized", new_status.describe())
+    return _back(request, user, pending, notice, 200, details)
 
 
 @router.post("/profiles/{conn_id}/test", name="test")
@@ -142,12 +161,9 @@ def render_profiles(request: Request, user: Any, notice: Notice | None = None, s
         for conn_id in authorization.list_connection_ids()
         if svc.is_allowed(user, conn_id)
     ]
-    if not rows and not svc.is_allowed(user, None):
-        raise HTTPException(403, "You may not edit connections, so you cannot manage OAuth profiles.")
-    nonce = request.cookies.get(CSRF_COOKIE)
-    new_cookie = not nonce or len(nonce) > 256
-    if not nonce or new_cookie:
-        nonce = svc.csrf.new_nonce()
+    if not rows:
+        require_edit_any(request, user)
+    nonce, new_cookie = csrf_nonce(request)
     html = profiles_page(
         rows,
         base=plugin_path(request),
@@ -159,9 +175,7 @@ def render_profiles(request: Request, user: Any, notice: Notice | None = None, s
     )
     response = HTMLResponse(html, status_code=status_code, headers=NO_STORE)
     if new_cookie:
-        secure = request.url.scheme == "https"
-        path = plugin_path(request) or "/"
-        response.set_cookie(CSRF_COOKIE, nonce, path=path, httponly=True, samesite="strict", secure=secure)
+        set_csrf_cookie(request, response, nonce)
     return response
 
 
@@ -220,13 +234,25 @@ def _start(profile: OAuthProfile, redirect_uri: str, state: str) -> Any:
     return service.start(profile, redirect_uri, client=client, state=state)
 
 
-def _exchange_failed(conn_id: str, exc: Exception, secrets: tuple[str | None, ...], profiles_url: str) -> HTMLResponse:
+def _exchange_failed(conn_id: str, exc: Exception, secrets: tuple[str | None, ...]) -> Notice:
     log.warning("OAuth profiles: code exchange for %r failed: %s", conn_id, type(exc).__name__)
     if isinstance(exc, OAuthConnectorError):
         text = f"Exchanging the authorization code failed: {scrub(str(exc), secrets)}. Nothing was stored."
     else:
         text = f"Exchanging the authorization code failed ({type(exc).__name__}). Nothing was stored."
-    return _result(Notice("error", f"Connection {conn_id!r} was not authorized", text), profiles_url, 502)
+    return Notice("error", f"Connection {conn_id!r} was not authorized", text)
+
+
+def _back(
+    request: Request, user: Any, pending: PendingAuthorization, notice: Notice, status: int, details: str = ""
+) -> Response:
+    """The end of a callback: back to the native page inside Airflow (with the signed notice), or the HTML page."""
+    if pending.return_to == "native":
+        outcome = {"kind": notice.kind, "title": notice.title, "message": notice.message, "details": details}
+        token = services(request).outcomes.sign(outcome, user_id(user))
+        target = f"{bundle.native_page_path(airflow_base_path())}?{urlencode({OUTCOME_PARAM: token})}"
+        return RedirectResponse(target, status_code=303, headers=NO_STORE)
+    return _result(notice, f"{plugin_path(request)}/", status, details)
 
 
 def _result(notice: Notice, profiles_url: str, status: int, details: str = "") -> HTMLResponse:

@@ -42,6 +42,10 @@ TOMBSTONE_TTL = 3600.0
 VARIABLE_PREFIX = "oauth_connector__pending_authorization__"
 _USED = "used__"
 _MAX_STATE = 512
+RETURN_TO = ("native",)
+"""Where a callback may send the person back to (an allowlist: never a URL from the request)."""
+OUTCOME_TTL = 600.0
+_MAX_OUTCOME = 4096
 
 
 def server_secret() -> bytes:
@@ -100,6 +104,9 @@ class PendingAuthorization:
     redirect_uri: str
     code_verifier: str | None = field(default=None, repr=False)
     created_at: float = 0.0
+    return_to: str | None = None
+    """Where the callback sends the person afterwards: ``"native"`` (the page inside Airflow's UI) or ``None``
+    (the server-rendered result page)."""
 
 
 class StateBackend(Protocol):
@@ -214,6 +221,7 @@ class PendingAuthorizations:
         redirect_uri: str,
         code_verifier: str | None,
         state: str | None = None,
+        return_to: str | None = None,
     ) -> str:
         """Store a pending authorization under ``state`` (default: a new random one) and return the state."""
         self.purge_expired()
@@ -221,7 +229,7 @@ class PendingAuthorizations:
         if len(state) < 16 or len(state) > _MAX_STATE:
             raise ValueError("a state must have 16 to 512 characters")
         name = self.variable_name(state)
-        record = {"v": 1, "n": name, "c": conn_id, "u": user_id, "r": redirect_uri, "p": code_verifier}
+        record = {"v": 1, "n": name, "c": conn_id, "u": user_id, "r": redirect_uri, "p": code_verifier, "t": return_to}
         token = self._fernet.encrypt_at_time(json.dumps(record).encode("utf-8"), int(self._clock()))
         self.backend.put(
             name,
@@ -269,6 +277,7 @@ class PendingAuthorizations:
             redirect_uri=str(record.get("r")),
             code_verifier=record.get("p") or None,
             created_at=float(created),
+            return_to=record.get("t") if record.get("t") in RETURN_TO else None,
         )
 
     def purge_expired(self) -> int:
@@ -289,3 +298,45 @@ class PendingAuthorizations:
     @staticmethod
     def _tombstone(name: str) -> str:
         return VARIABLE_PREFIX + _USED + name.removeprefix(VARIABLE_PREFIX)
+
+
+# ------------------------------------------------------------------------------------- callback outcome
+class OutcomeSigner:
+    """
+    Signs what the callback tells the person (success or error notice) for the native page, which shows it
+    after the callback's redirect. The notice travels in the redirect's query as a signed, expiring token
+    bound to the user, so nobody can make the page display a message the plugin did not write.
+    """
+
+    def __init__(self, key: bytes, *, ttl: float = OUTCOME_TTL, clock: Callable[[], float] = time.time) -> None:
+        self._key = key
+        self.ttl = ttl
+        self._clock = clock
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> OutcomeSigner:
+        return cls(derive_key(secret, "outcome"))
+
+    def sign(self, notice: dict[str, str], user_id: str) -> str:
+        body = _b64(json.dumps({"n": notice, "u": user_id, "t": int(self._clock())}).encode("utf-8"))
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, token: str | None, user_id: str) -> dict[str, str] | None:
+        """The notice of a valid, fresh token signed for ``user_id``; ``None`` otherwise."""
+        if not token or len(token) > _MAX_OUTCOME or token.count(".") != 1:
+            return None
+        body, mac = token.split(".")
+        if not hmac.compare_digest(self._mac(body), mac):
+            return None
+        try:
+            record = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(record, dict) or record.get("u") != user_id or not isinstance(record.get("n"), dict):
+            return None
+        if self._clock() - float(record.get("t", 0)) > self.ttl:
+            return None
+        return {str(k): str(v) for k, v in record["n"].items()}
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())

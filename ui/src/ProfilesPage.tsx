@@ -1,0 +1,372 @@
+// The OAuth profiles page: every oauth_connector connection with its status, and its actions.
+import {
+  Alert,
+  Badge,
+  Box,
+  Button,
+  Code,
+  Flex,
+  Heading,
+  HStack,
+  Link,
+  Spinner,
+  Stack,
+  Table,
+  Text,
+} from "@chakra-ui/react";
+import { useCallback, useEffect, useMemo, useState } from "react";
+
+import { ApiError, Client, signInUrl } from "./api";
+import { ConfirmDialog } from "./ConfirmDialog";
+import { failureText, formatEpoch, grantLabel, recordText, stateColor, stateLabel } from "./format";
+import { ProfileForm } from "./ProfileForm";
+import type { Notice, ProfileRow, Session } from "./types";
+
+const OUTCOME_PARAM = "oauth_outcome";
+
+type FormMode = { mode: "add" } | { mode: "edit"; connId: string } | null;
+
+const errorNotice = (title: string, error: unknown): Notice => ({
+  kind: "error",
+  title,
+  message: error instanceof Error ? error.message : String(error),
+});
+
+/** The callback's signed notice from the URL (then removed from the address bar). */
+const takeOutcomeToken = (): string | null => {
+  const url = new URL(globalThis.location.href);
+  const token = url.searchParams.get(OUTCOME_PARAM);
+  if (token) {
+    url.searchParams.delete(OUTCOME_PARAM);
+    globalThis.history.replaceState(globalThis.history.state, "", url.toString());
+  }
+  return token;
+};
+
+export const ProfilesPage = () => {
+  const client = useMemo(() => new Client(), []);
+  const [session, setSession] = useState<Session | null>(null);
+  const [rows, setRows] = useState<ProfileRow[] | null>(null);
+  const [fatal, setFatal] = useState<ApiError | null>(null);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [busy, setBusy] = useState<Record<string, string>>({});
+  const [form, setForm] = useState<FormMode>(null);
+  const [forgetting, setForgetting] = useState<string | null>(null);
+
+  const reload = useCallback(async () => {
+    const answer = await client.profiles();
+    setRows(answer.profiles);
+  }, [client]);
+
+  useEffect(() => {
+    const token = takeOutcomeToken();
+    (async () => {
+      try {
+        setSession(await client.start());
+        if (token) {
+          client.outcome(token).then(setNotice, (error) => setNotice(errorNotice("Authorization result", error)));
+        }
+        await reload();
+      } catch (error) {
+        setFatal(error instanceof ApiError ? error : new ApiError(0, String(error)));
+      }
+    })();
+  }, [client, reload]);
+
+  const replaceRow = (row: ProfileRow | undefined) => {
+    if (row) setRows((current) => (current ?? []).map((r) => (r.conn_id === row.conn_id ? row : r)));
+  };
+
+  const run = async (connId: string, action: string, work: () => Promise<void>) => {
+    setBusy((current) => ({ ...current, [connId]: action }));
+    try {
+      await work();
+    } finally {
+      setBusy((current) => {
+        const next = { ...current };
+        delete next[connId];
+        return next;
+      });
+    }
+  };
+
+  const test = (connId: string) =>
+    run(connId, "test", async () => {
+      try {
+        const answer = await client.test(connId);
+        replaceRow(answer.profile);
+        setNotice({
+          kind: answer.ok ? "success" : "error",
+          title: `Test of '${connId}' ${answer.ok ? "passed" : "failed"}`,
+          message: answer.message,
+        });
+      } catch (error) {
+        setNotice(errorNotice(`Test of '${connId}' failed`, error));
+      }
+    });
+
+  const authorize = (connId: string) =>
+    run(connId, "authorize", async () => {
+      try {
+        const { url } = await client.authorize(connId);
+        // The page lives in Airflow's own window (not a sandboxed frame): go to the provider; its redirect
+        // comes back to the plugin's callback, which returns here.
+        globalThis.location.assign(url);
+      } catch (error) {
+        setNotice(errorNotice(`Could not start authorizing '${connId}'`, error));
+      }
+    });
+
+  const forget = (connId: string) =>
+    run(connId, "forget", async () => {
+      setForgetting(null);
+      try {
+        const answer = await client.forget(connId);
+        replaceRow(answer.profile);
+        setNotice({ kind: answer.ok ? "success" : "error", title: `Tokens of '${connId}' removed`, message: answer.message });
+      } catch (error) {
+        setNotice(errorNotice(`Could not forget the tokens of '${connId}'`, error));
+      }
+    });
+
+  const saved = async (connId: string, created: boolean, grant: string) => {
+    setForm(null);
+    const next =
+      grant === "authorization_code"
+        ? "Press Authorize to sign in at the provider."
+        : "Press Test to fetch a token now.";
+    setNotice({ kind: "success", title: `Connection '${connId}' ${created ? "added" : "saved"}`, message: next });
+    try {
+      await reload();
+    } catch (error) {
+      setNotice(errorNotice("Could not reload the profiles", error));
+    }
+  };
+
+  if (fatal) return <FatalError error={fatal} />;
+
+  return (
+    <Stack gap={5} maxW="1400px">
+      <Flex align="flex-start" gap={4} justify="space-between" wrap="wrap">
+        <Box>
+          <Heading as="h1" size="xl">
+            OAuth profiles
+          </Heading>
+          <Text color="fg.muted">
+            Connections of type OAuth 2.0 API (<Code size="sm">oauth_connector</Code>): their authorization and token
+            status. Tokens and secrets are never shown here.
+          </Text>
+        </Box>
+        <Button colorPalette="blue" disabled={!session} onClick={() => setForm({ mode: "add" })}>
+          Add OAuth
+        </Button>
+      </Flex>
+
+      {notice ? <NoticeBox notice={notice} onClose={() => setNotice(null)} /> : null}
+
+      {rows === null ? (
+        <HStack color="fg.muted">
+          <Spinner size="sm" /> <Text>Loading profiles…</Text>
+        </HStack>
+      ) : rows.length === 0 ? (
+        <Box borderRadius="md" borderWidth="1px" color="fg.muted" p={8} textAlign="center">
+          No OAuth connection yet, or none you may edit. Press <b>Add OAuth</b> to create one.
+        </Box>
+      ) : (
+        <ProfilesTable
+          busy={busy}
+          onAuthorize={authorize}
+          onEdit={(connId) => setForm({ mode: "edit", connId })}
+          onForget={setForgetting}
+          onTest={test}
+          rows={rows}
+        />
+      )}
+
+      {session ? (
+        <Text color="fg.muted" fontSize="xs">
+          Authorization-code profiles: register the redirect URI shown for each at the provider (this page's callback
+          is <Code size="sm">{session.callback_url}</Code>; a profile's <Code size="sm">redirect_uri</Code> field
+          overrides it). Signed in as {session.user}.{" "}
+          <Link href={session.classic_page} color="fg.info">
+            Classic page
+          </Link>
+        </Text>
+      ) : null}
+
+      {form ? (
+        <ProfileForm
+          client={client}
+          connId={form.mode === "edit" ? form.connId : undefined}
+          onClose={() => setForm(null)}
+          onSaved={saved}
+        />
+      ) : null}
+
+      <ConfirmDialog
+        confirmLabel="Forget tokens"
+        message={
+          forgetting
+            ? `Remove the stored refresh and access tokens of '${forgetting}'? Tasks using it fail until it is ` +
+              "authorized again. Its client secret and settings stay."
+            : ""
+        }
+        onCancel={() => setForgetting(null)}
+        onConfirm={() => forgetting && forget(forgetting)}
+        open={forgetting !== null}
+        title="Forget tokens?"
+      />
+    </Stack>
+  );
+};
+
+const NoticeBox = ({ notice, onClose }: { notice: Notice; onClose: () => void }) => (
+  <Alert.Root data-kind={notice.kind} data-testid="notice" status={notice.kind} variant="surface">
+    <Alert.Indicator />
+    <Alert.Content>
+      <Alert.Title>{notice.title}</Alert.Title>
+      {notice.message ? <Alert.Description>{notice.message}</Alert.Description> : null}
+      {notice.details ? (
+        <Text color="fg.muted" fontSize="xs">
+          {notice.details}
+        </Text>
+      ) : null}
+    </Alert.Content>
+    <Button onClick={onClose} size="xs" variant="ghost">
+      Dismiss
+    </Button>
+  </Alert.Root>
+);
+
+interface TableProps {
+  rows: ProfileRow[];
+  busy: Record<string, string>;
+  onTest: (connId: string) => void;
+  onAuthorize: (connId: string) => void;
+  onEdit: (connId: string) => void;
+  onForget: (connId: string) => void;
+}
+
+const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: TableProps) => (
+  <Table.ScrollArea borderRadius="md" borderWidth="1px">
+    <Table.Root size="sm" variant="line">
+      <Table.Header>
+        <Table.Row>
+          <Table.ColumnHeader>Connection</Table.ColumnHeader>
+          <Table.ColumnHeader>Grant type</Table.ColumnHeader>
+          <Table.ColumnHeader>Status</Table.ColumnHeader>
+          <Table.ColumnHeader>Last failure</Table.ColumnHeader>
+          <Table.ColumnHeader>Token expires</Table.ColumnHeader>
+          <Table.ColumnHeader>Last refresh</Table.ColumnHeader>
+          <Table.ColumnHeader>Scopes</Table.ColumnHeader>
+          <Table.ColumnHeader>Actions</Table.ColumnHeader>
+        </Table.Row>
+      </Table.Header>
+      <Table.Body>
+        {rows.map((row) => {
+          const working = busy[row.conn_id];
+          const failure = failureText(row);
+          const success = recordText(row.last_success);
+          return (
+            <Table.Row data-conn-id={row.conn_id} data-state={row.state} key={row.conn_id} verticalAlign="top">
+              <Table.Cell>
+                <Text fontWeight="semibold">{row.conn_id}</Text>
+                {row.can_authorize && row.redirect_uri ? (
+                  <Text color="fg.muted" fontSize="xs">
+                    Redirect URI: <Code size="sm">{row.redirect_uri}</Code>
+                  </Text>
+                ) : null}
+              </Table.Cell>
+              <Table.Cell>{grantLabel(row.grant_type)}</Table.Cell>
+              <Table.Cell>
+                <Badge className="state" colorPalette={stateColor(row.state)} data-testid="state" variant="subtle">
+                  {stateLabel(row.state)}
+                </Badge>
+                <Text color="fg.muted" fontSize="xs" maxW="22rem">
+                  {row.description}
+                </Text>
+                {success ? (
+                  <Text color="fg.muted" fontSize="xs">
+                    Last success: {success}
+                  </Text>
+                ) : null}
+              </Table.Cell>
+              <Table.Cell data-testid="last-failure" maxW="22rem">
+                {failure ? (
+                  <Text color="fg.error" fontSize="xs">
+                    {failure}
+                  </Text>
+                ) : (
+                  <Text color="fg.muted">—</Text>
+                )}
+              </Table.Cell>
+              <Table.Cell>{row.expires_at_text ?? formatEpoch(row.expires_at) ?? "—"}</Table.Cell>
+              <Table.Cell>{row.last_refresh_text ?? formatEpoch(row.last_refresh) ?? "—"}</Table.Cell>
+              <Table.Cell>{row.scope ? <Code size="sm">{row.scope}</Code> : "—"}</Table.Cell>
+              <Table.Cell>
+                <HStack gap={1} wrap="wrap">
+                  {row.can_authorize ? (
+                    <Button
+                      colorPalette="blue"
+                      loading={working === "authorize"}
+                      disabled={Boolean(working)}
+                      onClick={() => onAuthorize(row.conn_id)}
+                      size="xs"
+                    >
+                      {row.authorize_label}
+                    </Button>
+                  ) : null}
+                  <Button
+                    disabled={Boolean(working)}
+                    loading={working === "test"}
+                    onClick={() => onTest(row.conn_id)}
+                    size="xs"
+                    variant="outline"
+                  >
+                    Test
+                  </Button>
+                  <Button disabled={Boolean(working)} onClick={() => onEdit(row.conn_id)} size="xs" variant="outline">
+                    Edit
+                  </Button>
+                  <Button
+                    colorPalette="red"
+                    disabled={Boolean(working)}
+                    loading={working === "forget"}
+                    onClick={() => onForget(row.conn_id)}
+                    size="xs"
+                    variant="ghost"
+                  >
+                    Forget tokens
+                  </Button>
+                </HStack>
+              </Table.Cell>
+            </Table.Row>
+          );
+        })}
+      </Table.Body>
+    </Table.Root>
+  </Table.ScrollArea>
+);
+
+const FatalError = ({ error }: { error: ApiError }) => {
+  const signedOut = error.status === 401;
+  return (
+    <Alert.Root maxW="3xl" status="error" variant="surface">
+      <Alert.Indicator />
+      <Alert.Content>
+        <Alert.Title>{signedOut ? "Sign in to Airflow first" : "The OAuth profiles page cannot load"}</Alert.Title>
+        <Alert.Description>
+          {error.message}
+          {signedOut ? (
+            <>
+              {" "}
+              <Link color="fg.info" href={signInUrl()}>
+                Sign in
+              </Link>
+            </>
+          ) : null}
+        </Alert.Description>
+      </Alert.Content>
+    </Alert.Root>
+  );
+};

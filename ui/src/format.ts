@@ -1,0 +1,64 @@
+// How the page words a profile's status (the server's ProfileStatus, no secret in it).
+import type { FailureRecord, ProfileRow } from "./types";
+
+const STATE_LABELS: Record<string, string> = {
+  authorized: "authorized",
+  needs_reauthorization: "needs re-authorization",
+  not_authorized: "not authorized",
+  not_tested: "not tested yet",
+  ready: "ready",
+  error: "error",
+};
+
+const STATE_COLORS: Record<string, string> = {
+  authorized: "green",
+  ready: "green",
+  needs_reauthorization: "orange",
+  not_authorized: "orange",
+  not_tested: "gray",
+  error: "red",
+};
+
+export const stateLabel = (state: string): string => STATE_LABELS[state] ?? state.replaceAll("_", " ");
+
+export const stateColor = (state: string): string => STATE_COLORS[state] ?? "gray";
+
+export const grantLabel = (grant: string): string => grant.replaceAll("_", " ");
+
+export const formatEpoch = (epoch: unknown): string | null => {
+  if (typeof epoch !== "number" || !Number.isFinite(epoch) || epoch <= 0) return null;
+  return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+};
+
+const WHERE_KEYS = ["source", "where", "dag_id", "task_id", "run_id", "try_number", "map_index"];
+
+/** A recorded failure (or success): its kind, message, time and where it happened (a test, or dag/task/try). */
+export const recordText = (record: FailureRecord): string | null => {
+  if (record === null || record === undefined || record === "") return null;
+  if (typeof record === "string") return record;
+  const kind = typeof record.kind === "string" ? record.kind : "";
+  const message = typeof record.message === "string" ? record.message : "";
+  let text = [kind, message].filter(Boolean).join(": ");
+  const when = formatEpoch(record.at ?? record.time ?? record.timestamp);
+  if (when) text += `${text ? " " : ""}(at ${when})`;
+  const where: string[] = [];
+  for (const key of WHERE_KEYS) {
+    const value = record[key];
+    if (value === null || value === undefined || value === "") continue;
+    if (typeof value === "object") {
+      where.push(
+        Object.entries(value as Record<string, unknown>)
+          .filter(([, v]) => v !== null && v !== undefined && v !== "")
+          .map(([k, v]) => `${k} ${String(v)}`)
+          .join(", "),
+      );
+    } else {
+      where.push(key === "source" || key === "where" ? String(value) : `${key.replace("_id", "")} ${String(value)}`);
+    }
+  }
+  if (where.length) text += ` — ${where.join(", ")}`;
+  return text || null;
+};
+
+/** The failure to show for a row: the recorded last failure, else the status's error text. */
+export const failureText = (row: ProfileRow): string | null => recordText(row.last_failure) ?? row.last_error ?? null;
