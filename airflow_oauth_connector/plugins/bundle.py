@@ -23,20 +23,26 @@ URL_ROUTE = "oauth-profiles"
 """The native page's route in Airflow's UI: ``<Airflow base>/plugin/oauth-profiles``."""
 
 
-def bundle_file(dist_dir: Path = DIST_DIR) -> Path:
-    return dist_dir / BUNDLE_NAME
+def bundle_file() -> Path:
+    return DIST_DIR / BUNDLE_NAME
 
 
-def available(dist_dir: Path = DIST_DIR) -> bool:
+def available() -> bool:
     """Whether the bundle was built (a non-empty file)."""
-    path = bundle_file(dist_dir)
+    path = bundle_file()
     return path.is_file() and path.stat().st_size > 0
 
 
-@functools.cache
-def version(dist_dir: Path = DIST_DIR) -> str:
+def version() -> str:
     """A short content hash of the bundle (its URL changes when its content does, so it may be cached)."""
-    return hashlib.sha256(bundle_file(dist_dir).read_bytes()).hexdigest()[:16]
+    path = bundle_file()
+    stat = path.stat()
+    return _content_hash(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _content_hash(path: Path, _mtime_ns: int, _size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def native_page_path(airflow_base: str) -> str:
@@ -44,11 +50,11 @@ def native_page_path(airflow_base: str) -> str:
     return f"{airflow_base}/plugin/{URL_ROUTE}"
 
 
-def react_app(*, name: str, airflow_base: str, url_prefix: str, dist_dir: Path = DIST_DIR) -> dict[str, str]:
+def react_app(*, name: str, airflow_base: str, url_prefix: str) -> dict[str, str]:
     """The plugin's ``react_apps`` entry: an Admin-menu page inside Airflow's UI."""
     return {
         "name": name,
-        "bundle_url": f"{airflow_base}{url_prefix}{STATIC_PATH}/{BUNDLE_NAME}?v={version(dist_dir)}",
+        "bundle_url": f"{airflow_base}{url_prefix}{STATIC_PATH}/{BUNDLE_NAME}?v={version()}",
         "url_route": URL_ROUTE,
         "category": "admin",
         "destination": "nav",

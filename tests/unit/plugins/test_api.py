@@ -1,0 +1,351 @@
+"""The native page's JSON API: sign-in and permission checks, the CSRF header, rows without secrets, outcomes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi import Request
+from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException
+
+from airflow_oauth_connector import authorization
+from airflow_oauth_connector.authorization import ProfileStatus
+from airflow_oauth_connector.plugins import bundle, routes
+from airflow_oauth_connector.plugins.app import create_app
+from airflow_oauth_connector.plugins.deps import CSRF_HEADER
+from airflow_oauth_connector.plugins.security import CSRF_COOKIE, MemoryStateBackend, OutcomeSigner
+from airflow_oauth_connector.profile import OAuthProfile
+
+SECRET = b"unit-test-signing-secret-32-bytes!"
+CLIENT_SECRET = "s3cr3t-client-value-never-shown"
+
+POSTS = ["/api/validate", "/api/profiles/crm/test", "/api/profiles/crm/forget", "/api/profiles/crm/authorize"]
+GETS = ["/api/session", "/api/profiles", "/api/form", "/api/outcome?token=x"]
+
+
+@dataclass(frozen=True)
+class FakeUser:
+    user_id: str
+
+    def get_id(self) -> str:
+        return self.user_id
+
+    def get_name(self) -> str:
+        return f"name-{self.user_id}"
+
+
+class Harness:
+    """The plugin app with a test user and permission, and the calls the native page makes."""
+
+    def __init__(self, user: FakeUser | None, allowed: bool | Callable[[str | None], bool] = True) -> None:
+        self.backend = MemoryStateBackend()
+
+        async def resolve(_request: Request) -> Any:
+            if user is None:
+                raise HTTPException(401, "Not authenticated")
+            return user
+
+        def is_allowed(_user: Any, conn_id: str | None) -> bool:
+            return allowed(conn_id) if callable(allowed) else allowed
+
+        app = create_app(secret=SECRET, state_backend=self.backend, is_allowed=is_allowed, user_resolver=resolve)
+        self.http = TestClient(app, raise_server_exceptions=True)
+
+    def session(self) -> dict[str, Any]:
+        response = self.http.get("/api/session")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def post(self, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers[CSRF_HEADER] = token
+        return self.http.post(path, content=json.dumps(body or {}), headers=headers)
+
+
+def _profile(grant: str = "authorization_code", conn_id: str = "crm") -> OAuthProfile:
+    extra = {"grant_type": grant, "access_url": "https://auth.example.com/token"}
+    if grant == "authorization_code":
+        extra["authorize_url"] = "https://auth.example.com/authorize"
+    return OAuthProfile.from_fields(
+        conn_id, host="https://api.example.com", login="client-id", password=CLIENT_SECRET, extra=extra
+    )
+
+
+@pytest.fixture
+def one_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One authorized authorization-code connection 'crm' (the metadata DB and token store stood in)."""
+    monkeypatch.setattr(authorization, "list_connection_ids", lambda: ["crm"])
+    monkeypatch.setattr(authorization, "load_profile", lambda _conn_id: _profile())
+    status = ProfileStatus(
+        conn_id="crm",
+        grant_type="authorization_code",
+        state="authorized",
+        expires_at=1_900_000_000.0,
+        scope="read write",
+        last_refresh=1_899_990_000.0,
+        refresh_token_present=True,
+    )
+    monkeypatch.setattr(authorization, "profile_status", lambda _profile: status)
+
+
+# --------------------------------------------------------------------------------------- access control
+@pytest.mark.parametrize("path", GETS)
+def test_signed_out_gets_401_as_json(path: str) -> None:
+    response = Harness(None).http.get(path)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"detail": "Not authenticated"}
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_signed_out_post_gets_401_before_anything_happens(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(authorization, "forget_tokens", calls.append)
+    monkeypatch.setattr(routes, "test_connection", lambda conn_id: calls.append(conn_id) or (True, "ok"))
+    response = Harness(None).post(path, token="anything")
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/json")
+    assert calls == []
+
+
+@pytest.mark.parametrize("path", ["/api/session", "/api/profiles", "/api/form"])
+def test_user_who_may_not_edit_gets_403(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(authorization, "list_connection_ids", lambda: ["crm"])
+    response = Harness(FakeUser("viewer"), allowed=False).http.get(path)
+    assert response.status_code == 403, response.text
+    assert "may not edit connections" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_viewer_post_with_a_valid_csrf_token_still_gets_403(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(authorization, "forget_tokens", calls.append)
+    monkeypatch.setattr(routes, "test_connection", lambda conn_id: calls.append(conn_id) or (True, "ok"))
+    admin = Harness(FakeUser("viewer"), allowed=True)
+    token = admin.session()["csrf_token"]  # a genuine token of this user and browser ...
+    viewer = Harness(FakeUser("viewer"), allowed=False)
+    viewer.http.cookies.set(CSRF_COOKIE, admin.http.cookies[CSRF_COOKIE])
+    response = viewer.post(path, token=token)  # ... but the auth manager says no
+    assert response.status_code == 403, response.text
+    assert calls == []
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_state_changes_need_the_csrf_header(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(authorization, "forget_tokens", calls.append)
+    monkeypatch.setattr(routes, "test_connection", lambda conn_id: calls.append(conn_id) or (True, "ok"))
+    harness = Harness(FakeUser("admin"))
+    token = harness.session()["csrf_token"]
+    for forged in (None, "", "forged", token + "x"):
+        response = harness.post(path, token=forged)
+        assert response.status_code == 403, (forged, response.text)
+        assert "CSRF" in response.json()["detail"]
+    other = Harness(FakeUser("mallory"))  # another user's token for this browser's cookie does not pass
+    other.http.cookies.set(CSRF_COOKIE, harness.http.cookies[CSRF_COOKIE])
+    assert other.post(path, token=token).status_code == 403
+    bare = Harness(FakeUser("admin"))  # the right token without the cookie it is bound to
+    assert bare.post(path, token=token).status_code == 403
+    assert calls == []
+
+
+def test_session_sets_an_http_only_strict_cookie_once() -> None:
+    harness = Harness(FakeUser("admin"))
+    first = harness.http.get("/api/session")
+    cookie = first.headers["set-cookie"]
+    assert f"{CSRF_COOKIE}=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
+    body = first.json()
+    assert body["user"] == "name-admin"
+    assert body["csrf_header"] == CSRF_HEADER
+    assert body["native_page"].endswith("/plugin/oauth-profiles")
+    assert body["callback_url"].endswith("/oauth-connector/callback")
+    second = harness.http.get("/api/session")
+    assert "set-cookie" not in second.headers  # the same nonce, the same token
+    assert second.json()["csrf_token"] == body["csrf_token"]
+
+
+# ---------------------------------------------------------------------------------------------- rows
+def test_profiles_are_status_rows_with_actions_and_no_secret(one_profile: None) -> None:
+    response = Harness(FakeUser("admin")).http.get("/api/profiles")
+    assert response.status_code == 200
+    (row,) = response.json()["profiles"]
+    assert row["conn_id"] == "crm"
+    assert row["state"] == "authorized"
+    assert row["authorize_label"] == "Re-authorize"  # once authorized
+    assert row["can_authorize"] is True
+    assert row["scope"] == "read write"
+    assert row["expires_at_text"] == "2030-03-17 17:46 UTC"
+    assert row["last_refresh_text"] == "2030-03-17 15:00 UTC"
+    assert row["redirect_uri"].endswith("/oauth-connector/callback")
+    assert row["description"].startswith("authorized; token expires at")
+    assert CLIENT_SECRET not in response.text
+
+
+def test_profiles_list_only_connections_the_user_may_edit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(authorization, "list_connection_ids", lambda: ["crm", "billing"])
+    monkeypatch.setattr(authorization, "load_profile", lambda conn_id: _profile("client_credentials", conn_id))
+    monkeypatch.setattr(
+        authorization,
+        "profile_status",
+        lambda profile: ProfileStatus(conn_id=profile.conn_id, grant_type="client_credentials", state="ready"),
+    )
+    harness = Harness(FakeUser("admin"), allowed=lambda conn_id: conn_id in (None, "billing"))
+    rows = harness.http.get("/api/profiles").json()["profiles"]
+    assert [row["conn_id"] for row in rows] == ["billing"]
+    assert rows[0]["can_authorize"] is False
+    assert rows[0]["authorize_label"] == "Authorize"
+    assert rows[0]["redirect_uri"] is None
+
+
+# ------------------------------------------------------------------------------------------- actions
+def test_test_forget_and_authorize_with_the_csrf_header(one_profile: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(authorization, "forget_tokens", lambda conn_id: calls.append(("forget", conn_id)))
+    monkeypatch.setattr(routes, "test_connection", lambda conn_id: (False, "Could not obtain a token: invalid_client"))
+
+    def begin(_request: Any, user: Any, conn_id: str, return_to: str | None = None) -> str:
+        calls.append(("authorize", conn_id, user.get_id(), str(return_to)))
+        return "https://auth.example.com/authorize?state=abc"
+
+    monkeypatch.setattr(routes, "begin_authorization", begin)
+    harness = Harness(FakeUser("admin"))
+    token = harness.session()["csrf_token"]
+
+    tested = harness.post("/api/profiles/crm/test", token=token)
+    assert tested.status_code == 200
+    assert tested.json()["ok"] is False
+    assert tested.json()["message"] == "Could not obtain a token: invalid_client"
+    assert tested.json()["profile"]["conn_id"] == "crm"
+
+    forgot = harness.post("/api/profiles/crm/forget", token=token)
+    assert forgot.status_code == 200
+    assert forgot.json()["ok"] is True
+
+    started = harness.post("/api/profiles/crm/authorize", token=token)
+    assert started.status_code == 200
+    assert started.json() == {"url": "https://auth.example.com/authorize?state=abc"}
+    assert calls == [("forget", "crm"), ("authorize", "crm", "admin", "native")]
+    for response in (tested, forgot, started):
+        assert CLIENT_SECRET not in response.text
+        assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_a_malformed_json_body_is_a_400(one_profile: None) -> None:
+    harness = Harness(FakeUser("admin"))
+    token = harness.session()["csrf_token"]
+    headers = {"Content-Type": "application/json", CSRF_HEADER: token}
+    assert harness.http.post("/api/validate", content="{not json", headers=headers).status_code == 400
+    assert harness.http.post("/api/validate", content="[1, 2]", headers=headers).status_code == 400
+    too_big = json.dumps({"extra": "x" * 70_000})
+    assert harness.http.post("/api/validate", content=too_big, headers=headers).status_code == 413
+
+
+# ------------------------------------------------------------------------------------- the callback
+def test_a_callback_started_from_the_native_page_returns_there_with_a_signed_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(routes, "_load_profile_or_400", lambda _conn_id: _profile())
+    harness = Harness(FakeUser("admin"))
+    from airflow_oauth_connector.plugins.security import PendingAuthorizations
+
+    pending = PendingAuthorizations.from_secret(SECRET, harness.backend)
+    state = pending.create(
+        "crm", "admin", redirect_uri="http://x/oauth-connector/callback", code_verifier=None, return_to="native"
+    )
+    back = harness.http.get(f"/callback?state={state}&error=access_denied", follow_redirects=False)
+    assert back.status_code == 303
+    target = urlsplit(back.headers["location"])
+    assert target.path == "/plugin/oauth-profiles"  # inside Airflow's UI
+    token = parse_qs(target.query)["oauth_outcome"][0]
+    notice = harness.http.get("/api/outcome", params={"token": token})
+    assert notice.status_code == 200
+    assert notice.json()["kind"] == "error"
+    assert notice.json()["title"] == "Connection 'crm' was not authorized"
+    assert "access_denied" in notice.json()["message"]
+
+    stranger = Harness(FakeUser("mallory"))  # a notice signed for another user is not shown
+    assert stranger.http.get("/api/outcome", params={"token": token}).status_code == 400
+    assert harness.http.get("/api/outcome", params={"token": token[:-2] + "xx"}).status_code == 400
+
+
+def test_outcome_tokens_expire() -> None:
+    now = [1_000_000.0]
+    signer = OutcomeSigner(b"k" * 32, clock=lambda: now[0])
+    token = signer.sign({"kind": "success", "title": "ok"}, "admin")
+    assert signer.verify(token, "admin") == {"kind": "success", "title": "ok"}
+    now[0] += 601
+    assert signer.verify(token, "admin") is None
+    assert signer.verify("no-dot", "admin") is None
+
+
+# ---------------------------------------------------------------------------------------- the bundle
+def test_the_bundle_is_served_as_javascript(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bundle, "DIST_DIR", tmp_path)
+    http = Harness(None).http  # public: code only, and Airflow's UI imports it
+    assert http.get("/static/oauth-profiles.js").status_code == 404
+    (tmp_path / bundle.BUNDLE_NAME).write_text("globalThis.AirflowPlugin = () => null;\n")
+    current = http.get(f"/static/oauth-profiles.js?v={bundle.version()}")
+    assert current.status_code == 200
+    assert current.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert current.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert current.headers["x-content-type-options"] == "nosniff"
+    assert current.text.startswith("globalThis.AirflowPlugin")
+    stale = http.get("/static/oauth-profiles.js?v=old")
+    assert stale.headers["cache-control"] == "no-cache"
+
+
+# --------------------------------------------------------------------------- form and validation (fields.py)
+needs_fields = pytest.mark.skipif(
+    importlib.util.find_spec("airflow_oauth_connector.validation") is None,
+    reason="the form's fields and validation modules (issue 11, form branch) are not on this branch yet",
+)
+
+
+@needs_fields
+def test_form_is_the_fields_schema() -> None:
+    from airflow_oauth_connector import fields  # type: ignore[attr-defined,unused-ignore]
+
+    response = Harness(FakeUser("admin")).http.get("/api/form")
+    assert response.status_code == 200
+    assert response.json() == json.loads(json.dumps(fields.form_schema()))
+
+
+@needs_fields
+def test_validate_names_the_label_of_a_bad_field() -> None:
+    harness = Harness(FakeUser("admin"))
+    token = harness.session()["csrf_token"]
+    extra = {
+        "grant_type": "client_credentials",
+        "access_url": "https://auth.example.com/token",
+        "access_params": '{"body": {"audience": "x"}, "query": {"a": 1},, }',
+    }
+    body = {
+        "connection_id": "crm",
+        "conn_type": "oauth_connector",
+        "host": "https://api.example.com",
+        "login": "id",
+        "password": CLIENT_SECRET,
+        "extra": json.dumps(extra),
+    }
+    answer = harness.post("/api/validate", body, token=token)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ok"] is False
+    (problem,) = [p for p in answer.json()["problems"] if p["field"].startswith("access_params")]
+    assert problem["text"].startswith("Token parameters (access_params): not valid JSON near character")
+    assert CLIENT_SECRET not in answer.text
+    extra["access_params"] = '{"body": {"audience": "x"}}'
+    good = harness.post("/api/validate", {**body, "extra": json.dumps(extra)}, token=token)
+    assert good.json() == {"ok": True, "problems": []}
