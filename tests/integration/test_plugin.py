@@ -23,6 +23,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from airflow_oauth_connector.plugins import bundle
 from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
 from tests.support.browser import browser_unavailable, chromium
 from tests.support.connections import connection
@@ -188,11 +189,16 @@ def test_plugin_is_registered_with_menu_entry_and_app(server: ApiServer, admin_a
     plugin = ours[0]
     assert plugin["source"].startswith("airflow-oauth-connector==")
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == [PLUGIN]
-    (view,) = plugin["external_views"]
-    assert view["name"] == "OAuth profiles"
-    assert view["category"] == "admin"
-    assert view["href"] == PLUGIN + "/"
-    assert view["url_route"] is None  # a page of its own: providers refuse to be framed
+    if bundle.available():  # the native page (tests/integration/test_native_page.py); no second menu entry
+        assert plugin["external_views"] == []
+        assert [a["url_route"] for a in plugin["react_apps"]] == ["oauth-profiles"]
+    else:  # no bundle built: the classic page is the menu entry
+        (view,) = plugin["external_views"]
+        assert view["name"] == "OAuth profiles"
+        assert view["category"] == "admin"
+        assert view["href"] == PLUGIN + "/"
+        assert view["url_route"] is None  # a page of its own: providers refuse to be framed
+        assert plugin["react_apps"] == []
     errors = admin_api.get(server.url("/api/v2/plugins/importErrors"), timeout=30).json()
     assert errors["total_entries"] == 0, errors
 
@@ -233,16 +239,22 @@ def test_browser_signs_in_authorizes_and_a_hook_uses_the_refresh_token(
         context.set_default_timeout(30_000)
         page = context.new_page()
 
-        # Sign in to Airflow (SimpleAuthManager's login page), then Admin -> OAuth profiles (opens a tab).
+        # Sign in to Airflow (SimpleAuthManager's login page), then the classic page: the Admin menu's entry
+        # when no bundle was built (it opens a tab), else at its own URL (the menu goes to the native page).
         page.goto(server.url("/"))
         page.locator("input[name='username']").fill("admin")
         page.locator("input[name='password']").fill(server.passwords["admin"])
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("button", name="Admin").click()
-        with context.expect_page() as opened:
-            page.get_by_role("menuitem", name="OAuth profiles").click()
-        profiles = opened.value
-        profiles.wait_for_load_state()
+        if bundle.available():
+            expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
+            profiles = context.new_page()
+            profiles.goto(server.url(PLUGIN + "/"))
+        else:
+            page.get_by_role("button", name="Admin").click()
+            with context.expect_page() as opened:
+                page.get_by_role("menuitem", name="OAuth profiles").click()
+            profiles = opened.value
+            profiles.wait_for_load_state()
         assert profiles.url == server.url(PLUGIN + "/")
         timings["sign-in and menu"] = time.monotonic() - started
 

@@ -23,7 +23,7 @@ import {
 import { useEffect, useMemo, useState } from "react";
 
 import type { Client } from "./api";
-import type { AirflowConnection, FormField, FormSchema, Option, Preset, Problem } from "./types";
+import type { AirflowConnection, FormField, FormSchema, Option, Preset, PresetParam, Problem } from "./types";
 
 type Value = string | boolean;
 type Step = "provider" | "grant" | "details";
@@ -45,6 +45,10 @@ interface PresetChoice {
   label: string;
   description: string;
   grants: string[];
+  params: PresetParam[];
+  fills: string[];
+  docs: string | null;
+  register: Record<string, string>;
 }
 
 const presetChoices = (presets: Preset[] | undefined): PresetChoice[] =>
@@ -61,6 +65,10 @@ const presetChoices = (presets: Preset[] | undefined): PresetChoice[] =>
         label: String(preset.label ?? preset.title ?? preset.name ?? value),
         description: typeof preset.description === "string" ? preset.description : "",
         grants,
+        params: Array.isArray(preset.params) ? preset.params : [],
+        fills: Array.isArray(preset.fills) ? preset.fills.map(String) : [],
+        docs: typeof preset.docs === "string" ? preset.docs : null,
+        register: preset.register && typeof preset.register === "object" ? preset.register : {},
       };
     })
     .filter((choice) => choice.value && choice.value !== "custom");
@@ -80,7 +88,7 @@ const shown = (field: FormField, stored: unknown): Value => {
 const stored = (field: FormField, value: Value): unknown => {
   if (field.kind === "boolean") return value === true;
   const text = String(value).trim();
-  if (field.kind === "integer") return Number(text);
+  if (field.kind === "integer" || field.kind === "number") return Number(text);
   return field.kind === "json" || field.kind === "multiline" ? String(value) : text;
 };
 
@@ -107,6 +115,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<string | null>(null);
   const [advancedOpen, setAdvancedOpen] = useState(false);
+  const [params, setParams] = useState<Record<string, string>>({});
 
   useEffect(() => {
     (async () => {
@@ -137,6 +146,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
           setValues(initial);
           setGrant(String(extra.grant_type ?? form.grant_types[0]?.value ?? ""));
           setProvider(String(extra.provider ?? "custom"));
+          setParams(parseParams(extra.provider_params));
           setStep("details");
         }
         setSchema(form);
@@ -155,9 +165,15 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   }, [schema, preset]);
   const grantOption = schema?.grant_types.find((option) => option.value === grant);
 
+  const presetParams = preset?.params ?? [];
   const visible = (field: FormField) =>
-    !STEP_FIELDS.has(field.name) && (!field.grants || field.grants.length === 0 || field.grants.includes(grant));
-  const required = (field: FormField) => (field.required_for ?? []).includes(grant);
+    field.in_form !== false &&
+    !STEP_FIELDS.has(field.name) &&
+    !(field.name === "provider_params" && (presetParams.length > 0 || !preset)) &&
+    (!field.grants || field.grants.length === 0 || field.grants.includes(grant));
+  // A field the chosen preset fills is never required (the preset has the provider's real value).
+  const required = (field: FormField) =>
+    (field.required_for ?? []).includes(grant) && !(preset?.fills ?? []).includes(field.name);
   const fields = (schema?.fields ?? []).filter(visible);
   const basic = fields.filter((field) => !field.advanced);
   const advanced = fields.filter((field) => field.advanced);
@@ -191,6 +207,15 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
     extra.grant_type = grant;
     if (provider && provider !== "custom") extra.provider = provider;
     else delete extra.provider;
+    if (presetParams.length) {
+      const given = Object.fromEntries(
+        presetParams.map((param) => [param.name, (params[param.name] ?? "").trim()]).filter(([, value]) => value),
+      );
+      if (Object.keys(given).length) extra.provider_params = JSON.stringify(given);
+      else delete extra.provider_params;
+    } else if (!preset) {
+      delete extra.provider_params;
+    }
     const body: AirflowConnection = {
       connection_id: connectionId.trim(),
       conn_type: "oauth_connector",
@@ -205,6 +230,8 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
       const value = values[field.name];
       let result: unknown = isEmpty(value) ? undefined : stored(field, value as Value);
       if (result === undefined && masked[field.name]) result = MASK; // unchanged secret: Airflow keeps the stored one
+      const untouchedDefault = value === defaultValue(field) && !(field.name in originalExtra);
+      if (!field.standard && untouchedDefault && field.default !== undefined) result = undefined; // defaults stay implicit
       if (field.standard && STANDARD_KEYS.has(field.name)) {
         (body as unknown as Record<string, unknown>)[field.name] = result ?? null;
       } else if (result === undefined) {
@@ -224,8 +251,14 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
     }
     for (const field of fields) {
       if (required(field) && isEmpty(values[field.name]) && !masked[field.name]) {
-        found[field.name] = `${field.label}: required for ${grantOption?.label ?? grant}`;
+        found[field.name] = `${field.label} (${field.name}): required for ${grantOption?.label ?? grant}`;
       }
+    }
+    const missing = presetParams.filter((param) => param.required && !(params[param.name] ?? "").trim());
+    if (missing.length) {
+      found.provider_params = `Provider parameters (provider_params): ${preset?.label} needs ${missing
+        .map((param) => param.name)
+        .join(", ")}`;
     }
     return found;
   };
@@ -331,16 +364,46 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                     </NativeSelect.Root>
                     {grantOption?.description ? <Field.HelperText>{grantOption.description}</Field.HelperText> : null}
                   </Field.Root>
-                  {basic.map((field) => (
-                    <FieldInput
-                      error={errors[field.name]}
-                      field={field}
-                      key={field.name}
-                      masked={Boolean(masked[field.name])}
-                      onChange={(value) => setValue(field.name, value)}
-                      required={required(field)}
-                      value={values[field.name] ?? defaultValue(field)}
-                    />
+                  {preset ? <PresetHints preset={preset} /> : null}
+                  {presetParams.length ? (
+                    <Stack gap={3}>
+                      <Text fontWeight="semibold">{preset?.label} parameters</Text>
+                      {presetParams.map((param) => (
+                        <ParamInput
+                          key={param.name}
+                          onChange={(value) => {
+                            setParams((current) => ({ ...current, [param.name]: value }));
+                            setErrors((current) => ({ ...current, provider_params: "" }));
+                          }}
+                          param={param}
+                          value={params[param.name] ?? ""}
+                        />
+                      ))}
+                      {errors.provider_params ? (
+                        <Text color="fg.error" fontSize="sm">
+                          {errors.provider_params}
+                        </Text>
+                      ) : null}
+                    </Stack>
+                  ) : null}
+                  {sectionsOf(basic, schema.sections).map(([section, members]) => (
+                    <Stack gap={3} key={section}>
+                      <Text color="fg.muted" fontSize="xs" fontWeight="semibold" textTransform="uppercase">
+                        {section}
+                      </Text>
+                      {members.map((field) => (
+                        <FieldInput
+                          error={errors[field.name]}
+                          field={field}
+                          filledByPreset={(preset?.fills ?? []).includes(field.name)}
+                          key={field.name}
+                          masked={Boolean(masked[field.name])}
+                          onChange={(value) => setValue(field.name, value)}
+                          required={required(field)}
+                          value={values[field.name] ?? defaultValue(field)}
+                        />
+                      ))}
+                    </Stack>
                   ))}
                   {advanced.length ? (
                     <Collapsible.Root onOpenChange={(details) => setAdvancedOpen(details.open)} open={advancedOpen}>
@@ -355,6 +418,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                             <FieldInput
                               error={errors[field.name]}
                               field={field}
+                              filledByPreset={(preset?.fills ?? []).includes(field.name)}
                               key={field.name}
                               masked={Boolean(masked[field.name])}
                               onChange={(value) => setValue(field.name, value)}
@@ -437,6 +501,85 @@ const parseExtra = (extra: string | null | undefined): Record<string, unknown> =
 
 const problemText = (problem: Problem): string => problem.text || `${problem.label}: ${problem.message}`;
 
+/** Fields grouped by their section, in the schema's section order. */
+const sectionsOf = (fields: FormField[], order: string[] | undefined): [string, FormField[]][] => {
+  const groups = new Map<string, FormField[]>();
+  for (const section of order ?? []) groups.set(section, []);
+  for (const field of fields) {
+    const section = field.section ?? "Settings";
+    if (!groups.has(section)) groups.set(section, []);
+    groups.get(section)?.push(field);
+  }
+  return [...groups.entries()].filter(([, members]) => members.length > 0);
+};
+
+const parseParams = (value: unknown): Record<string, string> => {
+  let data: unknown = value;
+  if (typeof value === "string") {
+    try {
+      data = JSON.parse(value);
+    } catch {
+      return {};
+    }
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) return {};
+  return Object.fromEntries(Object.entries(data as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+};
+
+const PresetHints = ({ preset }: { preset: PresetChoice }) => {
+  const register = Object.entries(preset.register);
+  if (!register.length && !preset.docs) return null;
+  return (
+    <Box bg="bg.muted" borderRadius="md" fontSize="xs" p={3}>
+      {register.length ? (
+        <>
+          <Text fontWeight="semibold">Register at the provider</Text>
+          <Box as="ul" listStyleType="disc" pl={4}>
+            {register.map(([what, how]) => (
+              <li key={what}>
+                {what.replaceAll("_", " ")}: {how}
+              </li>
+            ))}
+          </Box>
+        </>
+      ) : null}
+      {preset.docs ? (
+        <Text>
+          Provider documentation:{" "}
+          <a href={preset.docs} rel="noopener noreferrer" target="_blank">
+            {preset.docs}
+          </a>
+        </Text>
+      ) : null}
+    </Box>
+  );
+};
+
+const ParamInput = ({ param, value, onChange }: { param: PresetParam; value: string; onChange: (v: string) => void }) => (
+  <Field.Root required={Boolean(param.required)}>
+    <Field.Label>
+      {param.name}
+      {param.required ? <Field.RequiredIndicator /> : null}
+    </Field.Label>
+    {param.choices && param.choices.length ? (
+      <NativeSelect.Root>
+        <NativeSelect.Field onChange={(event) => onChange(event.target.value)} value={value}>
+          <option value="">—</option>
+          {param.choices.map((choice) => (
+            <option key={choice} value={choice}>
+              {choice}
+            </option>
+          ))}
+        </NativeSelect.Field>
+        <NativeSelect.Indicator />
+      </NativeSelect.Root>
+    ) : (
+      <Input onChange={(event) => onChange(event.target.value)} placeholder={param.default ?? undefined} value={value} />
+    )}
+    {param.description ? <Field.HelperText>{param.description}</Field.HelperText> : null}
+  </Field.Root>
+);
+
 const ProviderStep = ({ choices, onChoose }: { choices: PresetChoice[]; onChoose: (value: string) => void }) => {
   const [query, setQuery] = useState("");
   const needle = query.trim().toLowerCase();
@@ -506,11 +649,12 @@ interface FieldProps {
   value: Value;
   required: boolean;
   masked: boolean;
+  filledByPreset?: boolean;
   error?: string;
   onChange: (value: Value) => void;
 }
 
-const FieldInput = ({ field, value, required, masked, error, onChange }: FieldProps) => {
+const FieldInput = ({ field, value, required, masked, filledByPreset, error, onChange }: FieldProps) => {
   if (field.kind === "boolean") {
     return (
       <Field.Root invalid={Boolean(error)}>
@@ -546,7 +690,7 @@ const FieldInput = ({ field, value, required, masked, error, onChange }: FieldPr
         autoresize
         fontFamily={field.kind === "json" ? "mono" : undefined}
         onChange={(event) => onChange(event.target.value)}
-        placeholder={field.kind === "json" ? "{ }" : undefined}
+        placeholder={filledByPreset ? "filled by the provider preset" : (field.placeholder ?? (field.kind === "json" ? "{ }" : undefined))}
         rows={3}
         value={text}
       />
@@ -555,9 +699,17 @@ const FieldInput = ({ field, value, required, masked, error, onChange }: FieldPr
     control = (
       <Input
         autoComplete={field.kind === "password" ? "new-password" : "off"}
-        inputMode={field.kind === "integer" ? "numeric" : field.kind === "url" ? "url" : undefined}
+        inputMode={
+          field.kind === "integer" ? "numeric" : field.kind === "number" ? "decimal" : field.kind === "url" ? "url" : undefined
+        }
         onChange={(event) => onChange(event.target.value)}
-        placeholder={masked ? "stored (unchanged unless you type a new value)" : field.kind === "url" ? "https://" : undefined}
+        placeholder={
+          masked
+            ? "stored (unchanged unless you type a new value)"
+            : filledByPreset
+              ? "filled by the provider preset"
+              : (field.placeholder ?? undefined)
+        }
         type={field.kind === "password" ? "password" : "text"}
         value={text}
       />
@@ -566,7 +718,8 @@ const FieldInput = ({ field, value, required, masked, error, onChange }: FieldPr
   return (
     <Field.Root data-field={field.name} invalid={Boolean(error)} required={required}>
       <Field.Label>
-        {field.label} {required ? <Field.RequiredIndicator /> : null}
+        {field.label}
+        {required ? <Field.RequiredIndicator /> : null}
       </Field.Label>
       {control}
       {field.description ? (

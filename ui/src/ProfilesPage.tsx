@@ -253,11 +253,9 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
       <Table.Header>
         <Table.Row>
           <Table.ColumnHeader>Connection</Table.ColumnHeader>
-          <Table.ColumnHeader>Grant type</Table.ColumnHeader>
           <Table.ColumnHeader>Status</Table.ColumnHeader>
           <Table.ColumnHeader>Last failure</Table.ColumnHeader>
-          <Table.ColumnHeader>Token expires</Table.ColumnHeader>
-          <Table.ColumnHeader>Last refresh</Table.ColumnHeader>
+          <Table.ColumnHeader>Token</Table.ColumnHeader>
           <Table.ColumnHeader>Scopes</Table.ColumnHeader>
           <Table.ColumnHeader>Actions</Table.ColumnHeader>
         </Table.Row>
@@ -267,22 +265,28 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
           const working = busy[row.conn_id];
           const failure = failureText(row);
           const success = recordText(row.last_success);
+          const expires = row.expires_at_text ?? formatEpoch(row.expires_at);
+          const refreshed = row.last_refresh_text ?? formatEpoch(row.last_refresh);
           return (
             <Table.Row data-conn-id={row.conn_id} data-state={row.state} key={row.conn_id} verticalAlign="top">
-              <Table.Cell>
-                <Text fontWeight="semibold">{row.conn_id}</Text>
+              <Table.Cell maxW="20rem">
+                <Text fontWeight="semibold" wordBreak="break-all">
+                  {row.conn_id}
+                </Text>
+                <Text color="fg.muted" fontSize="xs">
+                  {grantLabel(row.grant_type)}
+                </Text>
                 {row.can_authorize && row.redirect_uri ? (
-                  <Text color="fg.muted" fontSize="xs">
+                  <Text color="fg.muted" fontSize="xs" wordBreak="break-all">
                     Redirect URI: <Code size="sm">{row.redirect_uri}</Code>
                   </Text>
                 ) : null}
               </Table.Cell>
-              <Table.Cell>{grantLabel(row.grant_type)}</Table.Cell>
-              <Table.Cell>
+              <Table.Cell maxW="20rem">
                 <Badge className="state" colorPalette={stateColor(row.state)} data-testid="state" variant="subtle">
                   {stateLabel(row.state)}
                 </Badge>
-                <Text color="fg.muted" fontSize="xs" maxW="22rem">
+                <Text color="fg.muted" fontSize="xs">
                   {row.description}
                 </Text>
                 {success ? (
@@ -291,7 +295,7 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
                   </Text>
                 ) : null}
               </Table.Cell>
-              <Table.Cell data-testid="last-failure" maxW="22rem">
+              <Table.Cell data-testid="last-failure" maxW="20rem">
                 {failure ? (
                   <Text color="fg.error" fontSize="xs">
                     {failure}
@@ -300,8 +304,10 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
                   <Text color="fg.muted">—</Text>
                 )}
               </Table.Cell>
-              <Table.Cell>{row.expires_at_text ?? formatEpoch(row.expires_at) ?? "—"}</Table.Cell>
-              <Table.Cell>{row.last_refresh_text ?? formatEpoch(row.last_refresh) ?? "—"}</Table.Cell>
+              <Table.Cell fontSize="xs" whiteSpace="nowrap">
+                <Text>Expires: {expires ?? "—"}</Text>
+                <Text color="fg.muted">Refreshed: {refreshed ?? "—"}</Text>
+              </Table.Cell>
               <Table.Cell>{row.scope ? <Code size="sm">{row.scope}</Code> : "—"}</Table.Cell>
               <Table.Cell>
                 <HStack gap={1} wrap="wrap">

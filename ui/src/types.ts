@@ -38,7 +38,16 @@ export interface Option {
   description?: string;
 }
 
-export type FieldKind = "text" | "url" | "password" | "json" | "multiline" | "boolean" | "choice" | "integer";
+export type FieldKind =
+  | "text"
+  | "url"
+  | "password"
+  | "json"
+  | "multiline"
+  | "boolean"
+  | "choice"
+  | "integer"
+  | "number";
 
 export interface FormField {
   name: string;
@@ -52,6 +61,16 @@ export interface FormField {
   advanced?: boolean;
   section?: string | null;
   standard?: boolean;
+  in_form?: boolean;
+  placeholder?: string | null;
+}
+
+export interface PresetParam {
+  name: string;
+  description?: string;
+  default?: string | null;
+  choices?: string[];
+  required?: boolean;
 }
 
 export interface Preset {
@@ -61,13 +80,18 @@ export interface Preset {
   label?: string;
   title?: string;
   description?: string;
+  docs?: string | null;
   grant_type?: string;
   grant_types?: string[];
+  params?: PresetParam[];
+  fills?: string[];
+  register?: Record<string, string>;
   [key: string]: unknown;
 }
 
 export interface FormSchema {
   grant_types: Option[];
+  sections?: string[];
   fields: FormField[];
   presets?: Preset[];
 }

@@ -1,0 +1,333 @@
+"""The native OAuth profiles page inside Airflow's UI (``react_apps``), in a real ``airflow api-server`` with the
+real DOT authorization server and a real browser (Playwright + Debian's Chromium).
+
+The page is opened from Airflow's Admin menu; profiles are added and edited through its guided form (which
+saves through Airflow's own REST API with the signed-in user's permissions), tested, authorized at the
+provider and back, and their tokens forgotten. Its JSON API is probed for sign-in, permission, CSRF and
+framing rules. Needs the built bundle (``scripts/build_ui.sh``; ``test.sh`` and CI build it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from airflow_oauth_connector.fields import form_schema
+from airflow_oauth_connector.plugins import bundle
+from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.browser import browser_unavailable, chromium
+from tests.support.connections import connection
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = "/oauth-connector"
+NATIVE = "/plugin/oauth-profiles"
+LABELS = {field["name"]: field["label"] for field in form_schema()["fields"]}
+GRANTS = {grant["value"]: grant["label"] for grant in form_schema()["grant_types"]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    if not bundle.available():
+        pytest.skip("the native page's bundle is not built (scripts/build_ui.sh needs npm)")
+    home = tmp_path_factory.mktemp("native_page_airflow_home")
+    env = {"AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    migrate_db(home, env=env)
+    api_server = start_api_server(home, env=env, users={"admin": "ADMIN", "viewer": "VIEWER"})
+    try:
+        yield api_server
+    finally:
+        api_server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_api(server: ApiServer) -> Iterator[requests.Session]:
+    with server.session("admin") as session:
+        yield session
+
+
+def _create(server: ApiServer, api: requests.Session, body: dict[str, Any]) -> None:
+    resp = api.post(server.url("/api/v2/connections"), json=body, timeout=30)
+    assert resp.status_code == 201, resp.text[:500]
+
+
+def _cc_body(auth_server: Any, conn_id: str, secret: str | None = None) -> dict[str, Any]:
+    body = connection(auth_server, "cc", secret=secret) if secret else connection(auth_server, "cc", scope="read")
+    return {**body, "connection_id": conn_id, "extra": json.dumps(body["extra"])}
+
+
+def _ac_body(auth_server: Any, conn_id: str) -> dict[str, Any]:
+    client = auth_server.client("ac")
+    extra = {
+        "grant_type": "authorization_code",
+        "access_url": auth_server.token_url,
+        "authorize_url": auth_server.authorize_url,
+        "scope": "read write",
+    }
+    return {
+        "connection_id": conn_id,
+        "conn_type": "oauth_connector",
+        "host": auth_server.api_base,
+        "login": client.client_id,
+        "password": client.client_secret,
+        "extra": json.dumps(extra),
+    }
+
+
+def _stored(server: ApiServer, api: requests.Session, conn_id: str) -> dict[str, Any]:
+    resp = api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30)
+    assert resp.status_code == 200, resp.text[:300]
+    return dict(resp.json())
+
+
+# ---------------------------------------------------------------------------------------- registration
+def test_plugin_registers_the_native_page_and_serves_its_bundle(server: ApiServer, admin_api: requests.Session) -> None:
+    plugins = admin_api.get(server.url("/api/v2/plugins"), timeout=30).json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "oauth_connector"]
+    (app,) = ours["react_apps"]
+    assert app["url_route"] == "oauth-profiles"
+    assert app["category"] == "admin"
+    assert app["destination"] == "nav"
+    assert ours["external_views"] == []  # one Admin-menu entry: the native page
+    script = requests.get(server.url(app["bundle_url"]), timeout=30)
+    assert script.status_code == 200
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "AirflowPlugin" in script.text[:400]  # the UMD wrapper registers the component for the host
+
+
+# ---------------------------------------------------------------------------------------------- its API
+API_GETS = ["/api/session", "/api/profiles", "/api/form"]
+API_POSTS = [
+    "/api/validate",
+    "/api/profiles/{conn}/test",
+    "/api/profiles/{conn}/forget",
+    "/api/profiles/{conn}/authorize",
+]
+
+
+def test_api_refuses_anonymous_viewers_and_forged_csrf(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    conn_id = f"native_api_{secrets.token_hex(3)}"
+    _create(server, admin_api, _ac_body(auth_server, conn_id))
+    admin = server.session("admin")
+    session = admin.get(server.url(PLUGIN + "/api/session"), timeout=30)
+    assert session.status_code == 200
+    token = session.json()["csrf_token"]
+    viewer = server.session("viewer")
+    viewer.cookies.update(admin.cookies)
+    for path in API_GETS + API_POSTS:
+        url = server.url(PLUGIN + path.format(conn=conn_id))
+        method = "POST" if path in API_POSTS else "GET"
+        anonymous = requests.request(method, url, json={}, timeout=30)
+        assert anonymous.status_code == 401, (path, anonymous.text[:200])
+        assert anonymous.headers["content-type"].startswith("application/json")
+        refused = viewer.request(method, url, json={}, headers={"X-CSRF-Token": token}, timeout=30)
+        assert refused.status_code == 403, (path, refused.text[:200])
+        for resp in (anonymous, refused):
+            assert resp.headers["X-Frame-Options"] == "DENY"
+            assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        if method == "POST":
+            forged = admin.post(url, json={}, headers={"X-CSRF-Token": token + "x"}, timeout=30)
+            assert forged.status_code == 403, (path, forged.text[:200])
+            assert "CSRF" in forged.json()["detail"]
+    assert "refresh_token" not in json.loads(_stored(server, admin_api, conn_id)["extra"])
+
+
+# --------------------------------------------------------------------------------------------- browser
+class NativePage:
+    """The signed-in admin's browser tab on Airflow, with the helpers the steps below share."""
+
+    def __init__(self, page: Any, server: ApiServer) -> None:
+        self.page = page
+        self.server = server
+
+    def sign_in(self) -> None:
+        page = self.page
+        page.goto(self.server.url("/"))
+        page.locator("input[name='username']").fill("admin")
+        page.locator("input[name='password']").fill(self.server.passwords["admin"])
+        page.get_by_role("button", name="Sign in").click()
+
+    def open_from_admin_menu(self) -> None:
+        from playwright.sync_api import expect
+
+        self.page.get_by_role("button", name="Admin").click()
+        self.page.get_by_role("menuitem", name="OAuth profiles").click()
+        expect(self.page).to_have_url(self.server.url(NATIVE))  # a route of Airflow's own UI (no page load)
+        self.page.get_by_role("heading", name="OAuth profiles").wait_for()
+
+    def row(self, conn_id: str) -> Any:
+        return self.page.locator(f"tr[data-conn-id='{conn_id}']")
+
+    def notice(self) -> Any:
+        return self.page.get_by_test_id("notice")
+
+    def form(self) -> Any:
+        return self.page.get_by_test_id("profile-form")
+
+    def field(self, name: str) -> Any:
+        """A form field by its label (a required field's label ends in the required marker)."""
+        return self.form().get_by_label(re.compile(rf"^{re.escape(LABELS[name])}\s*\*?$"))
+
+
+def _screenshot(page: Any, tmp_path: Path, name: str) -> None:
+    shot = page.screenshot(full_page=False)
+    (tmp_path / name).write_bytes(shot)
+    if os.environ.get("OAUTH_CONNECTOR_UPDATE_SCREENSHOT"):  # refresh the README's pictures on request
+        (REPO / "docs").mkdir(exist_ok=True)
+        (REPO / "docs" / name).write_bytes(shot)
+
+
+def test_native_page_adds_tests_authorizes_edits_and_forgets(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any, tmp_path: Path
+) -> None:
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+    suffix = secrets.token_hex(3)
+    added, wrong, code_flow = f"partner_crm_{suffix}", f"partner_crm_wrong_{suffix}", f"calendar_api_{suffix}"
+    _create(server, admin_api, _cc_body(auth_server, wrong, secret="not-the-secret"))
+    _create(server, admin_api, _ac_body(auth_server, code_flow))
+    cc = auth_server.client("cc")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="light")
+        context.set_default_timeout(30_000)
+        native = NativePage(context.new_page(), server)
+        page = native.page
+        try:
+            _run_native_flow(
+                native, server, admin_api, auth_server, tmp_path, timings, started, added, wrong, code_flow
+            )
+        except Exception:
+            (REPO / "artifacts").mkdir(exist_ok=True)
+            page.screenshot(path=str(REPO / "artifacts" / "native-page-failure.png"), full_page=True)
+            (REPO / "artifacts" / "native-page-failure.html").write_text(page.content())
+            raise
+        html = page.content()
+        context.close()
+    timings["browser total"] = time.monotonic() - started
+    assert cc.client_secret not in html
+    assert auth_server.client("ac").client_secret not in html
+    assert json.loads(_stored(server, admin_api, added)["extra"])["scope"] == "read write"
+    assert "refresh_token" not in json.loads(_stored(server, admin_api, code_flow)["extra"])
+    print(f"\nnative page timings: { {k: round(v, 2) for k, v in timings.items()} }")
+
+
+def _run_native_flow(
+    native: NativePage,
+    server: ApiServer,
+    admin_api: requests.Session,
+    auth_server: Any,
+    tmp_path: Path,
+    timings: dict[str, float],
+    started: float,
+    added: str,
+    wrong: str,
+    code_flow: str,
+) -> None:
+    from playwright.sync_api import expect
+
+    page = native.page
+    cc = auth_server.client("cc")
+    native.sign_in()
+    native.open_from_admin_menu()  # inside Airflow: same tab, Airflow's navigation around it
+    expect(page.get_by_test_id("nav-sidebar")).to_be_visible()
+    expect(native.row(code_flow).get_by_test_id("state")).to_have_text("not authorized")
+    timings["sign-in and menu"] = time.monotonic() - started
+
+    # Add OAuth: provider first, then the grant, then only that grant's fields.
+    page.get_by_role("button", name="Add OAuth").click()
+    form = native.form()
+    form.get_by_role("button", name="Custom OAuth 2.0 API").click()
+    form.get_by_role("button", name=GRANTS["client_credentials"]).click()
+    expect(native.field("authorize_url")).to_have_count(0)  # an authorization-code field: not shown
+    form.get_by_label(re.compile("^Connection ID")).fill(added)
+    native.field("host").fill(auth_server.api_base)
+    native.field("login").fill(cc.client_id)
+    native.field("password").fill(cc.client_secret)
+    native.field("access_url").fill(auth_server.token_url)
+    native.field("scope").fill("read")
+    form.get_by_role("button", name=re.compile("Advanced options")).click()
+    native.field("access_params").fill('{"body": {"audience": "crm"}, "query": {"x": "1"},, }')
+    form.get_by_role("button", name="Save connection").click()
+    problems = form.get_by_test_id("form-problems")
+    expect(problems).to_contain_text("Token parameters (access_params): not valid JSON near character")
+    assert _connection_missing(server, admin_api, added)  # refused before anything was saved
+    _screenshot(page, tmp_path, "oauth-profiles-add-form.png")
+    native.field("access_params").fill('{"body": {"audience": "crm"}}')
+    form.get_by_role("button", name="Save connection").click()
+    expect(native.notice()).to_contain_text(f"Connection '{added}' added")
+    expect(form).to_have_count(0)
+    timings["add through the form"] = time.monotonic() - started - sum(timings.values())
+    stored = _stored(server, admin_api, added)
+    assert stored["conn_type"] == "oauth_connector"
+    assert json.loads(stored["extra"])["access_params"] == '{"body": {"audience": "crm"}}'
+
+    # Test: success for the new profile, invalid_client for the wrong secret.
+    native.row(added).get_by_role("button", name="Test").click()
+    expect(native.notice()).to_contain_text(f"Test of '{added}' passed")
+    expect(native.notice()).to_contain_text("issued a Bearer token")
+    native.row(wrong).get_by_role("button", name="Test").click()
+    expect(native.notice()).to_contain_text(f"Test of '{wrong}' failed")
+    expect(native.notice()).to_contain_text("invalid_client")
+    timings["two tests"] = time.monotonic() - started - sum(timings.values())
+
+    # Authorize: the top window goes to the provider and comes back to this page inside Airflow.
+    row = native.row(code_flow)
+    expect(row).to_contain_text(server.url(PLUGIN + "/callback"))  # the redirect URI to register
+    row.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{auth_server.base_url}/**")
+    page.locator("input[name='username']").fill(auth_server.username)
+    page.locator("input[name='password']").fill(auth_server.password)
+    page.locator("input[type='submit'][value='Sign in']").click()
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(re.compile(re.escape(server.url(NATIVE))))
+    expect(native.notice()).to_contain_text(f"Connection '{code_flow}' is authorized")
+    assert "oauth_outcome" not in page.url  # the address bar is clean again
+    expect(page.get_by_test_id("nav-sidebar")).to_be_visible()
+    row = native.row(code_flow)
+    expect(row.get_by_test_id("state")).to_have_text("authorized")
+    expect(row.get_by_role("button", name="Re-authorize")).to_be_visible()
+    expect(row).to_contain_text("read write")
+    timings["authorize at the provider"] = time.monotonic() - started - sum(timings.values())
+    _screenshot(page, tmp_path, "oauth-profiles-native.png")
+
+    # Edit: the same form, prefilled; the stored secret stays unless a new one is typed.
+    native.row(added).get_by_role("button", name="Edit").click()
+    form = native.form()
+    expect(form.get_by_label(re.compile("^Connection ID"))).to_have_value(added)
+    expect(native.field("access_url")).to_have_value(auth_server.token_url)
+    native.field("scope").fill("read write")
+    form.get_by_role("button", name="Save", exact=True).click()
+    expect(native.notice()).to_contain_text(f"Connection '{added}' saved")
+    native.row(added).get_by_role("button", name="Test").click()
+    expect(native.notice()).to_contain_text(f"Test of '{added}' passed")  # the secret survived the edit
+
+    # Forget tokens asks first.
+    native.row(code_flow).get_by_role("button", name="Forget tokens").click()
+    dialog = page.get_by_role("alertdialog")
+    expect(dialog).to_contain_text(f"'{code_flow}'")
+    dialog.get_by_role("button", name="Forget tokens").click()
+    expect(native.notice()).to_contain_text(f"Tokens of '{code_flow}' removed")
+    expect(native.row(code_flow).get_by_test_id("state")).to_have_text("not authorized")
+    expect(native.row(code_flow).get_by_role("button", name="Authorize", exact=True)).to_be_visible()
+
+
+def _connection_missing(server: ApiServer, api: requests.Session, conn_id: str) -> bool:
+    return api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).status_code == 404
