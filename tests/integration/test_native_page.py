@@ -283,9 +283,13 @@ def _run_native_flow(
     native.row(added).get_by_role("button", name="Test").click()
     expect(native.notice()).to_contain_text(f"Test of '{added}' passed")
     expect(native.notice()).to_contain_text("issued a Bearer token")
+    expect(native.row(added).get_by_test_id("state")).to_have_text("ready")
     native.row(wrong).get_by_role("button", name="Test").click()
     expect(native.notice()).to_contain_text(f"Test of '{wrong}' failed")
     expect(native.notice()).to_contain_text("invalid_client")
+    failure = native.row(wrong).get_by_test_id("last-failure")  # honest status: the failure, and where
+    expect(failure).to_contain_text("invalid_client")
+    expect(failure).to_contain_text("test")
     timings["two tests"] = time.monotonic() - started - sum(timings.values())
 
     # Authorize: the top window goes to the provider and comes back to this page inside Airflow.

@@ -7,6 +7,7 @@ const STATE_LABELS: Record<string, string> = {
   not_authorized: "not authorized",
   not_tested: "not tested yet",
   ready: "ready",
+  failing: "failing",
   error: "error",
 };
 
@@ -16,6 +17,7 @@ const STATE_COLORS: Record<string, string> = {
   needs_reauthorization: "orange",
   not_authorized: "orange",
   not_tested: "gray",
+  failing: "red",
   error: "red",
 };
 
@@ -35,6 +37,7 @@ const WHERE_KEYS = ["source", "where", "dag_id", "task_id", "run_id", "try_numbe
 /** A recorded failure (or success): its kind, message, time and where it happened (a test, or dag/task/try). */
 export const recordText = (record: FailureRecord): string | null => {
   if (record === null || record === undefined || record === "") return null;
+  if (typeof record === "number") return formatEpoch(record);
   if (typeof record === "string") return record;
   const kind = typeof record.kind === "string" ? record.kind : "";
   const message = typeof record.message === "string" ? record.message : "";

@@ -11,7 +11,7 @@ export interface Session {
   conn_type: string;
 }
 
-export type FailureRecord = string | Record<string, unknown> | null | undefined;
+export type FailureRecord = string | number | Record<string, unknown> | null | undefined;
 
 export interface ProfileRow {
   conn_id: string;
