@@ -273,6 +273,11 @@ def test_exchange_failure_wrong_secret(db_conn: Callable[..., str], auth_server:
     assert "invalid_client" in run.err.getvalue()
     assert "wrong-secret-SENTINEL" not in run.output
     assert_nothing_stored(conn_id)
+    status = authorization.connection_status(conn_id)  # the failed exchange is recorded, "in cli"
+    assert status.state == "not_authorized"
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_client", "cli")
+    assert "wrong-secret-SENTINEL" not in json.dumps(status.to_dict())
 
 
 def test_timeout(db_conn: Callable[..., str]) -> None:
@@ -325,7 +330,7 @@ def test_client_credentials_connection_needs_no_authorization(
     assert main(["authorize", conn_id, "--no-browser"]) == 1
     assert "needs no authorization" in capsys.readouterr().err
     assert main(["status", conn_id]) == 0
-    assert "ready (client credentials)" in capsys.readouterr().out
+    assert f"{conn_id}: not tested yet: no token requested so far" in capsys.readouterr().out
 
 
 def test_authorize_env_var_connection_fails_before_the_browser(

@@ -449,6 +449,9 @@ def test_failed_code_exchange_stores_nothing(
     assert "invalid_grant" in resp.text
     assert "Nothing was stored" in resp.text
     _assert_nothing_stored(server, admin_api, ac_connection)
+    row = _row_html(PageSession(server, "admin").page, ac_connection)  # the failure is listed, "in page"
+    assert "state-not_authorized" in row, row
+    assert "data-kind='invalid_grant' data-where='page'" in row, row
 
 
 def test_expired_state_is_rejected(server: ApiServer, admin_api: requests.Session, ac_connection: str) -> None:
@@ -500,6 +503,41 @@ def _add_cc_connection(server: ApiServer, api: requests.Session, auth_server: An
     body = {**body, "connection_id": conn_id, "extra": json.dumps(body["extra"])}
     resp = api.post(server.url("/api/v2/connections"), json=body, timeout=30)
     assert resp.status_code == 201, resp.text[:500]
+
+
+def test_a_failed_test_on_the_page_shows_until_a_test_succeeds(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    """The page's Test records its outcome: a failure shows with kind, time and "test"; a success makes it ready."""
+    conn_id = f"cc_status_{secrets.token_hex(3)}"
+    wrong = "wrong-" + secrets.token_urlsafe(20)
+    _add_cc_connection(server, admin_api, auth_server, conn_id, wrong)
+    admin = PageSession(server, "admin")
+    assert "state-not_tested" in _row_html(admin.page, conn_id)
+
+    def press_test() -> str:
+        resp = admin.http.post(
+            server.url(f"{PLUGIN}/profiles/{conn_id}/test"), data={"csrf_token": admin.csrf}, timeout=60
+        )
+        assert resp.status_code == 200, resp.text[:500]
+        return resp.text
+
+    page = press_test()
+    row = _row_html(page, conn_id)
+    assert "<span class='state state-failing'>failing</span>" in row, row
+    assert "data-kind='invalid_client' data-where='test'>Last failure: <strong>invalid_client</strong> at " in row
+    assert f"Connection &#x27;{conn_id}&#x27;: token endpoint {auth_server.token_url} returned error" in row
+    assert wrong not in page
+    secret = auth_server.client("cc").client_secret
+    patch = {"connection_id": conn_id, "conn_type": "oauth_connector", "password": secret}
+    resp = admin_api.patch(
+        server.url(f"/api/v2/connections/{conn_id}"), params={"update_mask": "password"}, json=patch, timeout=30
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    row = _row_html(press_test(), conn_id)
+    assert "<span class='state state-ready'>ready</span>" in row, row
+    assert "class='failure'" not in row
+    assert "last success: " in row
 
 
 def test_connections_page_test_button_shows_the_hooks_messages(
@@ -575,6 +613,10 @@ def test_connections_page_test_button_shows_the_hooks_messages(
         html = page.content()
         context.close()
     assert auth_server.client("cc").client_secret not in html
+    # The page tested a copy under a random id; the stored connection shows the failure, as a test's.
+    row = _row_html(PageSession(server, "admin").page, bad)
+    assert "data-kind='invalid_client' data-where='test'" in row, row
+    assert "state-ready" in _row_html(PageSession(server, "admin").page, good)
     # The stored rows say port 0; the hook ignores it (the base URL keeps its own port).
     for conn_id in (good, legacy):
         assert admin_api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).json()["port"] == 0
