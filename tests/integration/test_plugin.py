@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.plugins import bundle
 from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
-from tests.support.browser import browser_unavailable, chromium
+from tests.support.browser import browser_unavailable, chromium, sign_in
 from tests.support.connections import connection
 
 # an Airflow api-server and a browser start in the first test: longer than the default per-test timeout
@@ -241,10 +241,7 @@ def test_browser_signs_in_authorizes_and_a_hook_uses_the_refresh_token(
 
         # Sign in to Airflow (SimpleAuthManager's login page), then the classic page: the Admin menu's entry
         # when no bundle was built (it opens a tab), else at its own URL (the menu goes to the native page).
-        page.goto(server.url("/"))
-        page.locator("input[name='username']").fill("admin")
-        page.locator("input[name='password']").fill(server.passwords["admin"])
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, server.url("/"), "admin", server.passwords["admin"])
         if bundle.available():
             expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
             profiles = context.new_page()
@@ -573,10 +570,7 @@ def test_connections_page_test_button_shows_the_hooks_messages(
         context = browser.new_context(viewport={"width": 1360, "height": 800})
         context.set_default_timeout(30_000)
         page = context.new_page()
-        page.goto(server.url("/"))
-        page.locator("input[name='username']").fill("admin")
-        page.locator("input[name='password']").fill(server.passwords["admin"])
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, server.url("/"), "admin", server.passwords["admin"])
         expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
         page.goto(server.url("/connections"))
 

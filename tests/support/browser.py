@@ -51,3 +51,11 @@ def chromium(*, timeout_ms: float = 30_000) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def sign_in(page: Any, airflow_url: str, username: str, password: str) -> None:
+    """Open Airflow at ``airflow_url`` and sign in on its login page (SimpleAuthManager's form)."""
+    page.goto(airflow_url)
+    page.locator("input[name='username']").fill(username)
+    page.locator("input[name='password']").fill(password)
+    page.get_by_role("button", name="Sign in").click()
