@@ -146,6 +146,16 @@ def test_connection_refused_is_bounded_and_typed(monkeypatch, auth_server):
         hook.get_access_token()
     assert info.value.attempts == 3
     assert c.client_secret not in str(info.value)
+    message = str(info.value)  # a plain sentence naming the connection and the URL, with the right hint
+    assert message.startswith(
+        f"Connection 'refused' could not reach its token URL http://127.0.0.1:{closed_port}/token: the connection "
+        f"to 127.0.0.1:{closed_port} was refused (nothing listens on that port) (3 attempts in "
+    )
+    assert message.endswith(
+        "Check the Access token URL field (access_url) and that the server is reachable from the worker"
+    )
+    assert "HTTPConnectionPool" not in message
+    assert "retry limits" not in message
 
 
 def test_api_faults_are_survived_with_the_current_token(proxy, hook_via_proxy):
