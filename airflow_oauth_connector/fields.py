@@ -189,7 +189,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "grant_type",
         "Grant type",
-        "How the token is obtained. " + " ".join(f"{label}: {desc}" for _v, label, desc in GRANT_TYPES),
+        "How the token is obtained; pick it first. A field for one grant type only says so in its label, and "
+        "the sections below group them: authorization code, other grant types (custom, password, JWT bearer, "
+        "token exchange), advanced.",
         kind="choice",
         options=tuple((value, label) for value, label, _d in GRANT_TYPES),
         default="client_credentials",
@@ -834,9 +836,14 @@ def json_schema(spec: FieldSpec) -> dict[str, Any]:
 def conn_fields() -> dict[str, dict[str, Any]]:
     """``conn-fields`` of the provider info: label, description and JSON schema of each form extra."""
     return {
-        spec.name: {"label": spec.form_label, "description": spec.form_description, "schema": json_schema(spec)}
+        spec.name: {"label": conn_field_label(spec), "description": spec.form_description, "schema": json_schema(spec)}
         for spec in FORM_FIELDS
     }
+
+
+def conn_field_label(spec: FieldSpec) -> str:
+    """The 3.2+ form's label: where the schema marks the field required (an asterisk), the label need not say it."""
+    return spec.label if isinstance(json_schema(spec)["type"], str) else spec.form_label
 
 
 def ui_field_behaviour() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from airflow_oauth_connector.fields import (
     GRANT_NAMES,
     SECTIONS,
     STANDARD_FIELDS,
+    conn_field_label,
     form_schema,
     json_schema,
     label_for,
@@ -54,7 +55,7 @@ def test_conn_fields_are_the_form_fields_in_order():
     assert list(CONN_FIELDS) == [spec.name for spec in FORM_FIELDS]
     for spec in FORM_FIELDS:
         assert CONN_FIELDS[spec.name] == {
-            "label": spec.form_label,
+            "label": conn_field_label(spec),
             "description": spec.form_description,
             "schema": json_schema(spec),
         }
@@ -144,6 +145,12 @@ def test_provider_dropdown_shows_each_presets_name():
     assert list(options) == ["custom", *preset_names()]
     for slug in preset_names():
         assert options[slug] == load_preset(slug).name  # the cheap scan agrees with the YAML
+
+
+def test_the_32_form_drops_required_from_a_label_its_asterisk_says():
+    assert CONN_FIELDS["grant_type"]["label"] == "Grant type"  # the schema marks it required
+    assert CONN_FIELDS["provider"]["label"] == "Provider"
+    assert CONN_FIELDS["access_url"]["label"] == "Access token URL (required)"  # the form cannot require it
 
 
 def test_json_schema_marks_what_the_react_form_enforces():

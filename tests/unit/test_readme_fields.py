@@ -51,10 +51,31 @@ def extra_json_rows() -> list[str]:
 
 @pytest.mark.parametrize("row", form_rows() + extra_json_rows())
 def test_readme_has_the_row(row):
-    assert row in README.read_text(encoding="utf-8").splitlines(), f"README row out of date; expected:\n{row}"
+    assert row in README.read_text(encoding="utf-8").splitlines(), (
+        f"README row out of date (python -m tests.unit.test_readme_fields rewrites them); expected:\n{row}"
+    )
 
 
 def test_readme_rows_are_in_form_order():
     lines = README.read_text(encoding="utf-8").splitlines()
     positions = [lines.index(row) for row in form_rows() if row in lines]
     assert positions == sorted(positions)
+
+
+def rewrite_readme() -> None:
+    """Write the current rows into the README's two field tables (``python -m tests.unit.test_readme_fields``)."""
+    lines = README.read_text(encoding="utf-8").split("\n")
+    for header, rows in (
+        ("| Form label | Key | Grant types | Required | Meaning | Default |", form_rows()),
+        ("| Key | Label (in problems) | Grant types | Meaning |", extra_json_rows()),
+    ):
+        start = lines.index(header) + 2
+        end = start
+        while lines[end].startswith("|"):
+            end += 1
+        lines[start:end] = rows
+    README.write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    rewrite_readme()

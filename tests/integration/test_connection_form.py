@@ -1,0 +1,165 @@
+"""Airflow's own Connections page (a real api-server, Chromium): the ``oauth_connector`` form guides and checks.
+
+What a newcomer meets in Add Connection: the OAuth settings in folding sections in the order they are filled,
+dropdowns with readable names, required fields marked, invalid JSON refused before Save; and what the form
+cannot check (an http token URL on a public host) is named by its label when Test is pressed, before any
+token request. Airflow 3.2+ (3.1 builds the form from WTForms widgets, without sections or JSON editors).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_oauth_connector.fields import ADVANCED, AUTHORIZATION_CODE, ESSENTIALS, OTHER_GRANTS
+from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.browser import browser_unavailable, chromium
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW_LINE = tuple(int(part) for part in version("apache-airflow-core").split(".")[:2])
+TOKEN_PARAMS = {"body": {"audience": "https://api.example.com"}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    if AIRFLOW_LINE < (3, 2):
+        pytest.skip("Airflow 3.1 builds the form from the hook's WTForms widgets (no sections, no JSON editor)")
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("form_airflow_home")
+    env = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    migrate_db(home, env=env)
+    api_server = start_api_server(home, env=env, users={"admin": "ADMIN"})
+    try:
+        yield api_server
+    finally:
+        api_server.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_api(server: ApiServer) -> Iterator[requests.Session]:
+    with server.session("admin") as session:
+        yield session
+
+
+def _signed_in_page(browser: Any, server: ApiServer) -> Any:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1360, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(server.url("/"))
+    page.locator("input[name='username']").fill("admin")
+    page.locator("input[name='password']").fill(server.passwords["admin"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
+    return page
+
+
+def _paste_into(page: Any, editor: Any, text: str) -> None:
+    """Replace the JSON editor's text as a paste does (typing would meet its auto-closed brackets)."""
+    page.evaluate("text => navigator.clipboard.writeText(text)", text)
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.press("Control+V")
+
+
+def _save_artifacts(page: Any, name: str) -> None:
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    page.screenshot(path=str(REPO / "artifacts" / f"{name}.png"), full_page=True)
+    (REPO / "artifacts" / f"{name}.html").write_text(page.content())
+
+
+def test_add_form_guides_refuses_bad_json_and_test_names_the_bad_field(
+    server: ApiServer, admin_api: requests.Session
+) -> None:
+    from playwright.sync_api import expect
+
+    conn_id = f"form_{secrets.token_hex(3)}"
+    with chromium() as browser:
+        page = _signed_in_page(browser, server)
+        try:
+            page.goto(server.url("/connections"))
+            page.get_by_role("button", name="Add Connection").click()
+            dialog = page.get_by_role("dialog")
+            dialog.locator("input[name='connection_id']").fill(conn_id)
+            connection_type = dialog.get_by_role("combobox").first
+            connection_type.click(force=True)
+            connection_type.fill("OAuth 2.0 API")
+            page.keyboard.press("Enter")
+
+            # The sections, in the order a newcomer fills them.
+            sections = [ESSENTIALS, AUTHORIZATION_CODE, OTHER_GRANTS, ADVANCED]
+            for section in sections:
+                expect(dialog.get_by_role("button", name=section)).to_be_visible()
+            tops = [dialog.get_by_role("button", name=s).bounding_box()["y"] for s in sections]
+            assert tops == sorted(tops)
+            expect(dialog.get_by_text("API base URL (required)", exact=True)).to_be_visible()
+
+            dialog.locator("input[name='host']").fill("https://api.example.com/v1")
+            dialog.locator("input[name='login']").fill("client-id")
+            dialog.locator("input[name='password']").fill("client-secret-" + secrets.token_hex(4))
+
+            # Essentials: required dropdowns with readable names, the token URL.
+            dialog.get_by_role("button", name=ESSENTIALS).click()
+            expect(dialog.get_by_text("Custom (no preset)", exact=True)).to_be_visible()
+            expect(dialog.get_by_text("Client credentials", exact=True)).to_be_visible()
+            expect(dialog.get_by_text("HTTP Basic header (client_secret_basic)", exact=True)).to_be_visible()
+            expect(dialog.get_by_text("Access token URL (required)", exact=True)).to_be_visible()
+            dialog.locator("#element_access_url").fill("http://auth.example.com/oauth/token")  # the form allows it
+
+            # Advanced: the JSON editor refuses invalid JSON before Save.
+            save = dialog.get_by_role("button", name="Save")
+            dialog.get_by_role("button", name=ADVANCED).click()
+            expect(dialog.get_by_text("Token parameters (advanced)", exact=True)).to_be_visible()
+            editor = dialog.locator("#element_access_params")
+            _paste_into(page, editor, '{"body": {"audience": 1} "query"')
+            expect(save).to_be_disabled()
+            expect(dialog.get_by_text(re.compile("SyntaxError"))).to_be_visible()
+            if os.environ.get("OAUTH_CONNECTOR_UPDATE_SCREENSHOT"):
+                dialog.get_by_text("Token parameters (advanced)").scroll_into_view_if_needed()
+                (REPO / "docs" / "connection-form.png").write_bytes(page.screenshot())
+            _paste_into(page, editor, json.dumps(TOKEN_PARAMS))
+            expect(save).to_be_enabled()
+            save.click()
+            expect(page.get_by_role("status").filter(has_text=re.compile("created", re.I)).last).to_be_visible()
+
+            # Test: the hook names the bad field by its label and requests no token.
+            page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
+            row = page.locator("tr", has_text=conn_id)
+            expect(row).to_have_count(1)
+            with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
+                row.get_by_role("button", name=re.compile("^Test", re.I)).click()
+            result = answer.value.json()
+            toast = page.get_by_role("status").filter(has_text="Invalid settings").last
+            expect(toast).to_contain_text("Access token URL (access_url): must use https")
+        except Exception:
+            _save_artifacts(page, "connection-form")
+            raise
+        page.context.close()
+
+    assert result["status"] is False
+    assert result["message"] == (
+        "Invalid settings, no token requested: Access token URL (access_url): must use https (plain http is only "
+        "accepted for loopback hosts, or with 'allow_insecure_http')"
+    )
+    # The form stored the JSON field as an object, the dropdowns' values (not their labels) as they are.
+    stored = admin_api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).json()
+    extra = json.loads(stored["extra"])
+    assert extra["access_params"] == TOKEN_PARAMS
+    assert (extra["provider"], extra["grant_type"], extra["client_auth"]) == ("custom", "client_credentials", "header")
+    assert extra["access_url"] == "http://auth.example.com/oauth/token"
