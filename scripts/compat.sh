@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Airflow 3.1 and 3.2 compatibility run (called by .ci/run; the full suite runs on 3.3 in the main venv).
 # For each older minor line: a venv of its own with the latest patch release, then the unit tests,
-# provider discovery, the Variables token store in a real task, and one real dag.test() run of the example
-# DAG against the test authorization server.
+# provider discovery, the Variables token store in a real task, one real dag.test() run of the example
+# DAG against the test authorization server, and the native OAuth profiles page (react_apps) in a browser.
 # Usage: scripts/compat.sh [LINE ...]   (default: 3.1 3.2). Venvs live in .compat/airflow-<line>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +31,6 @@ for line in "${LINES[@]}"; do
   echo "== Airflow $installed: unit tests, provider discovery, one real dag.test()" >&2
   timeout 900 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     tests/unit tests/integration/test_provider_discovery.py tests/integration/store/test_variables.py \
-    "tests/integration/test_example_dags.py::test_client_credentials_pagination_dag"
+    "tests/integration/test_example_dags.py::test_client_credentials_pagination_dag" \
+    tests/integration/test_native_page.py
 done

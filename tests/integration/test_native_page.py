@@ -107,45 +107,6 @@ def test_plugin_registers_the_native_page_and_serves_its_bundle(server: ApiServe
     assert "AirflowPlugin" in script.text[:400]  # the UMD wrapper registers the component for the host
 
 
-# ---------------------------------------------------------------------------------------------- its API
-API_GETS = ["/api/session", "/api/profiles", "/api/form"]
-API_POSTS = [
-    "/api/validate",
-    "/api/profiles/{conn}/test",
-    "/api/profiles/{conn}/forget",
-    "/api/profiles/{conn}/authorize",
-]
-
-
-def test_api_refuses_anonymous_viewers_and_forged_csrf(
-    server: ApiServer, admin_api: requests.Session, auth_server: Any
-) -> None:
-    conn_id = f"native_api_{secrets.token_hex(3)}"
-    _create(server, admin_api, _ac_body(auth_server, conn_id))
-    admin = server.session("admin")
-    session = admin.get(server.url(PLUGIN + "/api/session"), timeout=30)
-    assert session.status_code == 200
-    token = session.json()["csrf_token"]
-    viewer = server.session("viewer")
-    viewer.cookies.update(admin.cookies)
-    for path in API_GETS + API_POSTS:
-        url = server.url(PLUGIN + path.format(conn=conn_id))
-        method = "POST" if path in API_POSTS else "GET"
-        anonymous = requests.request(method, url, json={}, timeout=30)
-        assert anonymous.status_code == 401, (path, anonymous.text[:200])
-        assert anonymous.headers["content-type"].startswith("application/json")
-        refused = viewer.request(method, url, json={}, headers={"X-CSRF-Token": token}, timeout=30)
-        assert refused.status_code == 403, (path, refused.text[:200])
-        for resp in (anonymous, refused):
-            assert resp.headers["X-Frame-Options"] == "DENY"
-            assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
-        if method == "POST":
-            forged = admin.post(url, json={}, headers={"X-CSRF-Token": token + "x"}, timeout=30)
-            assert forged.status_code == 403, (path, forged.text[:200])
-            assert "CSRF" in forged.json()["detail"]
-    assert "refresh_token" not in json.loads(_stored(server, admin_api, conn_id)["extra"])
-
-
 # --------------------------------------------------------------------------------------------- browser
 class NativePage:
     """The signed-in admin's browser tab on Airflow, with the helpers the steps below share."""
@@ -331,6 +292,60 @@ def _run_native_flow(
     expect(native.notice()).to_contain_text(f"Tokens of '{code_flow}' removed")
     expect(native.row(code_flow).get_by_test_id("state")).to_have_text("not authorized")
     expect(native.row(code_flow).get_by_role("button", name="Authorize", exact=True)).to_be_visible()
+
+    # Dark mode follows Airflow's (its `dark` class on <html>, here from the system preference).
+    heading = page.get_by_role("heading", name="OAuth profiles")
+    light = heading.evaluate("e => getComputedStyle(e).color")
+    assert _luminance(light) < 0.3
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    expect(heading).not_to_have_css("color", light)
+    assert _luminance(heading.evaluate("e => getComputedStyle(e).color")) > 0.7
+
+
+def _luminance(css_color: str) -> float:
+    """Relative brightness (0 black .. 1 white) of a computed ``rgb(r, g, b)`` colour."""
+    red, green, blue = (int(part) for part in re.findall(r"\d+", css_color)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+# ---------------------------------------------------------------------------------------------- its API
+API_GETS = ["/api/session", "/api/profiles", "/api/form"]
+API_POSTS = [
+    "/api/validate",
+    "/api/profiles/{conn}/test",
+    "/api/profiles/{conn}/forget",
+    "/api/profiles/{conn}/authorize",
+]
+
+
+def test_api_refuses_anonymous_viewers_and_forged_csrf(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    conn_id = f"native_api_{secrets.token_hex(3)}"
+    _create(server, admin_api, _ac_body(auth_server, conn_id))
+    admin = server.session("admin")
+    session = admin.get(server.url(PLUGIN + "/api/session"), timeout=30)
+    assert session.status_code == 200
+    token = session.json()["csrf_token"]
+    viewer = server.session("viewer")
+    viewer.cookies.update(admin.cookies)
+    for path in API_GETS + API_POSTS:
+        url = server.url(PLUGIN + path.format(conn=conn_id))
+        method = "POST" if path in API_POSTS else "GET"
+        anonymous = requests.request(method, url, json={}, timeout=30)
+        assert anonymous.status_code == 401, (path, anonymous.text[:200])
+        assert anonymous.headers["content-type"].startswith("application/json")
+        refused = viewer.request(method, url, json={}, headers={"X-CSRF-Token": token}, timeout=30)
+        assert refused.status_code == 403, (path, refused.text[:200])
+        for resp in (anonymous, refused):
+            assert resp.headers["X-Frame-Options"] == "DENY"
+            assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        if method == "POST":
+            forged = admin.post(url, json={}, headers={"X-CSRF-Token": token + "x"}, timeout=30)
+            assert forged.status_code == 403, (path, forged.text[:200])
+            assert "CSRF" in forged.json()["detail"]
+    assert "refresh_token" not in json.loads(_stored(server, admin_api, conn_id)["extra"])
 
 
 def _connection_missing(server: ApiServer, api: requests.Session, conn_id: str) -> bool:

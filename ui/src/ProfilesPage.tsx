@@ -249,15 +249,15 @@ interface TableProps {
 
 const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: TableProps) => (
   <Table.ScrollArea borderRadius="md" borderWidth="1px">
-    <Table.Root size="sm" variant="line">
+    <Table.Root size="sm" tableLayout="fixed" variant="line" width="full">
       <Table.Header>
         <Table.Row>
-          <Table.ColumnHeader>Connection</Table.ColumnHeader>
-          <Table.ColumnHeader>Status</Table.ColumnHeader>
-          <Table.ColumnHeader>Last failure</Table.ColumnHeader>
-          <Table.ColumnHeader>Token</Table.ColumnHeader>
-          <Table.ColumnHeader>Scopes</Table.ColumnHeader>
-          <Table.ColumnHeader>Actions</Table.ColumnHeader>
+          <Table.ColumnHeader width="19%">Connection</Table.ColumnHeader>
+          <Table.ColumnHeader width="20%">Status</Table.ColumnHeader>
+          <Table.ColumnHeader width="23%">Last failure</Table.ColumnHeader>
+          <Table.ColumnHeader width="15%">Token</Table.ColumnHeader>
+          <Table.ColumnHeader width="8%">Scopes</Table.ColumnHeader>
+          <Table.ColumnHeader width="15%">Actions</Table.ColumnHeader>
         </Table.Row>
       </Table.Header>
       <Table.Body>
@@ -268,43 +268,58 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
           const expires = row.expires_at_text ?? formatEpoch(row.expires_at);
           const refreshed = row.last_refresh_text ?? formatEpoch(row.last_refresh);
           return (
-            <Table.Row data-conn-id={row.conn_id} data-state={row.state} key={row.conn_id} verticalAlign="top">
-              <Table.Cell maxW="20rem">
-                <Text fontWeight="semibold" wordBreak="break-all">
+            <Table.Row
+              css={{ "& td": { overflowWrap: "anywhere", whiteSpace: "normal" } }}
+              data-conn-id={row.conn_id}
+              data-state={row.state}
+              key={row.conn_id}
+              verticalAlign="top"
+            >
+              <Table.Cell>
+                <Text fontWeight="semibold">
                   {row.conn_id}
                 </Text>
                 <Text color="fg.muted" fontSize="xs">
                   {grantLabel(row.grant_type)}
                 </Text>
                 {row.can_authorize && row.redirect_uri ? (
-                  <Text color="fg.muted" fontSize="xs" wordBreak="break-all">
+                  <Text color="fg.muted" fontSize="xs">
                     Redirect URI: <Code size="sm">{row.redirect_uri}</Code>
                   </Text>
                 ) : null}
               </Table.Cell>
-              <Table.Cell maxW="20rem">
+              <Table.Cell>
                 <Badge className="state" colorPalette={stateColor(row.state)} data-testid="state" variant="subtle">
                   {stateLabel(row.state)}
                 </Badge>
-                <Text color="fg.muted" fontSize="xs">
-                  {row.description}
-                </Text>
+                {failure && row.state === "failing" ? null : (
+                  <Text color="fg.muted" fontSize="xs">
+                    {row.description}
+                  </Text>
+                )}
                 {success ? (
                   <Text color="fg.muted" fontSize="xs">
                     Last success: {success}
                   </Text>
                 ) : null}
               </Table.Cell>
-              <Table.Cell data-testid="last-failure" maxW="20rem">
+              <Table.Cell data-testid="last-failure">
                 {failure ? (
-                  <Text color="fg.error" fontSize="xs">
-                    {failure}
-                  </Text>
+                  <>
+                    <Text color="fg.error" fontSize="xs" fontWeight="semibold">
+                      {failure.head}
+                    </Text>
+                    {failure.message ? (
+                      <Text color="fg.muted" fontSize="xs" lineClamp={3} title={failure.message}>
+                        {failure.message}
+                      </Text>
+                    ) : null}
+                  </>
                 ) : (
                   <Text color="fg.muted">—</Text>
                 )}
               </Table.Cell>
-              <Table.Cell fontSize="xs" whiteSpace="nowrap">
+              <Table.Cell fontSize="xs">
                 <Text>Expires: {expires ?? "—"}</Text>
                 <Text color="fg.muted">Refreshed: {refreshed ?? "—"}</Text>
               </Table.Cell>

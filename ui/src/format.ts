@@ -63,5 +63,16 @@ export const recordText = (record: FailureRecord): string | null => {
   return text || null;
 };
 
-/** The failure to show for a row: the recorded last failure, else the status's error text. */
-export const failureText = (row: ProfileRow): string | null => recordText(row.last_failure) ?? row.last_error ?? null;
+/** The failure to show for a row: what, when and where (one line), and the message. */
+export const failureText = (row: ProfileRow): { head: string; message: string } | null => {
+  const record = row.last_failure;
+  if (record && typeof record === "object") {
+    const kind = typeof record.kind === "string" ? record.kind : "failure";
+    const when = formatEpoch(record.at);
+    const where = typeof record.where === "string" && record.where ? `in ${record.where}` : "";
+    const head = [kind, when ? `at ${when}` : "", where].filter(Boolean).join(" ");
+    return { head, message: typeof record.message === "string" ? record.message : "" };
+  }
+  const text = recordText(record) ?? row.last_error;
+  return text ? { head: text, message: "" } : null;
+};
