@@ -81,7 +81,9 @@ def current_where() -> str:
 
     The task is read from the ``AIRFLOW_CTX_DAG_ID`` / ``AIRFLOW_CTX_TASK_ID`` / ``AIRFLOW_CTX_TRY_NUMBER``
     variables that the Task SDK's task runner exports into the task process before ``execute``
-    (``airflow.sdk.execution_time.task_runner``: ``os.environ.update(context_to_airflow_vars(...))``).
+    (``airflow.sdk.execution_time.task_runner``: ``os.environ.update(context_to_airflow_vars(...))``; so in
+    task-sdk 1.1.8, 1.2.2 and 1.3.2, i.e. Airflow 3.1, 3.2 and 3.3). The deferrable operator's trigger names
+    its task instance itself (:meth:`~airflow_oauth_connector.triggers.oauth.OAuthConnectorTrigger.where`).
     """
     where = _WHERE.get()
     if where:

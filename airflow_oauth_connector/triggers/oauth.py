@@ -14,7 +14,7 @@ from airflow_oauth_connector.events import error_to_event, response_from_event, 
 from airflow_oauth_connector.exceptions import AlreadySentError
 from airflow_oauth_connector.pagination import PageRequest
 from airflow_oauth_connector.retry import IDEMPOTENT_METHODS
-from airflow_oauth_connector.status import CallMarker
+from airflow_oauth_connector.status import CallMarker, Where, recording_where, task_where
 
 if TYPE_CHECKING:
     from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
@@ -84,10 +84,19 @@ class OAuthConnectorTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            event = await self.call()
+            with recording_where(self.where()):  # token requests made here are the deferred task's
+                event = await self.call()
         except Exception as exc:  # reported to the task, which raises it there with its type
             event = error_to_event(exc)
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    def where(self) -> str:
+        """``dag_id/task_id/try N`` of the deferred task (the triggerer sets its task instance), else ``worker``."""
+        ti = self.task_instance
+        dag_id, task_id, attempt = (getattr(ti, name, None) for name in ("dag_id", "task_id", "try_number"))
+        if dag_id and task_id:
+            return task_where(str(dag_id), str(task_id), attempt if isinstance(attempt, int) else "?")
+        return Where.WORKER.value
 
     async def call(self) -> dict[str, Any]:
         """Make the request; the store's at-most-once record is read and written in a worker thread."""

@@ -357,3 +357,28 @@ def test_connections_without_async_extra_parsing_work_too():
             return json.loads(self.extra)
 
     assert within(10, _aextra(OldConnection())) == {"a": 1}
+
+
+def test_a_token_error_in_the_triggerer_is_recorded_as_the_deferred_tasks(api, monkeypatch):
+    from types import SimpleNamespace
+
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+    from airflow_oauth_connector.status import TokenStatus
+
+    for name in ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_TASK_ID", "AIRFLOW_CTX_TRY_NUMBER"):
+        monkeypatch.delenv(name, raising=False)  # the triggerer's process is no task's
+
+    async def go() -> tuple[str, dict[str, Any]]:
+        async with await api.start():
+            conn_id = define_connection(monkeypatch, api, "bad_deferred", secret="wrong")
+            made = trigger(conn_id)
+            made.task_instance = SimpleNamespace(dag_id="sync", task_id="pull", try_number=2, map_index=-1)
+            return conn_id, await first_event(made)
+
+    conn_id, event = within(20, go())
+    assert type(error_from_event(event)) is InvalidClientError
+    tokens = OAuthConnectorHook(conn_id).tokens
+    status = tokens.store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.where) == ("invalid_client", "sync/pull/try 2")
