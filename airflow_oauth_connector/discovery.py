@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from airflow_oauth_connector.exceptions import DiscoveryError, ProfileError
+from airflow_oauth_connector.exceptions import DiscoveryError, EndpointUnreachableError, ProfileError
 from airflow_oauth_connector.profile import OAuthProfile, check_endpoint_url
 from airflow_oauth_connector.retry import send_with_retry
 
@@ -83,19 +83,22 @@ def fetch_metadata(profile: OAuthProfile, session: requests.Session) -> dict[str
     assert profile.issuer_url is not None
     tried: list[str] = []
     for url in metadata_urls(profile.issuer_url):
-        response = send_with_retry(
-            functools.partial(
-                session.get,
-                url,
-                timeout=profile.timeout,
-                verify=profile.verify,
-                cert=profile.cert,
-                headers={"Accept": "application/json"},
-            ),
-            profile.retry,
-            method="GET",
-            url=url,
-        )
+        try:
+            response = send_with_retry(
+                functools.partial(
+                    session.get,
+                    url,
+                    timeout=profile.timeout,
+                    verify=profile.verify,
+                    cert=profile.cert,
+                    headers={"Accept": "application/json"},
+                ),
+                profile.retry,
+                method="GET",
+                url=url,
+            )
+        except EndpointUnreachableError as exc:
+            raise exc.located(profile.conn_id, "Issuer URL field (issuer_url)", "its issuer's metadata at") from None
         tried.append(f"{url} (HTTP {response.status_code})")
         if response.status_code != 200:
             continue

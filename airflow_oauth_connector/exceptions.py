@@ -312,6 +312,7 @@ class EndpointUnreachableError(OAuthConnectorError):
         detail: str | None = None,
         conn_id: str | None = None,
         field: str | None = None,
+        what: str = "its token URL",
     ) -> None:
         self.never_sent = never_sent
         """True when the last attempt surely never reached the server (its connect failed)."""
@@ -325,20 +326,21 @@ class EndpointUnreachableError(OAuthConnectorError):
         self.detail = detail
         self.conn_id = conn_id
         self.field = field
+        self.what = what
         plural = "s" if attempts != 1 else ""
-        what = detail or reason
+        happened = detail or reason
         hint = _unreachable_hint(cause, field)
         if conn_id:
             message = (
-                f"Connection {conn_id!r} could not reach its token URL {url}: {what} "
+                f"Connection {conn_id!r} could not reach {what} {url}: {happened} "
                 f"({attempts} attempt{plural} in {elapsed:.1f} s). {hint}"
             )
         else:
-            message = f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {what}. {hint}"
+            message = f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {happened}. {hint}"
         super().__init__(message)
 
-    def located(self, conn_id: str, field: str) -> EndpointUnreachableError:
-        """This error naming the connection, its token URL and the form ``field`` that holds the URL."""
+    def located(self, conn_id: str, field: str, what: str = "its token URL") -> EndpointUnreachableError:
+        """This error naming the connection, ``what`` the URL is and the form ``field`` that holds it."""
         if self.conn_id:
             return self
         return type(self)(
@@ -352,6 +354,7 @@ class EndpointUnreachableError(OAuthConnectorError):
             detail=self.detail,
             conn_id=conn_id,
             field=field,
+            what=what,
         )
 
 
