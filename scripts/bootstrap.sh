@@ -24,4 +24,5 @@ if [ ! -f "$STAMP" ]; then
 fi
 
 # The native OAuth profiles page's bundle (npm + Vite; skipped quickly when its sources did not change).
-scripts/build_ui.sh
+# A failed build (e.g. no registry reachable) leaves the plugin on its classic page; the tests still run.
+scripts/build_ui.sh || echo "bootstrap: the native OAuth profiles page was not built (see above)" >&2

@@ -13,6 +13,9 @@ import json
 import os
 import re
 import secrets
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +353,54 @@ def test_api_refuses_anonymous_viewers_and_forged_csrf(
 
 def _connection_missing(server: ApiServer, api: requests.Session, conn_id: str) -> bool:
     return api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).status_code == 404
+
+
+# ----------------------------------------------------------------------- a failed task, shown on the page
+def _run_dag_test(server: ApiServer, conn_id: str) -> dict[str, str]:
+    """``dag.test()`` of tests/dags/oauth_status_checks.py in a process of its own on the api-server's
+    AIRFLOW_HOME (its metadata DB and file token store), like a task on that deployment."""
+    script = textwrap.dedent(
+        f"""
+        import json
+        from tests.support.airflow_compat import DagBag, wait_for_in_process_api_startup
+        wait_for_in_process_api_startup()
+        bag = DagBag({str(REPO / "tests" / "dags" / "oauth_status_checks.py")!r})
+        assert not bag.import_errors, bag.import_errors
+        run = bag.get_dag("oauth_status_checks").test(run_conf={{"conn_id": {conn_id!r}}})
+        print(json.dumps({{ti.task_id: ti.state for ti in run.get_task_instances()}}))
+        """
+    )
+    env = {**server.env, "PYTHONPATH": str(REPO), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "tests" / "dags")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=str(REPO), capture_output=True, text=True, timeout=240, check=False
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-3000:]}"
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_a_task_failing_with_invalid_client_shows_on_the_page_with_its_task_id(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect
+
+    conn_id = f"sync_crm_{secrets.token_hex(3)}"
+    _create(server, admin_api, _cc_body(auth_server, conn_id, secret="not-the-secret"))
+    assert _run_dag_test(server, conn_id) == {"call": "failed"}
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.set_default_timeout(30_000)
+        native = NativePage(context.new_page(), server)
+        native.sign_in()
+        native.page.goto(server.url(NATIVE))
+        row = native.row(conn_id)
+        expect(row.get_by_test_id("state")).to_have_text("failing")
+        failure = row.get_by_test_id("last-failure")
+        expect(failure).to_contain_text("invalid_client")
+        expect(failure).to_contain_text("in oauth_status_checks/call/try 1")  # the task that failed
+        expect(failure).to_contain_text(conn_id)
+        html = native.page.content()
+        context.close()
+    assert auth_server.client("cc").client_secret not in html
