@@ -180,7 +180,7 @@ class TokenManager:
         Obtain a token (the caller holds the lock); see the class docstring for refresh guards. The outcome is
         recorded in the status record: the failure (kind, redacted message, time, where) or the success.
         """
-        status = self._guard_refresh(previous) if self.profile.grant_type.needs_person else self._status()
+        status = self._guard_refresh(previous) if self.profile.grant_type.needs_person else self._last_status()
         try:
             token = self._obtain(previous)
         except InvalidGrantError as exc:
@@ -221,6 +221,18 @@ class TokenManager:
                 self.profile.conn_id,
                 type(exc).__name__,
             )
+
+    def _last_status(self) -> TokenStatus:
+        """The status record for a machine grant's outcome; an unreadable one is logged and taken as empty."""
+        try:
+            return self._status()
+        except Exception as exc:
+            log.warning(
+                "Connection %r: could not read the status record from the token store (%s)",
+                self.profile.conn_id,
+                type(exc).__name__,
+            )
+            return TokenStatus()
 
     def _status(self) -> TokenStatus:
         return as_token_status(self.store.load_status(self.key))

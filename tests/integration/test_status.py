@@ -14,6 +14,7 @@ The deployment starts once for the module (~35 s). Skips if PostgreSQL (127.0.0.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,11 @@ def test_a_failed_task_shows_in_the_status_until_a_test_succeeds(deployment: Dep
     assert wrong not in json.dumps(status)
     text = deployment.airflow("oauth-connector", "status", conn_id).stdout
     assert f"{conn_id}: last failure: invalid_client at " in text
+    page = deployment.request("GET", "/oauth-connector/")  # the OAuth profiles page lists it with the task's id
+    row = re.search(rf"<tr data-conn-id='{re.escape(conn_id)}'>.*?</tr>", page, re.S)
+    assert row, page[:500]
+    assert f"data-kind='invalid_client' data-where='{DAG_ID}/call/try 1'" in row.group(0)
+    assert "<span class='state state-failing'>failing</span>" in row.group(0)
 
     # 2. the Connections page's Test with the same (wrong) settings: recorded as "test"
     answer = _test(deployment, _body(auth_server, conn_id, wrong))

@@ -321,6 +321,9 @@ def test_a_served_token_writes_no_status() -> None:
 
 def test_a_failing_status_write_does_not_fail_the_token_request(caplog: pytest.LogCaptureFixture) -> None:
     class StatusDown(MemoryTokenStore):
+        def load_status(self, key):
+            raise TokenStoreError("Redis token store at redis://cache:6379/0: reading a status failed")
+
         def save_status(self, key, status):
             raise TokenStoreError("Redis token store at redis://cache:6379/0: saving a status failed")
 
