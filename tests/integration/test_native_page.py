@@ -165,7 +165,6 @@ def test_native_page_adds_tests_authorizes_edits_and_forgets(
     suffix = secrets.token_hex(3)
     added, wrong, code_flow = f"partner_crm_{suffix}", f"partner_crm_wrong_{suffix}", f"calendar_api_{suffix}"
     _create(server, admin_api, _cc_body(auth_server, wrong, secret="not-the-secret"))
-    _create(server, admin_api, _ac_body(auth_server, code_flow))
     cc = auth_server.client("cc")
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -212,7 +211,7 @@ def _run_native_flow(
     native.sign_in()
     native.open_from_admin_menu()  # inside Airflow: same tab, Airflow's navigation around it
     expect(page.get_by_test_id("nav-sidebar")).to_be_visible()
-    expect(native.row(code_flow).get_by_test_id("state")).to_have_text("not authorized")
+    expect(native.row(wrong).get_by_test_id("state")).to_have_text("not tested yet")  # honest: no request yet
     timings["sign-in and menu"] = time.monotonic() - started
 
     # Add OAuth: provider first, then the grant, then only that grant's fields.
@@ -255,6 +254,27 @@ def _run_native_flow(
     expect(failure).to_contain_text("invalid_client")
     expect(failure).to_contain_text("test")
     timings["two tests"] = time.monotonic() - started - sum(timings.values())
+
+    # An authorization-code profile through the form: its own fields appear, Authorization URL is required.
+    ac = auth_server.client("ac")
+    page.get_by_role("button", name="Add OAuth").click()
+    form = native.form()
+    form.get_by_role("button", name="Custom OAuth 2.0 API").click()
+    form.get_by_role("button", name=GRANTS["authorization_code"]).click()
+    form.get_by_label(re.compile("^Connection ID")).fill(code_flow)
+    native.field("host").fill(auth_server.api_base)
+    native.field("login").fill(ac.client_id)
+    native.field("password").fill(ac.client_secret)
+    native.field("access_url").fill(auth_server.token_url)
+    native.field("scope").fill("read write")
+    form.get_by_role("button", name="Save connection").click()
+    expect(form.get_by_test_id("form-problems")).to_contain_text(
+        f"{LABELS['authorize_url']} (authorize_url): required for {GRANTS['authorization_code']}"
+    )
+    native.field("authorize_url").fill(auth_server.authorize_url)
+    form.get_by_role("button", name="Save connection").click()
+    expect(native.notice()).to_contain_text(f"Connection '{code_flow}' added")
+    expect(native.row(code_flow).get_by_test_id("state")).to_have_text("not authorized")
 
     # Authorize: the top window goes to the provider and comes back to this page inside Airflow.
     row = native.row(code_flow)
