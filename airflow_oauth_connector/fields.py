@@ -153,11 +153,7 @@ def _presets() -> list[tuple[str, str]]:
     return found
 
 
-def _choices(*pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(pairs)
-
-
-_CLIENT_AUTH = _choices(
+_CLIENT_AUTH: tuple[tuple[str, str], ...] = (
     ("header", "HTTP Basic header (client_secret_basic)"),
     ("body", "In the request body (client_secret_post)"),
     ("none", "None: public client (use PKCE)"),

@@ -8,7 +8,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -872,3 +872,72 @@ class _FieldReader:
         for header in parts["headers"]:
             _check_header_name(self.conn_id, f"{name}.headers", header)
         return AccessParams(**parts)
+
+
+# -- the parser's checks one field at a time (airflow_oauth_connector.validation reports every bad field) -----
+#: The choice fields and the values (with aliases) each accepts.
+CHOICES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "grant_type": _GRANT_ALIASES,
+        "client_auth": _CLIENT_AUTH_ALIASES,
+        "store_backend": _TOKEN_STORES,
+        "access_body": _TOKEN_BODIES,
+        "access_method": _TOKEN_METHODS,
+        "expires_format": _EXPIRES_FORMATS,
+    }
+)
+NO_SECRET_METHODS = _NO_SECRET_METHODS
+_STRING_MAPS = ("authorize_params", "grant_params", "capture_response", "error_map", "jwt_claims")
+
+
+def field_check(
+    conn_id: str, extra: Mapping[str, Any], name: str, *, kind: str = "text", minimum: float = 0
+) -> Callable[[], Any]:
+    """
+    The check :meth:`OAuthProfile.parse_fields` makes of extra ``name`` alone (``kind``: the field's kind in
+    :mod:`airflow_oauth_connector.fields`): call it, and it raises the same :class:`ProfileError`. Checks
+    that compare fields (required per grant type, key material) stay in the parser.
+    """
+    p = _FieldReader(conn_id, extra)
+
+    def allow_http() -> bool:
+        return p.boolean("allow_insecure_http", False)
+
+    special: Mapping[str, Callable[[], Any]] = {
+        "access_params": lambda: p.access_params(name),
+        "post_authorize": lambda: _post_authorize(p, allow_http()),
+        "response_map": lambda: _response_map(p, GrantType.CLIENT_CREDENTIALS),
+        "api_headers": lambda: _check_header_names(conn_id, name, p.string_map(name)),
+        "header_name": lambda: _check_header_name(conn_id, name, p.text(name) or "Authorization"),
+        "header_prefix": lambda: p.prefix(name, "Bearer"),
+        "scope_separator": lambda: p.prefix(name, " "),
+        "capture_callback": lambda: p.names(name),
+        "resource": lambda: _resources(p),
+        "redirect_uri": lambda: p.url(name, allow_http=True),
+        "client_key": lambda: _client_cert(conn_id, p.text("client_cert"), p.text(name)),
+    }
+    if name in special:
+        return special[name]
+    if name in CHOICES:
+        return lambda: p.choice(name, CHOICES[name], None)
+    if name in _STRING_MAPS:
+        return lambda: p.string_map(name)
+    by_kind: Mapping[str, Callable[[], Any]] = {
+        "url": lambda: p.url(name, allow_http()),
+        "json": lambda: p.json_object(name),
+        "boolean": lambda: p.boolean(name, False),
+        "integer": lambda: p.optional_number(name, minimum=minimum),
+        "number": lambda: p.optional_number(name, minimum=minimum),
+    }
+    return by_kind.get(kind, lambda: p.text(name))
+
+
+def _check_header_names(conn_id: str, name: str, headers: Mapping[str, str]) -> Mapping[str, str]:
+    for header in headers:
+        _check_header_name(conn_id, name, header)
+    return headers
+
+
+def check_base_url(conn_id: str, host: str | None, extra: Mapping[str, Any]) -> str:
+    """The API base URL as the parser checks it (required, absolute, https unless loopback or allowed)."""
+    return _base_url(conn_id, host, None, _FieldReader(conn_id, extra).boolean("allow_insecure_http", False))

@@ -47,15 +47,6 @@ class FieldProblem:
         return cls(error.field, label_for(error.field), error.problem)
 
 
-_CHOICES: Mapping[str, Mapping[str, Any]] = {
-    "grant_type": _profile._GRANT_ALIASES,
-    "client_auth": _profile._CLIENT_AUTH_ALIASES,
-    "store_backend": _profile._TOKEN_STORES,
-    "access_body": _profile._TOKEN_BODIES,
-    "access_method": _profile._TOKEN_METHODS,
-    "expires_format": _profile._EXPIRES_FORMATS,
-}
-_STRING_MAPS = ("authorize_params", "grant_params", "capture_response", "error_map", "jwt_claims")
 _NOT_CHECKED_ALONE = ("provider", "host", "login", "password")
 """Checked by the preset step or the standard-field checks, not by the per-field pass."""
 
@@ -76,20 +67,20 @@ def check_connection(
     if problem is not None:
         return [problem]
     found = _Problems()
-    effective, effective_host = own, host
+    effective, effective_host, preset_failed = own, host, False
     try:
         _provider, effective, effective_host = apply_preset(conn_id, own, host)
-    except ProfileError as exc:
+    except ProfileError as exc:  # then what the preset would give is unknown: nothing counts as missing
         found.add(exc)
-    reader = _profile._FieldReader(conn_id, effective)
-    allow_http = found.attempt(lambda: reader.boolean("allow_insecure_http", False)) or False
-    preset_failed = "provider" in found or "provider_params" in found  # then what the preset gives is unknown
+        preset_failed = True
     if not preset_failed:
-        found.attempt(lambda: _profile._base_url(conn_id, effective_host, None, allow_http))
+        found.attempt(lambda: _profile.check_base_url(conn_id, effective_host, effective))
     for spec in FIELDS:
         if spec.name not in _NOT_CHECKED_ALONE and spec.name not in found:
-            found.attempt(_field_check(reader, spec, allow_http))
-    grant = found.attempt(lambda: reader.choice("grant_type", _CHOICES["grant_type"], None)) or (
+            found.attempt(
+                _profile.field_check(conn_id, effective, spec.name, kind=spec.kind, minimum=spec.minimum or 0)
+            )
+    grant = found.attempt(_profile.field_check(conn_id, effective, "grant_type")) or (
         _profile.GrantType.CLIENT_CREDENTIALS
     )
     if not preset_failed:
@@ -179,43 +170,6 @@ def _extra_object(extra: Mapping[str, Any] | str | None) -> tuple[Mapping[str, A
     return extra, None
 
 
-def _field_check(reader: _profile._FieldReader, spec: FieldSpec, allow_http: bool) -> Callable[[], Any]:
-    """The profile parser's check of one field, by its name or kind."""
-    name = spec.name
-    special: Mapping[str, Callable[[], Any]] = {
-        "access_params": lambda: reader.access_params(name),
-        "post_authorize": lambda: _profile._post_authorize(reader, allow_http),
-        "response_map": lambda: _profile._response_map(reader, _profile.GrantType.CLIENT_CREDENTIALS),
-        "api_headers": lambda: _header_names(reader, name, reader.string_map(name)),
-        "header_name": lambda: _header_names(reader, name, [reader.text(name) or "Authorization"]),
-        "header_prefix": lambda: reader.prefix(name, "Bearer"),
-        "scope_separator": lambda: reader.prefix(name, " "),
-        "capture_callback": lambda: reader.names(name),
-        "resource": lambda: _profile._resources(reader),
-        "redirect_uri": lambda: reader.url(name, allow_http=True),
-        "client_key": lambda: _profile._client_cert(reader.conn_id, reader.text("client_cert"), reader.text(name)),
-    }
-    if name in special:
-        return special[name]
-    if name in _CHOICES:
-        return lambda: reader.choice(name, _CHOICES[name], None)
-    if name in _STRING_MAPS:
-        return lambda: reader.string_map(name)
-    by_kind: Mapping[str, Callable[[], Any]] = {
-        "url": lambda: reader.url(name, allow_http),
-        "json": lambda: reader.json_object(name),
-        "boolean": lambda: reader.boolean(name, False),
-        "integer": lambda: reader.optional_number(name, minimum=spec.minimum or 0),
-        "number": lambda: reader.optional_number(name, minimum=spec.minimum or 0),
-    }
-    return by_kind.get(spec.kind, lambda: reader.text(name))
-
-
-def _header_names(reader: _profile._FieldReader, field: str, names: Any) -> None:
-    for header in names:
-        _profile._check_header_name(reader.conn_id, field, header)
-
-
 def _missing_required(
     grant: str, extra: Mapping[str, Any], host: str | None, login: str | None, password: str | None
 ) -> list[FieldProblem]:
@@ -237,7 +191,7 @@ def _missing_required(
             continue  # the key file's token_uri or the JWT audience may give it: the profile parse decides
         problems.append(FieldProblem(spec.name, spec.label, _required_message(spec, grant)))
     auth = str(value.get("client_auth") or "").strip().lower()
-    no_secret = auth in {m.value for m in _profile._NO_SECRET_METHODS} or auth == "public"
+    no_secret = auth in {m.value for m in _profile.NO_SECRET_METHODS} or auth == "public"
     if grant == "jwt_bearer" and not given("password"):
         problems.append(
             FieldProblem(

@@ -216,6 +216,14 @@ def test_preset_fields_are_checked_as_the_loader_would_use_them():
     assert [p.field for p in problems({**extra, "pkce": "maybe"}, host=None)] == ["pkce"]
 
 
+def test_a_bad_own_field_under_a_preset_is_named_alone():
+    # The preset merges mapping fields key by key: a bad one stops the merge, and nothing is reported missing.
+    extra = {"provider": "microsoft", "provider_params": {"tenant": "contoso"}, "authorize_params": "{x"}
+    assert texts({**extra, "access_url": None}, host=None) == [
+        "Auth parameters (authorize_params): not valid JSON near character 1"
+    ]
+
+
 def test_cross_field_rules_come_from_the_profile_parser():
     assert texts({"expires_format": "fixed"}) == [
         "Default token lifetime (default_expires_in): expires_format 'fixed' needs the lifetime in seconds here"
