@@ -48,3 +48,10 @@ def auth_server(tmp_path_factory):
 def fresh_stats(auth_server):
     auth_server.reset_stats()
     return auth_server
+
+
+@pytest.fixture(scope="module")
+def admin_api(server):
+    """A signed-in admin's HTTP session (Bearer JWT) on the module's ``server`` (an ``ApiServer``)."""
+    with server.session("admin") as session:
+        yield session

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from airflow_oauth_connector.fields import ADVANCED, AUTHORIZATION_CODE, ESSENTIALS, OTHER_GRANTS
-from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.airflow_server import ApiServer, serving_airflow
 from tests.support.browser import browser_unavailable, chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -38,20 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     reason = browser_unavailable()
     if reason:
         pytest.skip(reason)
-    home = tmp_path_factory.mktemp("form_airflow_home")
-    env = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
-    migrate_db(home, env=env)
-    api_server = start_api_server(home, env=env, users={"admin": "ADMIN"})
-    try:
+    with serving_airflow(tmp_path_factory.mktemp("form_airflow_home")) as api_server:
         yield api_server
-    finally:
-        api_server.stop()
-
-
-@pytest.fixture(scope="module")
-def admin_api(server: ApiServer) -> Iterator[requests.Session]:
-    with server.session("admin") as session:
-        yield session
 
 
 def _signed_in_page(browser: Any, server: ApiServer) -> Any:

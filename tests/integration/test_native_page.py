@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.fields import form_schema
 from airflow_oauth_connector.plugins import bundle
-from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.airflow_server import ApiServer, serving_airflow
 from tests.support.browser import browser_unavailable, chromium
 from tests.support.connections import connection
 
@@ -44,20 +43,10 @@ GRANTS = {grant["value"]: grant["label"] for grant in form_schema()["grant_types
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     if not bundle.available():
         pytest.skip("the native page's bundle is not built (scripts/build_ui.sh needs npm)")
-    home = tmp_path_factory.mktemp("native_page_airflow_home")
-    env = {"AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
-    migrate_db(home, env=env)
-    api_server = start_api_server(home, env=env, users={"admin": "ADMIN", "viewer": "VIEWER"})
-    try:
+    with serving_airflow(
+        tmp_path_factory.mktemp("native_page_airflow_home"), users={"admin": "ADMIN", "viewer": "VIEWER"}
+    ) as api_server:
         yield api_server
-    finally:
-        api_server.stop()
-
-
-@pytest.fixture(scope="module")
-def admin_api(server: ApiServer) -> Iterator[requests.Session]:
-    with server.session("admin") as session:
-        yield session
 
 
 def _create(server: ApiServer, api: requests.Session, body: dict[str, Any]) -> None:

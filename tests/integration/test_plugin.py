@@ -21,10 +21,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 
 from airflow_oauth_connector.plugins import bundle
-from tests.support.airflow_server import ApiServer, migrate_db, start_api_server
+from tests.support.airflow_server import ApiServer, serving_airflow
 from tests.support.browser import browser_unavailable, chromium, sign_in
 from tests.support.connections import connection
 
@@ -39,20 +38,10 @@ AUTHORIZATION_KEYS = {"refresh_token", "access_token", "access_token_expires_at"
 # ------------------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    home = tmp_path_factory.mktemp("plugin_airflow_home")
-    env = {"AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
-    migrate_db(home, env=env)
-    api_server = start_api_server(home, env=env, users={"admin": "ADMIN", "viewer": "VIEWER"})
-    try:
+    with serving_airflow(
+        tmp_path_factory.mktemp("plugin_airflow_home"), users={"admin": "ADMIN", "viewer": "VIEWER"}
+    ) as api_server:
         yield api_server
-    finally:
-        api_server.stop()
-
-
-@pytest.fixture(scope="module")
-def admin_api(server: ApiServer) -> Iterator[requests.Session]:
-    with server.session("admin") as session:
-        yield session
 
 
 def _add_connection(server: ApiServer, api: requests.Session, auth_server: Any, conn_id: str, **extra: Any) -> None:

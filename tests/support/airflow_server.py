@@ -29,12 +29,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.fernet import Fernet
 
 from tests.support.processes import killpg, spawn_logged
 
@@ -294,6 +296,21 @@ def start_api_server(
             raise
         return server
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def serving_airflow(home: Path, users: Mapping[str, str] | None = None) -> Iterator[ApiServer]:
+    """
+    A migrated metadata DB in ``home`` and an api-server on it (a Fernet key, the Connections page's Test
+    button enabled, SimpleAuthManager ``users``), stopped on exit: the server of a module's page tests.
+    """
+    env = {"AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    migrate_db(home, env=env)
+    server = start_api_server(home, env=env, users=users)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _spawn(
