@@ -32,6 +32,6 @@ for line in "${LINES[@]}"; do
   timeout 900 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     tests/unit tests/integration/test_provider_discovery.py tests/integration/store/test_variables.py \
     "tests/integration/test_example_dags.py::test_client_credentials_pagination_dag" \
-    tests/integration/test_native_page.py \
+    tests/integration/test_native_page.py tests/integration/test_connection_form.py \
     --deselect tests/integration/test_native_page.py::test_a_task_failing_with_invalid_client_shows_on_the_page_with_its_task_id
 done
