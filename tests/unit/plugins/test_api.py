@@ -5,40 +5,25 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
-from starlette.exceptions import HTTPException
 
 from airflow_oauth_connector import authorization
 from airflow_oauth_connector.authorization import ProfileStatus
 from airflow_oauth_connector.plugins import bundle, routes
-from airflow_oauth_connector.plugins.app import create_app
 from airflow_oauth_connector.plugins.deps import CSRF_HEADER
 from airflow_oauth_connector.plugins.security import CSRF_COOKIE, MemoryStateBackend, OutcomeSigner
 from airflow_oauth_connector.profile import OAuthProfile
+from tests.support.plugin_app import SECRET, FakeUser, plugin_app
 
-SECRET = b"unit-test-signing-secret-32-bytes!"
 CLIENT_SECRET = "s3cr3t-client-value-never-shown"
 
 POSTS = ["/api/validate", "/api/profiles/crm/test", "/api/profiles/crm/forget", "/api/profiles/crm/authorize"]
 GETS = ["/api/session", "/api/profiles", "/api/form", "/api/outcome?token=x"]
-
-
-@dataclass(frozen=True)
-class FakeUser:
-    user_id: str
-
-    def get_id(self) -> str:
-        return self.user_id
-
-    def get_name(self) -> str:
-        return f"name-{self.user_id}"
 
 
 class Harness:
@@ -46,16 +31,7 @@ class Harness:
 
     def __init__(self, user: FakeUser | None, allowed: bool | Callable[[str | None], bool] = True) -> None:
         self.backend = MemoryStateBackend()
-
-        async def resolve(_request: Request) -> Any:
-            if user is None:
-                raise HTTPException(401, "Not authenticated")
-            return user
-
-        def is_allowed(_user: Any, conn_id: str | None) -> bool:
-            return allowed(conn_id) if callable(allowed) else allowed
-
-        app = create_app(secret=SECRET, state_backend=self.backend, is_allowed=is_allowed, user_resolver=resolve)
+        app = plugin_app(user, allowed, state_backend=self.backend)
         self.http = TestClient(app, raise_server_exceptions=True)
 
     def session(self) -> dict[str, Any]:

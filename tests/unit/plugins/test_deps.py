@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,31 +12,16 @@ from starlette.exceptions import HTTPException
 from airflow_oauth_connector.plugins import deps
 from airflow_oauth_connector.plugins.app import create_app
 from airflow_oauth_connector.plugins.security import CsrfProtector, MemoryStateBackend
+from tests.support.plugin_app import SECRET, FakeUser, plugin_app
 
-SECRET = b"unit-test-signing-secret-32-bytes!"
 
-
-@dataclass(frozen=True)
-class User:
-    name: str | None = "Ada"
-
-    def get_id(self) -> str:
-        return "7"
-
+class Nameless(FakeUser):
     def get_name(self) -> str:
-        if self.name is None:
-            raise AttributeError("no name")
-        return self.name
+        raise AttributeError("no name")
 
 
 def _app(allowed: set[str] | None = None) -> Any:
-    async def resolve(_request: Request) -> Any:
-        return User()
-
-    def is_allowed(_user: Any, conn_id: str | None) -> bool:
-        return conn_id in (allowed or set())
-
-    app = create_app(secret=SECRET, state_backend=MemoryStateBackend(), is_allowed=is_allowed, user_resolver=resolve)
+    app = plugin_app(FakeUser("7"), lambda conn_id: conn_id in (allowed or set()))
 
     @app.post("/probe/form")
     async def probe_form(form: deps.FormDep) -> dict[str, str]:
@@ -94,8 +78,8 @@ def test_services_are_built_once_per_app() -> None:
 
 
 def test_user_name_falls_back_to_the_id() -> None:
-    assert deps.user_name(User()) == "Ada"
-    assert deps.user_name(User(name=None)) == "7"
+    assert deps.user_name(FakeUser("7")) == "name-7"
+    assert deps.user_name(Nameless("7")) == "7"
 
 
 class LoginPage:

@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
-from starlette.exceptions import HTTPException
 
 from airflow_oauth_connector import authorization
-from airflow_oauth_connector.plugins.app import create_app
-from airflow_oauth_connector.plugins.security import CSRF_COOKIE, CSRF_FIELD, CsrfProtector, MemoryStateBackend
+from airflow_oauth_connector.plugins.security import CSRF_COOKIE, CSRF_FIELD, CsrfProtector
+from tests.support.plugin_app import SECRET, FakeUser, plugin_app
 
-SECRET = b"unit-test-signing-secret-32-bytes!"
 EVIL_ID = "<img src=x onerror=alert(1)>"  # no "/": it stays one path segment
 
 
-@dataclass(frozen=True)
-class FakeUser:
-    user_id: str
-
-    def get_id(self) -> str:
-        return self.user_id
-
-    def get_name(self) -> str:
-        return f"name-{self.user_id}"
-
-
 def _client(*, user: FakeUser | None, allowed: bool) -> TestClient:
-    async def resolve(_request: Request) -> Any:
-        if user is None:
-            raise HTTPException(401, "Not authenticated")
-        return user
-
-    def is_allowed(_user: Any, _conn_id: str | None) -> bool:
-        return allowed
-
-    app = create_app(secret=SECRET, state_backend=MemoryStateBackend(), is_allowed=is_allowed, user_resolver=resolve)
-    return TestClient(app, raise_server_exceptions=True)
+    return TestClient(plugin_app(user, allowed), raise_server_exceptions=True)
 
 
 def _csrf(user_id: str) -> tuple[str, str]:
