@@ -810,6 +810,11 @@ def json_schema(spec: FieldSpec) -> dict[str, Any]:
     Only fields required for every grant and with a default are declared required: the form cannot
     make a field required for one grant type (:mod:`airflow_oauth_connector.validation` checks those).
     A JSON field stored as text by an earlier version stays valid (the profile parses both).
+
+    Everything else about a field stays here, not in the provider info: provider.yaml's schema allows only
+    ``label``, ``description`` and ``schema`` per field (extra keys are allowed inside ``schema``, where
+    Airflow's ``_to_api_format`` passes them to the form as they are); the runtime provider-info schema does
+    not look into ``conn-fields``.
     """
     json_type = _JSON_TYPES[spec.kind]
     required = spec.requirement == "required" and spec.default is not None
