@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 from airflow_oauth_connector.redaction import redact
 
-#: Longest failure message kept in a record.
-MAX_MESSAGE = 300
+#: Longest failure message kept in a record (a token error with its connection, URL and hint fits).
+MAX_MESSAGE = 500
 
 TOKEN_STATUS = "token_status"
 CALL_MARKER = "call_marker"

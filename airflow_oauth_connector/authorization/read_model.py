@@ -46,7 +46,7 @@ last token request failed (see ``last_failure``); the next success clears it. ``
 its token store cannot be read.
 """
 
-_MAX_ERROR = 300
+_MAX_ERROR = 600
 
 
 @dataclass(frozen=True)

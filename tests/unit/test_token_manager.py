@@ -278,7 +278,7 @@ def test_a_refused_client_is_recorded_with_kind_time_and_task(in_task: None) -> 
         clock.now,
         "sync_crm/pull/try 1",
     )
-    assert "Client authentication failed" in status.failure.message
+    assert status.failure.message == str(info.value)  # whole: the connection, the URL and the hint
     assert CLIENT_SECRET not in json.dumps(status.to_dict())
     assert status.last_success is None
 
