@@ -203,3 +203,25 @@ def test_a_failed_test_is_recorded_as_in_test_and_the_next_success_clears_it(con
     assert isinstance(after, TokenStatus)
     assert after.failure is None
     assert after.last_success is not None
+
+
+def test_run_passes_requests_own_options_through(connection):
+    seen = {}
+
+    def capture_files(request):
+        seen["content_type"] = request.headers.get("Content-Type", "")
+        seen["body"] = request.body
+        return 200, {}, {}
+
+    hook, _ = wired_hook(connection(), capture_files)
+    hook.run("upload", method="POST", files={"report": ("r.csv", b"a,b\n1,2\n")}, allow_redirects=False)
+    assert seen["content_type"].startswith("multipart/form-data")
+    assert b"a,b\n1,2\n" in seen["body"]
+
+
+def test_arun_refuses_an_option_it_does_not_know(connection):
+    import asyncio
+
+    hook = OAuthConnectorHook(connection(), token_store=MemoryTokenStore())
+    with pytest.raises(TypeError, match="unexpected keyword arguments: files, stream"):
+        asyncio.run(hook.arun("items", files={}, stream=True))  # type: ignore[call-arg]
