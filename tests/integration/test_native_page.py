@@ -27,7 +27,7 @@ import requests
 from airflow_oauth_connector.fields import form_schema
 from airflow_oauth_connector.plugins import bundle
 from tests.support.airflow_server import ApiServer, serving_airflow
-from tests.support.browser import browser_unavailable, chromium
+from tests.support.browser import browser_unavailable, chromium, sign_in
 from tests.support.connections import connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -108,11 +108,11 @@ class NativePage:
         self.server = server
 
     def sign_in(self) -> None:
-        page = self.page
-        page.goto(self.server.url("/"))
-        page.locator("input[name='username']").fill("admin")
-        page.locator("input[name='password']").fill(self.server.passwords["admin"])
-        page.get_by_role("button", name="Sign in").click()
+        """Sign in on Airflow's login page and wait for Airflow's home page (its Admin menu)."""
+        from playwright.sync_api import expect
+
+        sign_in(self.page, self.server.url("/"), "admin", self.server.passwords["admin"])
+        expect(self.page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
 
     def open_from_admin_menu(self) -> None:
         from playwright.sync_api import expect
@@ -413,3 +413,50 @@ def test_a_task_failing_with_invalid_client_shows_on_the_page_with_its_task_id(
         html = native.page.content()
         context.close()
     assert auth_server.client("cc").client_secret not in html
+
+
+# ------------------------------------------------------------------------------- a provider preset first
+def test_add_starts_with_the_provider_picker_and_a_preset_fills_the_rest(
+    server: ApiServer, admin_api: requests.Session
+) -> None:
+    """Microsoft's preset: two grant types offered, its `tenant` parameter asked for, its URLs not required."""
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import expect
+
+    conn_id = f"graph_{secrets.token_hex(3)}"
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.set_default_timeout(30_000)
+        native = NativePage(context.new_page(), server)
+        native.sign_in()
+        native.page.goto(server.url(NATIVE))
+        native.page.get_by_role("button", name="Add OAuth").click()
+        form = native.form()
+        form.get_by_label("Search providers").fill("microsoft")
+        form.get_by_role("button", name="Microsoft Entra ID / Graph").click()
+        grants = form.get_by_role("button", name=re.compile("|".join(map(re.escape, GRANTS.values()))))
+        expect(grants).to_have_count(2)  # the preset's grant types only
+        form.get_by_role("button", name=GRANTS["client_credentials"]).click()
+        expect(form).to_contain_text("Provider: Microsoft Entra ID / Graph")
+        form.get_by_label(re.compile("^Connection ID")).fill(conn_id)
+        native.field("login").fill("00000000-0000-0000-0000-000000000000")
+        native.field("password").fill("graph-client-secret-value")
+        expect(native.field("access_url")).to_have_attribute("placeholder", "filled by the provider preset")
+        form.get_by_role("button", name="Save connection").click()
+        expect(form.get_by_test_id("form-problems")).to_contain_text(
+            "Provider parameters (provider_params): Microsoft Entra ID / Graph needs tenant"
+        )
+        form.get_by_label(re.compile("^tenant")).fill("contoso.onmicrosoft.com")
+        form.get_by_role("button", name="Save connection").click()
+        expect(native.notice()).to_contain_text(f"Connection '{conn_id}' added")
+        expect(native.row(conn_id)).to_contain_text("client credentials")
+        context.close()
+    stored = _stored(server, admin_api, conn_id)
+    extra = json.loads(stored["extra"])
+    assert extra["provider"] == "microsoft"
+    assert json.loads(extra["provider_params"]) == {"tenant": "contoso.onmicrosoft.com"}
+    assert extra["grant_type"] == "client_credentials"
+    assert "access_url" not in extra  # the preset's value applies
+    assert stored["host"] is None
