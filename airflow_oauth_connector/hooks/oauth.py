@@ -427,16 +427,17 @@ class OAuthConnectorHook(BaseHook):
         except Exception as exc:
             self._share_test_outcome()
             return False, f"Could not obtain a token: {type(exc).__name__}"
-        self._share_test_outcome()
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - started  # the token request alone, before the outcome is shared
         lifetime = token.expires_in(time.time())
         expiry = "no stated expiry" if lifetime is None else f"expires in {lifetime:.0f} s"
         scope = f", scope '{token.scope}'" if token.scope else ""
-        return True, (
+        message = (
             f"Token endpoint {drop_query(self.token_client.endpoints.token_url)} issued a "
             f"{token.token_type} token for client '{profile.client_id}' via {profile.grant_type.value} "
             f"in {elapsed:.2f} s ({expiry}{scope})"
         )
+        self._share_test_outcome()
+        return True, message
 
     def _share_test_outcome(self) -> None:
         """
