@@ -39,6 +39,7 @@ secret is ever printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -189,7 +190,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         "forget": cmd_forget,
     }
     try:
-        return handlers[args.command](args, console)
+        # What Airflow logs while connections are read (it logs to stdout) goes to stderr: stdout is the
+        # command's own output, which --json callers parse.
+        with contextlib.redirect_stdout(console.err):
+            return handlers[args.command](args, console)
     except CliError as exc:
         console.note(f"error: {exc}")
         return exc.exit_code

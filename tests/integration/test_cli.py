@@ -344,3 +344,21 @@ def test_authorize_env_var_connection_fails_before_the_browser(
     err = capsys.readouterr().err
     assert "not stored in the Airflow metadata database" in err
     assert "http" not in err.split("database", 1)[0]  # no URL was printed before the check
+
+
+def test_check_reads_the_metadata_database(db_conn: Callable[..., str], capsys: pytest.CaptureFixture[str]) -> None:
+    good = db_conn("ac")
+    bad = db_conn("ac", authorize_url=None, access_params='{"body": {"audience": "x"} "query": {}}')
+    assert main(["check"]) == 1  # every oauth_connector connection in the DB: `bad` among them
+    listed = capsys.readouterr().out
+    assert f"{good}: settings OK" in listed
+    assert f"{bad}: 2 invalid settings\n" in listed
+    assert main(["check", "--json", bad]) == 1
+    (entry,) = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    assert entry["valid"] is False
+    assert [p["text"] for p in entry["problems"]] == [
+        "Authorization URL (authorize_url): required for authorization code (or set Issuer URL for discovery, or "
+        "pick a provider preset that gives it)",
+        "Token parameters (access_params): not valid JSON near character 27",
+    ]
+    assert main(["check", good]) == 0
