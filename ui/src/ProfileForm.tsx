@@ -20,7 +20,7 @@ import {
   Text,
   Textarea,
 } from "@chakra-ui/react";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 
 import type { Client } from "./api";
 import type { AirflowConnection, FormField, FormSchema, Option, Preset, PresetParam, Problem } from "./types";
@@ -116,6 +116,15 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   const [saveError, setSaveError] = useState<string | null>(null);
   const [advancedOpen, setAdvancedOpen] = useState(false);
   const [params, setParams] = useState<Record<string, string>>({});
+  const bodyRef = useRef<HTMLDivElement | null>(null);
+
+  /** Bring the first refused field (else the summary) into view: the form is long. */
+  const showProblem = (names: string[]) =>
+    globalThis.requestAnimationFrame(() => {
+      const root = bodyRef.current;
+      const first = names.map((name) => root?.querySelector(`[data-field="${CSS.escape(name)}"]`)).find(Boolean);
+      (first ?? root?.querySelector("[data-testid=form-problems]"))?.scrollIntoView({ block: "center" });
+    });
 
   useEffect(() => {
     (async () => {
@@ -268,18 +277,24 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
     const local = localProblems();
     setErrors(local);
     setProblems(Object.values(local));
-    if (Object.keys(local).length) return;
+    if (Object.keys(local).length) {
+      showProblem(Object.keys(local));
+      return;
+    }
     const body = connectionBody();
     setSaving(true);
     try {
       const answer = await client.validate({ ...body, existing: editing });
       if (!answer.ok) {
         const byField: Record<string, string> = {};
-        for (const problem of answer.problems) if (problem.field) byField[problem.field] = problemText(problem);
+        for (const problem of answer.problems) {
+          if (problem.field) byField[problem.field.split(".")[0]] = problemText(problem); // access_params.query
+        }
         setErrors(byField);
         setProblems(answer.problems.map((problem) => problem.text));
         const folded = advanced.some((field) => field.name in byField);
         if (folded) setAdvancedOpen(true);
+        showProblem(Object.keys(byField));
         return;
       }
       setProblems([]);
@@ -312,7 +327,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
             <Dialog.Header>
               <Dialog.Title>{title}</Dialog.Title>
             </Dialog.Header>
-            <Dialog.Body>
+            <Dialog.Body ref={bodyRef}>
               {loadError ? (
                 <Alert.Root status="error">
                   <Alert.Indicator />
@@ -338,7 +353,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                       </Button>
                     ) : null}
                   </HStack>
-                  <Field.Root invalid={Boolean(errors.connection_id)} readOnly={editing} required>
+                  <Field.Root data-field="connection_id" invalid={Boolean(errors.connection_id)} readOnly={editing} required>
                     <Field.Label>
                       Connection ID <Field.RequiredIndicator />
                     </Field.Label>
@@ -366,7 +381,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                   </Field.Root>
                   {preset ? <PresetHints preset={preset} /> : null}
                   {presetParams.length ? (
-                    <Stack gap={3}>
+                    <Stack data-field="provider_params" gap={3}>
                       <Text fontWeight="semibold">{preset?.label} parameters</Text>
                       {presetParams.map((param) => (
                         <ParamInput
@@ -657,7 +672,7 @@ interface FieldProps {
 const FieldInput = ({ field, value, required, masked, filledByPreset, error, onChange }: FieldProps) => {
   if (field.kind === "boolean") {
     return (
-      <Field.Root invalid={Boolean(error)}>
+      <Field.Root data-field={field.name} invalid={Boolean(error)}>
         <Checkbox.Root checked={value === true} onCheckedChange={(details) => onChange(details.checked === true)}>
           <Checkbox.HiddenInput />
           <Checkbox.Control />
