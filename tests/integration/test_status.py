@@ -3,10 +3,11 @@ A connection's status after real failures and successes (issue 11, point 4), in 
 (api-server, scheduler with the LocalExecutor, dag-processor; PostgreSQL) against the real DOT server.
 
 A task that fails with ``invalid_client`` (a wrong client secret) leaves its failure in the connection's
-status — kind, time and where, ``oauth_status_checks/call/try 1`` — which ``airflow oauth-connector status``
-shows; the Connections page's Test (``POST /api/v2/connections/test``, which tests a copy of the connection
-under a random id) records its failure as ``test``; with the right secret a Test makes it ``ready``, and a
-later task logs that it uses the stored token. Task logs name the connection and the token URL, never a secret.
+status — kind, time and where, ``oauth_status_checks/call/try 1`` — which ``airflow-oauth-connector status``
+and the OAuth profiles page show; the Connections page's Test (``POST /api/v2/connections/test``, which tests
+a copy of the connection under a random id) records its failure as ``test``; with the right secret a Test
+makes it ``ready``, and a later task logs that it uses the stored token. Task logs name the connection and
+the token URL, never a secret.
 
 The deployment starts once for the module (~35 s). Skips if PostgreSQL (127.0.0.1:5432) is unreachable.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.support.airflow_deployment import Deployment, postgres_available, start_deployment
+from tests.support.airflow_server import airflow_env
 from tests.support.connections import connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -49,11 +53,25 @@ def deployment(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         started.stop()
 
 
-def _status(deployment: Deployment, conn_id: str) -> dict[str, Any]:
-    """``airflow oauth-connector status CONN_ID --json``, as an operator runs it."""
-    result = deployment.airflow("oauth-connector", "status", conn_id, "--json", check=False)
+def _cli(deployment: Deployment, *args: str) -> str:
+    """``airflow-oauth-connector *args`` with the deployment's environment, as an operator runs it; stdout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_oauth_connector.cli", *args],
+        env=airflow_env(deployment.home, deployment.env),
+        cwd=str(deployment.home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    [status] = json.loads(result.stdout[result.stdout.index("[\n") :])
+    return result.stdout
+
+
+def _status(deployment: Deployment, conn_id: str) -> dict[str, Any]:
+    """``airflow-oauth-connector status CONN_ID --json``."""
+    out = _cli(deployment, "status", conn_id, "--json")
+    [status] = json.loads(out[out.index("[\n") :])
     return dict(status)
 
 
@@ -88,8 +106,7 @@ def test_a_failed_task_shows_in_the_status_until_a_test_succeeds(deployment: Dep
     assert status["description"].startswith("last failure: invalid_client at ")
     assert f" in {DAG_ID}/call/try 1: " in status["description"]
     assert wrong not in json.dumps(status)
-    text = deployment.airflow("oauth-connector", "status", conn_id).stdout
-    assert f"{conn_id}: last failure: invalid_client at " in text
+    assert f"{conn_id}: last failure: invalid_client at " in _cli(deployment, "status", conn_id)
     page = deployment.request("GET", "/oauth-connector/")  # the OAuth profiles page lists it with the task's id
     row = re.search(rf"<tr data-conn-id='{re.escape(conn_id)}'>.*?</tr>", page, re.S)
     assert row, page[:500]
