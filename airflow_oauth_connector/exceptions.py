@@ -41,11 +41,15 @@ class ProfileError(OAuthConnectorError):
         super().__init__(f"Connection {conn_id!r}: {labelled(field, problem)}")
 
 
-def labelled(field: str, problem: str) -> str:
-    """``Token parameters (access_params): problem``: a problem named by the form's label and the key."""
-    from airflow_oauth_connector.fields import label_for
+def labelled(field: str, problem: str, label: str | None = None) -> str:
+    """
+    ``Token parameters (access_params): problem``: a problem named by the form's label and the key (the one
+    wording of every settings problem; ``label`` defaults to the field's label in the form).
+    """
+    if label is None:
+        from airflow_oauth_connector.fields import label_for
 
-    label = label_for(field)
+        label = label_for(field)
     return f"{label} ({field}): {problem}" if label != field else f"{field}: {problem}"
 
 

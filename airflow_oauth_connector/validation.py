@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_oauth_connector import profile as _profile
-from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError
+from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError, labelled
 from airflow_oauth_connector.fields import BY_NAME, FIELDS, GRANT_SHORT_NAMES, FieldSpec, label_for
 from airflow_oauth_connector.presets import apply_preset
 
@@ -35,8 +35,7 @@ class FieldProblem:
     message: str
 
     def __str__(self) -> str:
-        named = f"{self.label} ({self.field})" if self.label != self.field else self.field
-        return f"{named}: {self.message}"
+        return labelled(self.field, self.message, self.label)
 
     def as_dict(self) -> dict[str, str]:
         """JSON-ready, for an API answer."""
