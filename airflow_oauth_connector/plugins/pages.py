@@ -126,8 +126,12 @@ def profiles_page(
     csrf_token: str,
     callback_url: str,
     notice: Notice | None = None,
+    native_url: str | None = None,
 ) -> str:
-    """The list of OAuth connections with their status and actions; ``base`` is the plugin's URL path."""
+    """
+    The list of OAuth connections with their status and actions; ``base`` is the plugin's URL path,
+    ``native_url`` the native page inside Airflow's UI (with Add and Edit) when its bundle was built.
+    """
     body_rows = []
     for row in rows:
         conn = escape(row.conn_id)
@@ -164,7 +168,9 @@ def profiles_page(
         )
     body = (
         f"<h1>OAuth profiles</h1><p class='lead'>Connections of type OAuth 2.0 API. Signed in as "
-        f"<strong>{escape(user_name)}</strong> &middot; <a href='{escape(airflow_home_url)}'>Back to Airflow</a></p>"
+        f"<strong>{escape(user_name)}</strong> &middot; <a href='{escape(airflow_home_url)}'>Back to Airflow</a>"
+        + (f" &middot; <a href='{escape(native_url)}'>Open in Airflow's UI (Add, Edit)</a>" if native_url else "")
+        + "</p>"
         f"{_notice(notice)}{table}"
         f"<footer>Authorization-code profiles: register the redirect URI shown for each at the provider. "
         f"This page's callback is <code>{escape(callback_url)}</code>; a profile's "

@@ -172,6 +172,7 @@ def render_profiles(request: Request, user: Any, notice: Notice | None = None, s
         csrf_token=svc.csrf.token_for(nonce, user_id(user)),
         callback_url=default_callback_url(),
         notice=notice,
+        native_url=bundle.native_page_path(airflow_base_path()) if bundle.available() else None,
     )
     response = HTMLResponse(html, status_code=status_code, headers=NO_STORE)
     if new_cookie:

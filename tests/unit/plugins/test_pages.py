@@ -86,3 +86,17 @@ def test_a_row_without_failure_shows_its_description() -> None:
     html = _page([_row(grant_type="client_credentials", state="not_tested", description="not tested yet: ...")])
     assert "<div class='desc'>not tested yet: ...</div>" in html
     assert "class='failure'" not in html
+
+
+def test_the_classic_page_links_to_the_native_page_when_it_is_built() -> None:
+    assert "Open in Airflow" not in _page([_row()])
+    html = profiles_page(
+        [_row()],
+        base="/team-a/oauth-connector",
+        airflow_home_url="/team-a/",
+        user_name="admin",
+        csrf_token="t",
+        callback_url="https://airflow.example.com/team-a/oauth-connector/callback",
+        native_url="/team-a/plugin/oauth-profiles",
+    )
+    assert "<a href='/team-a/plugin/oauth-profiles'>Open in Airflow's UI (Add, Edit)</a>" in html
