@@ -141,7 +141,11 @@ _FORGET_ARGS = (_arg("conn_id", metavar="CONN_ID", help="the connection whose to
 
 _COMMANDS: dict[str, tuple[str, tuple[_Arg, ...]]] = {
     "authorize": ("authorize a connection (authorization-code grant) and store its refresh token", _AUTHORIZE_ARGS),
-    "status": ("show whether connections are authorized and when their tokens expire", _STATUS_ARGS),
+    "status": (
+        "show each connection's status: not tested / ready / authorized / failing with the last failure (kind, "
+        "time, where), token expiry, last success",
+        _STATUS_ARGS,
+    ),
     "check": ("check connections' settings (no request is sent) and list every invalid one", _CHECK_ARGS),
     "forget": ("remove a connection's stored refresh and access tokens (the client secret stays)", _FORGET_ARGS),
 }
