@@ -66,6 +66,18 @@ def _paste_into(page: Any, editor: Any, text: str) -> None:
     page.keyboard.press("Control+V")
 
 
+def _test_on_connections_page(page: Any, conn_id: str) -> tuple[Any, dict[str, Any]]:
+    """Find ``conn_id`` on the Connections page (already open), press its Test: its row and the API's answer."""
+    from playwright.sync_api import expect
+
+    page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
+    row = page.locator("tr", has_text=conn_id)
+    expect(row).to_have_count(1)
+    with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
+        row.get_by_role("button", name=re.compile("^Test", re.I)).click()
+    return row, dict(answer.value.json())
+
+
 def _save_artifacts(page: Any, name: str) -> None:
     (REPO / "artifacts").mkdir(exist_ok=True)
     page.screenshot(path=str(REPO / "artifacts" / f"{name}.png"), full_page=True)
@@ -127,12 +139,7 @@ def test_add_form_guides_refuses_bad_json_and_test_names_the_bad_field(
             expect(page.get_by_role("status").filter(has_text=re.compile("created", re.I)).last).to_be_visible()
 
             # Test: the hook names the bad field by its label and requests no token.
-            page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
-            row = page.locator("tr", has_text=conn_id)
-            expect(row).to_have_count(1)
-            with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
-                row.get_by_role("button", name=re.compile("^Test", re.I)).click()
-            result = answer.value.json()
+            _row, result = _test_on_connections_page(page, conn_id)
             toast = page.get_by_role("status").filter(has_text="Invalid settings").last
             expect(toast).to_contain_text("Access token URL (access_url): must use https")
         except Exception:
@@ -180,12 +187,7 @@ def test_a_json_field_stored_as_text_by_an_earlier_version_stays_valid(
         page = _signed_in_page(browser, server)
         try:
             page.goto(server.url("/connections"))
-            page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
-            row = page.locator("tr", has_text=conn_id)
-            expect(row).to_have_count(1)
-            with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
-                row.get_by_role("button", name=re.compile("^Test", re.I)).click()
-            result = answer.value.json()
+            row, result = _test_on_connections_page(page, conn_id)
             page.keyboard.press("Escape")
             row.get_by_role("button", name=re.compile("^Edit", re.I)).click()
             dialog = page.get_by_role("dialog")

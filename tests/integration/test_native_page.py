@@ -131,6 +131,15 @@ class NativePage:
     def form(self) -> Any:
         return self.page.get_by_test_id("profile-form")
 
+    def fill_essentials(self, conn_id: str, auth_server: Any, client: Any, *, scope: str) -> None:
+        """The Add form's essentials: connection id, API base URL, client id and secret, token URL, scope."""
+        self.form().get_by_label(re.compile("^Connection ID")).fill(conn_id)
+        self.field("host").fill(auth_server.api_base)
+        self.field("login").fill(client.client_id)
+        self.field("password").fill(client.client_secret)
+        self.field("access_url").fill(auth_server.token_url)
+        self.field("scope").fill(scope)
+
     def field(self, name: str) -> Any:
         """A form field by its label (a required field's label ends in the required marker)."""
         return self.form().get_by_label(re.compile(rf"^{re.escape(LABELS[name])}\s*\*?$"))
@@ -209,12 +218,7 @@ def _run_native_flow(
     form.get_by_role("button", name="Custom OAuth 2.0 API").click()
     form.get_by_role("button", name=GRANTS["client_credentials"]).click()
     expect(native.field("authorize_url")).to_have_count(0)  # an authorization-code field: not shown
-    form.get_by_label(re.compile("^Connection ID")).fill(added)
-    native.field("host").fill(auth_server.api_base)
-    native.field("login").fill(cc.client_id)
-    native.field("password").fill(cc.client_secret)
-    native.field("access_url").fill(auth_server.token_url)
-    native.field("scope").fill("read")
+    native.fill_essentials(added, auth_server, cc, scope="read")
     form.get_by_role("button", name=re.compile("Advanced options")).click()
     native.field("access_params").fill('{"body": {"audience": "crm"}, "query": {"x": "1"},, }')
     form.get_by_role("button", name="Save connection").click()
@@ -250,12 +254,7 @@ def _run_native_flow(
     form = native.form()
     form.get_by_role("button", name="Custom OAuth 2.0 API").click()
     form.get_by_role("button", name=GRANTS["authorization_code"]).click()
-    form.get_by_label(re.compile("^Connection ID")).fill(code_flow)
-    native.field("host").fill(auth_server.api_base)
-    native.field("login").fill(ac.client_id)
-    native.field("password").fill(ac.client_secret)
-    native.field("access_url").fill(auth_server.token_url)
-    native.field("scope").fill("read write")
+    native.fill_essentials(code_flow, auth_server, ac, scope="read write")
     form.get_by_role("button", name="Save connection").click()
     expect(form.get_by_test_id("form-problems")).to_contain_text(
         f"{LABELS['authorize_url']} (authorize_url): required for {GRANTS['authorization_code']}"

@@ -183,6 +183,18 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   // A field the chosen preset fills is never required (the preset has the provider's real value).
   const required = (field: FormField) =>
     (field.required_for ?? []).includes(grant) && !(preset?.fills ?? []).includes(field.name);
+  const inputFor = (field: FormField) => (
+    <FieldInput
+      error={errors[field.name]}
+      field={field}
+      filledByPreset={(preset?.fills ?? []).includes(field.name)}
+      key={field.name}
+      masked={Boolean(masked[field.name])}
+      onChange={(value) => setValue(field.name, value)}
+      required={required(field)}
+      value={values[field.name] ?? defaultValue(field)}
+    />
+  );
   const fields = (schema?.fields ?? []).filter(visible);
   const basic = fields.filter((field) => !field.advanced);
   const advanced = fields.filter((field) => field.advanced);
@@ -406,18 +418,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                       <Text color="fg.muted" fontSize="xs" fontWeight="semibold" textTransform="uppercase">
                         {section}
                       </Text>
-                      {members.map((field) => (
-                        <FieldInput
-                          error={errors[field.name]}
-                          field={field}
-                          filledByPreset={(preset?.fills ?? []).includes(field.name)}
-                          key={field.name}
-                          masked={Boolean(masked[field.name])}
-                          onChange={(value) => setValue(field.name, value)}
-                          required={required(field)}
-                          value={values[field.name] ?? defaultValue(field)}
-                        />
-                      ))}
+                      {members.map(inputFor)}
                     </Stack>
                   ))}
                   {advanced.length ? (
@@ -429,18 +430,7 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
                       </Collapsible.Trigger>
                       <Collapsible.Content>
                         <Stack borderLeftWidth="2px" gap={4} mt={2} pl={4}>
-                          {advanced.map((field) => (
-                            <FieldInput
-                              error={errors[field.name]}
-                              field={field}
-                              filledByPreset={(preset?.fills ?? []).includes(field.name)}
-                              key={field.name}
-                              masked={Boolean(masked[field.name])}
-                              onChange={(value) => setValue(field.name, value)}
-                              required={required(field)}
-                              value={values[field.name] ?? defaultValue(field)}
-                            />
-                          ))}
+                          {advanced.map(inputFor)}
                         </Stack>
                       </Collapsible.Content>
                     </Collapsible.Root>
