@@ -200,13 +200,21 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
 
 def connection_status(conn_id: str, store: TokenStore | None = None) -> ProfileStatus:
     """:func:`profile_status` of a connection looked up by id; an invalid connection is an ``error`` status."""
+    return connection_profile_status(conn_id, store)[1]
+
+
+def connection_profile_status(
+    conn_id: str, store: TokenStore | None = None
+) -> tuple[OAuthProfile | None, ProfileStatus]:
+    """The connection's profile (``None``: it cannot be loaded) and its status, from one lookup."""
     try:
         profile = load_profile(conn_id)
     except ProfileError as exc:
-        return ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc))
+        return None, ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc))
     except OAuthConnectorError as exc:
-        return ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc)[:_MAX_ERROR])
-    return profile_status(profile, store)
+        error = str(exc)[:_MAX_ERROR]
+        return None, ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=error)
+    return profile, profile_status(profile, store)
 
 
 def _holds_newer_grant(profile: OAuthProfile, token: Token | None) -> bool:

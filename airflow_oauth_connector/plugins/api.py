@@ -17,7 +17,6 @@ here: the page uses Airflow's own REST API with the user's own permissions. No r
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 from typing import Any
@@ -27,7 +26,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from airflow_oauth_connector import authorization
+from airflow_oauth_connector import authorization, fields, validation
+from airflow_oauth_connector.authorization.repository import find_connection, session_scope
 from airflow_oauth_connector.exceptions import OAuthConnectorError
 from airflow_oauth_connector.plugins import bundle, routes
 from airflow_oauth_connector.plugins.deps import (
@@ -46,7 +46,7 @@ from airflow_oauth_connector.plugins.deps import (
     user_name,
 )
 from airflow_oauth_connector.plugins.urls import airflow_base_path, default_callback_url, redirect_uri_for
-from airflow_oauth_connector.profile import CONN_TYPE, GrantType, OAuthProfile
+from airflow_oauth_connector.profile import CONN_TYPE, GrantType
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ async def profiles(request: Request, user: UserDep) -> JSONResponse:
 @router.get("/form", name="api_form")
 def form(request: Request, user: UserDep) -> JSONResponse:
     require_edit_any(request, user)
-    return _json(_module("fields").form_schema())
+    return _json(fields.form_schema())
 
 
 @router.post("/validate", name="api_validate")
@@ -151,13 +151,7 @@ def profile_rows(request: Request, user: Any) -> list[dict[str, Any]]:
 
 def profile_row(conn_id: str) -> dict[str, Any]:
     """One connection's status (``ProfileStatus.to_dict()``) plus what the page needs to offer its actions."""
-    profile: OAuthProfile | None
-    try:
-        profile = authorization.load_profile(conn_id)
-        status = authorization.profile_status(profile)
-    except OAuthConnectorError:
-        profile = None
-        status = authorization.connection_status(conn_id)
+    profile, status = authorization.connection_profile_status(conn_id)
     row = status.to_dict()
     can_authorize = status.grant_type == GrantType.AUTHORIZATION_CODE.value
     row.update(
@@ -183,25 +177,22 @@ def check(conn_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
             extra = extra_text  # validation names the problem
     if conn_id and body.get("existing"):
         fields["password"], extra = _with_stored_secrets(conn_id, fields["password"], extra)
-    problems = _module("validation").check_connection(
+    problems = validation.check_connection(
         conn_type=fields["conn_type"] or CONN_TYPE,
         host=fields["host"],
         login=fields["login"],
         password=fields["password"],
         extra=extra,
     )
-    return [_problem(p) for p in problems]
+    return [problem.as_dict() for problem in problems]
 
 
 def _with_stored_secrets(conn_id: str, password: str | None, extra: Any) -> tuple[str | None, Any]:
     """Airflow's REST API masks secrets as ``***`` and merges them back on save; do the same for validation."""
     from airflow._shared.secrets_masker import merge  # what the REST API merges with (3.1 to 3.3)
-    from airflow.models import Connection
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
 
-    with create_session() as db:
-        stored = db.scalar(select(Connection).where(Connection.conn_id == conn_id).limit(1))
+    with session_scope(None) as db:
+        stored = find_connection(db, conn_id)
         if stored is None:
             return password, extra
         if password is not None:
@@ -211,25 +202,8 @@ def _with_stored_secrets(conn_id: str, password: str | None, extra: Any) -> tupl
     return password, extra
 
 
-def _problem(problem: Any) -> dict[str, Any]:
-    """A validation problem as JSON: its sentence (which names the field's label) and the field it is about."""
-    if hasattr(problem, "as_dict"):
-        return {"text": str(problem), **problem.as_dict()}
-    return {
-        "text": str(problem),
-        "field": getattr(problem, "field", None) or getattr(problem, "name", None),
-        "label": getattr(problem, "label", None),
-        "message": getattr(problem, "message", None),
-    }
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value)
     return text if text.strip() else None
-
-
-def _module(name: str) -> Any:
-    """``airflow_oauth_connector.<name>`` (the form's fields and validation), imported when first needed."""
-    return importlib.import_module(f"airflow_oauth_connector.{name}")

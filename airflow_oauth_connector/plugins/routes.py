@@ -181,13 +181,7 @@ def render_profiles(request: Request, user: Any, notice: Notice | None = None, s
 
 
 def profile_row(conn_id: str, request: Request) -> ProfileRow:
-    profile: OAuthProfile | None
-    try:
-        profile = authorization.load_profile(conn_id)
-        status = authorization.profile_status(profile)
-    except OAuthConnectorError:
-        profile = None
-        status = authorization.connection_status(conn_id)
+    profile, status = authorization.connection_profile_status(conn_id)
     return ProfileRow(
         conn_id=conn_id,
         grant_type=status.grant_type,

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from airflow_oauth_connector import authorization
-from airflow_oauth_connector.authorization import ProfileStatus
+from airflow_oauth_connector.authorization import ProfileStatus, read_model
 from airflow_oauth_connector.plugins import routes
 from airflow_oauth_connector.plugins.deps import CSRF_HEADER
 from airflow_oauth_connector.plugins.security import CSRF_COOKIE, MemoryStateBackend, OutcomeSigner
@@ -57,7 +57,7 @@ def _profile(grant: str = "authorization_code", conn_id: str = "crm") -> OAuthPr
 def one_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     """One authorized authorization-code connection 'crm' (the metadata DB and token store stood in)."""
     monkeypatch.setattr(authorization, "list_connection_ids", lambda: ["crm"])
-    monkeypatch.setattr(authorization, "load_profile", lambda _conn_id: _profile())
+    monkeypatch.setattr(read_model, "load_profile", lambda _conn_id: _profile())
     status = ProfileStatus(
         conn_id="crm",
         grant_type="authorization_code",
@@ -67,7 +67,7 @@ def one_profile(monkeypatch: pytest.MonkeyPatch) -> None:
         last_refresh=1_899_990_000.0,
         refresh_token_present=True,
     )
-    monkeypatch.setattr(authorization, "profile_status", lambda _profile: status)
+    monkeypatch.setattr(read_model, "profile_status", lambda _profile, _store=None: status)
 
 
 # --------------------------------------------------------------------------------------- access control
@@ -170,11 +170,13 @@ def test_profiles_are_status_rows_with_actions_and_no_secret(one_profile: None) 
 
 def test_profiles_list_only_connections_the_user_may_edit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(authorization, "list_connection_ids", lambda: ["crm", "billing"])
-    monkeypatch.setattr(authorization, "load_profile", lambda conn_id: _profile("client_credentials", conn_id))
+    monkeypatch.setattr(read_model, "load_profile", lambda conn_id: _profile("client_credentials", conn_id))
     monkeypatch.setattr(
-        authorization,
+        read_model,
         "profile_status",
-        lambda profile: ProfileStatus(conn_id=profile.conn_id, grant_type="client_credentials", state="ready"),
+        lambda profile, _store=None: ProfileStatus(
+            conn_id=profile.conn_id, grant_type="client_credentials", state="ready"
+        ),
     )
     harness = Harness(FakeUser("admin"), allowed=lambda conn_id: conn_id in (None, "billing"))
     rows = harness.http.get("/api/profiles").json()["profiles"]
