@@ -27,6 +27,7 @@ import os
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airflow_oauth_connector.redaction import redact
@@ -54,6 +55,11 @@ class Where(str, enum.Enum):
     PAGE = "page"
     WORKER = "worker"
     """A token manager outside any known context (e.g. a hook used in a script)."""
+
+
+def format_time(epoch: float) -> str:
+    """``2026-12-02 01:23 UTC``: how status records' times are shown (pages, CLI, task logs)."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def task_where(dag_id: str, task_id: str, try_number: int | str) -> str:

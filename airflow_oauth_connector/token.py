@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from airflow_oauth_connector.exceptions import TokenEndpointError, TokenResponseError
-from airflow_oauth_connector.profile import ExpiresFormat, ResponseMap
+from airflow_oauth_connector.profile import ExpiresFormat, OAuthProfile, ResponseMap
 from airflow_oauth_connector.redaction import redact
 
 _MAX_BODY_EXCERPT = 80
@@ -171,6 +171,15 @@ def lookup(payload: Any, path: str) -> Any:
         else:
             return None
     return value
+
+
+def known_secrets(profile: OAuthProfile, token: Token | None = None) -> list[str]:
+    """The secrets a text about ``profile`` may contain (client secret, refresh token, user password, and the
+    ``token``'s access and refresh tokens): what a message shown, logged or recorded has redacted."""
+    values = [profile.client_secret, profile.refresh_token, profile.user_password]
+    if token is not None:
+        values += [token.access_token, token.refresh_token]
+    return [value for value in values if value]
 
 
 def refresh_origin(refresh_token: str | None) -> str | None:

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
 
 import tenacity
 
@@ -25,10 +24,11 @@ from airflow_oauth_connector.status import (
     TokenStatus,
     as_token_status,
     current_where,
+    format_time,
 )
 from airflow_oauth_connector.store.base import TokenStore
 from airflow_oauth_connector.store.factory import commit_token
-from airflow_oauth_connector.token import Token, refresh_origin, superseded
+from airflow_oauth_connector.token import Token, known_secrets, refresh_origin, superseded
 from airflow_oauth_connector.token_client import TokenClient
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class TokenManager:
         self._cached = token
         if not self._announced:
             self._announced = True
-            expiry = "no stated expiry" if token.expires_at is None else f"expires at {_utc(token.expires_at)}"
+            expiry = "no stated expiry" if token.expires_at is None else f"expires at {format_time(token.expires_at)}"
             log.info("Connection %r: using the stored token, %s", self.profile.conn_id, expiry)
         return token
 
@@ -208,7 +208,8 @@ class TokenManager:
         return token
 
     def _failure(self, error: BaseException, previous: Token | None) -> Failure:
-        return Failure.of(error, at=self._clock(), where=current_where(), secrets=self._secrets(previous))
+        secrets = tuple(known_secrets(self.profile, previous))
+        return Failure.of(error, at=self._clock(), where=current_where(), secrets=secrets)
 
     def _record(self, status: TokenStatus) -> None:
         """Save the outcome of a token request; a store that fails here is logged and ignored (never a secret)."""
@@ -310,10 +311,6 @@ class TokenManager:
                 f"with the previous refresh token"
             ) from None
 
-    def _secrets(self, previous: Token | None) -> tuple[str | None, ...]:
-        held = () if previous is None else (previous.access_token, previous.refresh_token)
-        return (self.profile.client_secret, self.profile.refresh_token, *held)
-
     def _obtain(self, previous: Token | None) -> Token:
         if not self.profile.grant_type.needs_person:
             return self.client.obtain_without_person()
@@ -337,7 +334,3 @@ class TokenManager:
         if previous is not None and previous.refresh_token and not self._superseded(previous):
             return previous.refresh_token, previous.origin or self._origin
         return self.profile.refresh_token, self._origin
-
-
-def _utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -29,7 +29,6 @@ from airflow_oauth_connector.authorization.read_model import (
     State,
     connection_profile_status,
     connection_status,
-    format_time,
     profile_status,
 )
 from airflow_oauth_connector.authorization.repository import (
@@ -40,6 +39,7 @@ from airflow_oauth_connector.authorization.repository import (
 )
 from airflow_oauth_connector.authorization.service import exchange_and_save
 from airflow_oauth_connector.exceptions import AuthorizationError, AuthorizationStorageError
+from airflow_oauth_connector.status import format_time
 
 __all__ = [
     "ACCESS_TOKEN_EXPIRES_KEY",

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_oauth_connector.authorization.repository import load_profile
 from airflow_oauth_connector.exceptions import OAuthConnectorError, ProfileError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
 from airflow_oauth_connector.redaction import redact
-from airflow_oauth_connector.status import Failure, TokenStatus, as_token_status
+from airflow_oauth_connector.status import Failure, TokenStatus, as_token_status, format_time
 from airflow_oauth_connector.store.factory import store_for
-from airflow_oauth_connector.token import Token, refresh_origin, superseded
+from airflow_oauth_connector.token import Token, known_secrets, refresh_origin, superseded
 
 if TYPE_CHECKING:
     from airflow_oauth_connector.store.base import TokenStore
@@ -142,10 +141,6 @@ class ProfileStatus:
         return data
 
 
-def format_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> ProfileStatus:
     """The authorization status of ``profile``: its refresh token, the cached token and the status record."""
     try:
@@ -158,10 +153,10 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
             grant_type=profile.grant_type.value,
             state="error",
             scope=profile.scope,
-            last_error=_scrub(f"token store unavailable: {exc}", _secrets(profile, None)),
+            last_error=_scrub(f"token store unavailable: {exc}", known_secrets(profile)),
             refresh_token_present=bool(profile.refresh_token),
         )
-    secrets = _secrets(profile, token)
+    secrets = known_secrets(profile, token)
     refresh_present = bool(profile.refresh_token or (token is not None and token.refresh_token))
     failure = _failure_info(record, secrets)
     newer_grant = _holds_newer_grant(profile, token)
@@ -224,13 +219,6 @@ def _holds_newer_grant(profile: OAuthProfile, token: Token | None) -> bool:
         and profile.grant_type is GrantType.AUTHORIZATION_CODE
         and superseded(token, refresh_origin(profile.refresh_token))
     )
-
-
-def _secrets(profile: OAuthProfile, token: Token | None) -> list[str]:
-    values = [profile.client_secret, profile.refresh_token]
-    if token is not None:
-        values += [token.access_token, token.refresh_token]
-    return [v for v in values if v]
 
 
 def _failure_info(record: TokenStatus, secrets: list[str]) -> FailureInfo | None:

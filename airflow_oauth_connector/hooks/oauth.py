@@ -44,7 +44,7 @@ from airflow_oauth_connector.retry import RetryPolicy, send_with_retry, send_wit
 from airflow_oauth_connector.status import Where, as_token_status, recording_where
 from airflow_oauth_connector.store import TokenStore
 from airflow_oauth_connector.store.factory import store_for
-from airflow_oauth_connector.token import Token
+from airflow_oauth_connector.token import Token, known_secrets
 from airflow_oauth_connector.token_client import TokenClient
 from airflow_oauth_connector.token_manager import TokenManager
 
@@ -372,11 +372,7 @@ class OAuthConnectorHook(BaseHook):
             text = response.content[: _EXCERPT * 4].decode("utf-8", errors="replace")
         except Exception:  # the body could not be read (a broken stream)
             return ""
-        token = self.tokens.current()
-        secrets = [self.profile.client_secret, self.profile.refresh_token]
-        if token is not None:
-            secrets += [token.access_token, token.refresh_token]
-        return redact(text, secrets=secrets, limit=_EXCERPT, queries=False)
+        return redact(text, secrets=known_secrets(self.profile, self.tokens.current()), limit=_EXCERPT, queries=False)
 
     def get_access_token(self) -> str:
         """A valid access token (registered with Airflow's secrets masker), for clients of your own."""
