@@ -340,13 +340,9 @@ class OAuthConnectorHook(BaseHook):
             replayable=options.get("replayable"),
         )
         if options.get("check_response", True) and 400 <= response.status_code < 600:
-            raise ApiResponseError(
-                verb,
-                drop_query(str(response.url)),
-                response.status_code,
-                response.reason_phrase or "",
-                self.excerpt(response),
-            )
+            excerpt = await asyncio.to_thread(self.excerpt, response)  # reads the token store: not on the loop
+            reason = response.reason_phrase or ""
+            raise ApiResponseError(verb, drop_query(str(response.url)), response.status_code, reason, excerpt)
         return response
 
     def _target(self, endpoint: str | None, method: str, retry: RetryOverride) -> tuple[str, str, RetryPolicy]:
