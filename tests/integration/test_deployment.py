@@ -496,10 +496,10 @@ def test_sensor_deferrable_and_reschedule_with_a_401_on_one_poll(env: Env) -> No
     # (more only when Airflow's defer race, see oauth_deferrable.py, made a task retry after a poll)
     assert min(polls.values()) >= 4, polls
     assert stats["token_requests"]["total"] >= 1  # the renewal after the 401 (earlier tokens came from the store)
-    tries = {ti["task_id"]: ti["try_number"] for ti in env.deployment.task_instances(run)}
-    logs = [env.deployment.task_log(run, "wait_deferrable", n) for n in range(1, tries["wait_deferrable"] + 1)]
-    assert sum(log.count("Pausing task as DEFERRED") for log in logs) >= 1
+    # every try's log (a try failed by Airflow's defer race may have no history record, only its log file)
+    logs = env.deployment.task_logs(run, "wait_deferrable")
+    assert sum(log.count("Pausing task as DEFERRED") for log in logs.values()) >= 1, sorted(logs)
     # every poll of the deferrable sensor was made by the triggerer: its worker never poked
-    assert not any("Poking GET" in log for log in logs)
-    reschedule_log = env.deployment.task_log(run, "wait_reschedule", tries["wait_reschedule"])
-    assert "Poking GET" in reschedule_log
+    assert not any("Poking GET" in log for log in logs.values())
+    reschedule_logs = env.deployment.task_logs(run, "wait_reschedule")
+    assert "Poking GET" in reschedule_logs[max(reschedule_logs)]

@@ -32,6 +32,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -371,6 +372,27 @@ class Deployment:
         for item in content or []:
             lines.append(json.dumps(item, sort_keys=True) if not isinstance(item, str) else item)
         return "\n".join(lines)
+
+    def task_tries(self, run: DagRunRef, task_id: str, *, map_index: int = -1) -> list[int]:
+        """The try numbers Airflow holds a record of (``.../taskInstances/{task}/tries``: history + current).
+
+        Not always ``1..try_number``: when Airflow's defer race (apache/airflow#72716) fails a deferred try, the
+        scheduler may start the next try without writing the failed one to the task-instance history.
+        """
+        path = f"/api/v2/dags/{quote(run.dag_id)}/dagRuns/{quote(run.run_id)}/taskInstances/{quote(task_id)}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        entries = self.request("GET", path + "/tries")["task_instances"]
+        return sorted({int(entry["try_number"]) for entry in entries if entry.get("try_number")})
+
+    def task_logs(self, run: DagRunRef, task_id: str) -> dict[int, str]:
+        """Every try's log of a task: REST for the tries Airflow records, the log file for any other attempt."""
+        logs = {n: self.task_log(run, task_id, n) for n in self.task_tries(run, task_id)}
+        for path in self.task_log_files(run):
+            attempt = re.fullmatch(r"attempt=(\d+)\.log", path.name)
+            if attempt and path.parent.name == f"task_id={task_id}" and int(attempt[1]) not in logs:
+                logs[int(attempt[1])] = path.read_text(errors="replace")
+        return dict(sorted(logs.items()))
 
     def task_log_files(self, run: DagRunRef | None = None) -> list[Path]:
         """Task log files under ``$AIRFLOW_HOME/logs`` (of ``run``, or of every run)."""
