@@ -7,10 +7,11 @@ end in ``Error`` (older names are kept as aliases: ``ResponseCheckFailed``, ``To
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -406,6 +407,26 @@ class DestinationSchemaError(DestinationError):
 
 class IncrementalCursorError(OAuthConnectorError):
     """The incremental cursor of a record cannot be compared with the others (``cursor_path`` named)."""
+
+
+class IncrementalMarkError(OAuthConnectorError, AirflowFailException):
+    """
+    The destination committed but the new incremental mark could not be stored: the message says how to store
+    it by hand, since the next run otherwise starts from the previous mark and loads those records again. The
+    task fails without a retry (an ``AirflowFailException``): a retry would load the committed records again.
+    """
+
+    def __init__(self, key: str, mark: Any, landed: str, records: int, reason: str) -> None:
+        self.key = key
+        self.mark = mark
+        stored = json.dumps({"cursor": mark}, default=str)
+        shown = stored if len(stored) <= 300 else stored[:297] + "..."
+        super().__init__(
+            f"{records} record(s) were committed to {landed}, but the incremental mark could not be stored in "
+            f"Variable {key!r} ({reason}). Store it before the next run: airflow variables set {key} '{shown}' — "
+            f"the task is not retried, since the next try or run starts from the previous mark and loads "
+            f"these records again (an append destination would then hold them twice)"
+        )
 
 
 class ConfigError(OAuthConnectorError):

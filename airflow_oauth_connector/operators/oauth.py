@@ -13,7 +13,7 @@ from airflow_oauth_connector import config
 from airflow_oauth_connector.calls import ApiCall
 from airflow_oauth_connector.destinations.base import Destination, RunKey
 from airflow_oauth_connector.exceptions import DeferredCallFailed as DeferredCallFailed
-from airflow_oauth_connector.exceptions import ResponseCheckError
+from airflow_oauth_connector.exceptions import IncrementalMarkError, ResponseCheckError
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook, RetryOverride
 from airflow_oauth_connector.incremental import Incremental
 from airflow_oauth_connector.pagination import (
@@ -198,7 +198,7 @@ class OAuthConnectorOperator(BaseOperator):
         result: dict[str, Any] = {"records": records, "pages": pages}
         if self.incremental is not None and tracker is not None and key is not None:
             if tracker.value is not None:
-                self.incremental.save(key, tracker.value, run.run_id)
+                _store_mark(self.incremental, key, tracker.value, run.run_id, destination.describe(), records)
             result["cursor"] = tracker.value
         result.update(manifest)
         if self.log_response:
@@ -303,6 +303,14 @@ class OAuthConnectorOperator(BaseOperator):
         for page in pages:
             records.extend(page.records or [])
         return records
+
+
+def _store_mark(incremental: Incremental, key: str, mark: Any, run_id: str, landed: str, records: int) -> None:
+    """Store the new mark after the commit; a failure says how to store it by hand (the data is already in)."""
+    try:
+        incremental.save(key, mark, run_id)
+    except Exception as error:  # the Task SDK already retried the request: say what is committed and what to do
+        raise IncrementalMarkError(key, mark, landed, records, type(error).__name__) from error
 
 
 def _check_landing(

@@ -152,3 +152,28 @@ def test_landing_arguments_are_checked_at_parse_time(wired):
     with pytest.raises(ValueError, match="response_filter"):
         operator(RecordingDestination(wired), response_filter=lambda r: r)
     assert "destination" in OAuthConnectorOperator.template_fields
+
+
+def test_a_mark_that_cannot_be_stored_fails_without_retry_and_says_how_to_store_it(wired, monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_oauth_connector.exceptions import IncrementalMarkError
+
+    dest = RecordingDestination(wired)
+    monkeypatch.setattr(Incremental, "load", lambda self, key: None)
+
+    def save(self, key, value, run_id):
+        raise ConnectionError("execution API unreachable")
+
+    monkeypatch.setattr(Incremental, "save", save)
+    inc = Incremental(cursor_path="id", request_param="since")
+    with pytest.raises(IncrementalMarkError) as caught:
+        operator(dest, incremental=inc).execute(context())
+    assert isinstance(caught.value, AirflowFailException)  # no retry: it would load the committed records again
+    assert dest.events == ["commit"]  # committed, not aborted
+    message = str(caught.value)
+    assert "35 record(s) were committed to recording" in message
+    assert "airflow variables set oauth_connector.incremental.d.t.my_api '{\"cursor\": 35}'" in message
+    assert "ConnectionError" in message
+    assert caught.value.key == "oauth_connector.incremental.d.t.my_api"
+    assert caught.value.mark == 35
