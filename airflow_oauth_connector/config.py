@@ -38,6 +38,8 @@ DEFAULT_BACKEND = StoreBackend.FILE
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_REDIS_PREFIX = "oauth_connector:"
 DEFAULT_VARIABLE_PREFIX = "oauth_connector__"
+DEFAULT_LOCK_WAIT_TIMEOUT = 60.0
+DEFAULT_REDIS_LOCK_TIMEOUT = 30.0
 DEFAULT_REDIS_SOCKET_TIMEOUT = 5.0
 #: Executors whose task processes all run on the scheduler's machine; any other executor is distributed.
 LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
@@ -97,6 +99,18 @@ OPTIONS: dict[str, Option] = {
         "(a partitioned Redis must not hang tasks).",
         str(DEFAULT_REDIS_SOCKET_TIMEOUT),
         "5",
+    ),
+    "lock_wait_timeout": Option(
+        "Seconds a task waits while another process refreshes the same token (file and Redis stores) before "
+        "it fails with TokenStoreLockTimeoutError; raise it for token endpoints slower than that.",
+        str(DEFAULT_LOCK_WAIT_TIMEOUT),
+        "120",
+    ),
+    "redis_lock_timeout": Option(
+        "Lease in seconds of the Redis refresh lock; a watchdog renews it while the holder lives, so it only "
+        "bounds how long a crashed holder blocks the others.",
+        str(DEFAULT_REDIS_LOCK_TIMEOUT),
+        "30",
     ),
     "callback_base_url": Option(
         "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
@@ -199,17 +213,32 @@ def redis_tls() -> RedisTls:
 
 def redis_socket_timeout() -> float:
     """``[oauth_connector] redis_socket_timeout`` in seconds (default 5)."""
+    return seconds("redis_socket_timeout", DEFAULT_REDIS_SOCKET_TIMEOUT, 600)
+
+
+def lock_wait_timeout() -> float:
+    """``[oauth_connector] lock_wait_timeout``: seconds a task waits for another's token refresh (default 60)."""
+    return seconds("lock_wait_timeout", DEFAULT_LOCK_WAIT_TIMEOUT, 3600)
+
+
+def redis_lock_timeout() -> float:
+    """``[oauth_connector] redis_lock_timeout``: the Redis refresh lock's lease in seconds (default 30)."""
+    return seconds("redis_lock_timeout", DEFAULT_REDIS_LOCK_TIMEOUT, 3600)
+
+
+def seconds(name: str, default: float, upper: float) -> float:
+    """``[oauth_connector] <name>`` as seconds in ``(0, upper]``, else ``default``; :class:`ConfigError` if not."""
     from airflow_oauth_connector.exceptions import ConfigError
 
-    text = option("redis_socket_timeout")
+    text = option(name)
     if text is None:
-        return DEFAULT_REDIS_SOCKET_TIMEOUT
+        return default
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not 0 < value <= 600:
-        raise ConfigError(f"[{SECTION}] redis_socket_timeout is {text[:20]!r}; expected seconds in (0, 600]")
+    if not 0 < value <= upper:  # also refuses nan
+        raise ConfigError(f"[{SECTION}] {name} is {text[:20]!r}; expected seconds in (0, {upper:g}]")
     return value
 
 

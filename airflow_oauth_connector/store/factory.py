@@ -80,7 +80,7 @@ def store_named(name: str) -> TokenStore:
 
 def _settings(backend: StoreBackend) -> tuple[str, ...]:
     if backend is StoreBackend.FILE:
-        return (str(config.token_directory().absolute()),)
+        return (str(config.token_directory().absolute()), str(config.lock_wait_timeout()))
     if backend is StoreBackend.REDIS:
         tls = config.redis_tls()
         return (
@@ -90,6 +90,8 @@ def _settings(backend: StoreBackend) -> tuple[str, ...]:
             tls.cert_file or "",
             tls.key_file or "",
             str(config.redis_socket_timeout()),
+            str(config.lock_wait_timeout()),
+            str(config.redis_lock_timeout()),
         )
     return (config.variable_prefix(),)
 
@@ -98,11 +100,12 @@ def _create(backend: StoreBackend, settings: tuple[str, ...], codec: TokenCodec)
     if backend is StoreBackend.FILE:
         from airflow_oauth_connector.store.file import FileTokenStore
 
-        return FileTokenStore(Path(settings[0]), codec=codec)
+        directory, wait = settings
+        return FileTokenStore(Path(directory), codec=codec, wait_timeout=float(wait))
     if backend is StoreBackend.REDIS:
         from airflow_oauth_connector.store.redis import RedisTokenStore
 
-        url, prefix, ca_file, cert_file, key_file, timeout = settings
+        url, prefix, ca_file, cert_file, key_file, timeout, wait, lease = settings
         return RedisTokenStore(
             url,
             prefix=prefix,
@@ -111,6 +114,8 @@ def _create(backend: StoreBackend, settings: tuple[str, ...], codec: TokenCodec)
             cert_file=cert_file or None,
             key_file=key_file or None,
             socket_timeout=float(timeout),
+            wait_timeout=float(wait),
+            lock_timeout=float(lease),
         )
     from airflow_oauth_connector.store.variables import VariableTokenStore
 

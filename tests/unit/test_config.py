@@ -67,3 +67,25 @@ def test_default_deferrable_follows_airflow(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.default_deferrable() is True
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "false")
     assert config.default_deferrable() is False
+
+
+@pytest.mark.parametrize(
+    ("reader", "name", "default"),
+    [
+        (config.redis_socket_timeout, "redis_socket_timeout", 5.0),
+        (config.lock_wait_timeout, "lock_wait_timeout", 60.0),
+        (config.redis_lock_timeout, "redis_lock_timeout", 30.0),
+    ],
+)
+def test_seconds_options_default_override_and_refuse_nonsense(
+    monkeypatch: pytest.MonkeyPatch, reader: object, name: str, default: float
+) -> None:
+    assert callable(reader)
+    assert reader() == default
+    assert config.OPTIONS[name].default == str(default)  # the provider info declares the reader's default
+    monkeypatch.setenv(ENV + name.upper(), "12.5")
+    assert reader() == 12.5
+    for bad in ("0", "-3", "nan", "soon", "1e9"):
+        monkeypatch.setenv(ENV + name.upper(), bad)
+        with pytest.raises(ConfigError, match=rf"\[oauth_connector\] {name} is '{bad}'; expected seconds in \(0, "):
+            reader()

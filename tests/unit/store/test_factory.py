@@ -81,6 +81,19 @@ def test_changed_settings_give_another_store(tmp_path: Path, monkeypatch: pytest
     assert third.codec.encrypted
 
 
+def test_lock_timing_comes_from_the_provider_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = store_named("file")
+    assert isinstance(default, FileTokenStore)
+    assert default.wait_timeout == 60.0
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__LOCK_WAIT_TIMEOUT", "150")
+    monkeypatch.setenv("AIRFLOW__OAUTH_CONNECTOR__REDIS_LOCK_TIMEOUT", "45")
+    file_store, redis_store = store_named("file"), store_named("redis")
+    assert isinstance(file_store, FileTokenStore)
+    assert file_store.wait_timeout == 150.0
+    assert isinstance(redis_store, RedisTokenStore)
+    assert (redis_store.wait_timeout, redis_store.lock_timeout) == (150.0, 45.0)
+
+
 def test_commit_token_and_status(tmp_path: Path) -> None:
     token = make_token()
     status = TokenStatus(state=AuthState.NEEDS_REAUTHORIZATION)
