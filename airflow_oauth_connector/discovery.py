@@ -98,7 +98,9 @@ def fetch_metadata(profile: OAuthProfile, session: requests.Session) -> dict[str
                 url=url,
             )
         except EndpointUnreachableError as exc:
-            raise exc.located(profile.conn_id, "Issuer URL field (issuer_url)", "its issuer's metadata at") from None
+            raise exc.located(
+                profile.conn_id, field="Issuer URL field (issuer_url)", what="its issuer's metadata at"
+            ) from None
         tried.append(f"{url} (HTTP {response.status_code})")
         if response.status_code != 200:
             continue

@@ -31,6 +31,18 @@ class OAuthConnectorError(AirflowException):
         error.arguments = (args, kwargs)
         return error
 
+    def located(self, conn_id: str, **where: str) -> Self:
+        """
+        This error naming the connection and ``where`` it failed (``url=``: the token URL, no query; or
+        ``field=`` and ``what=`` for an unreachable endpoint), built again from its ``arguments``; the error
+        itself when it names a connection already. Only for the errors raised before their connection is known,
+        whose constructors take these keywords: token responses, token endpoint errors, unreachable endpoints.
+        """
+        if getattr(self, "conn_id", None):
+            return self
+        args, kwargs = self.arguments
+        return type(self)(*args, **{**kwargs, "conn_id": conn_id, **where})
+
 
 class ProfileError(OAuthConnectorError):
     """A connection's OAuth profile is invalid: ``field`` names the offending field (its key)."""
@@ -98,12 +110,6 @@ class TokenResponseError(OAuthConnectorError):
         super().__init__(f"Connection {conn_id!r}, token URL {url}: {message}" if conn_id else message)
         self.message = message
 
-    def located(self, conn_id: str, url: str) -> TokenResponseError:
-        """This error naming the connection and the token URL it came from (no query)."""
-        if self.conn_id:
-            return self
-        return type(self)(self.message, status_code=self.http_status, conn_id=conn_id, url=url)
-
 
 class TokenEndpointError(OAuthConnectorError):
     """The token endpoint returned an OAuth 2.0 error response (RFC 6749 section 5.2)."""
@@ -138,12 +144,6 @@ class TokenEndpointError(OAuthConnectorError):
 
     def hint(self) -> str:
         return ""
-
-    def located(self, conn_id: str, url: str) -> TokenEndpointError:
-        """This error naming the connection and the token URL (no query) that answered it."""
-        if self.conn_id:
-            return self
-        return type(self)(self.error, self.description, status_code=self.http_status, conn_id=conn_id, url=url)
 
     @staticmethod
     def create(error: str, description: str | None, status_code: int | None) -> TokenEndpointError:
@@ -182,11 +182,6 @@ class GrantRefusedError(InvalidGrantError):
             f"{where} refused the refresh token (HTTP {status_code}) and gave no reason: the grant was "
             f"revoked, expired or already used. Authorize the connection again",
         )
-
-    def located(self, conn_id: str, url: str) -> GrantRefusedError:
-        if self.conn_id:
-            return self
-        return GrantRefusedError(self.http_status or 400, conn_id=conn_id, url=url)
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -343,24 +338,6 @@ class EndpointUnreachableError(OAuthConnectorError):
         else:
             message = f"{method} {url} failed after {attempts} attempt{plural} in {elapsed:.1f} s: {happened}. {hint}"
         super().__init__(message)
-
-    def located(self, conn_id: str, field: str, what: str = "its token URL") -> EndpointUnreachableError:
-        """This error naming the connection, ``what`` the URL is and the form ``field`` that holds it."""
-        if self.conn_id:
-            return self
-        return type(self)(
-            self.method,
-            self.url,
-            self.reason,
-            self.attempts,
-            self.elapsed,
-            never_sent=self.never_sent,
-            cause=self.cause,
-            detail=self.detail,
-            conn_id=conn_id,
-            field=field,
-            what=what,
-        )
 
 
 def _unreachable_hint(cause: str, field: str | None) -> str:

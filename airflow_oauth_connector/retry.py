@@ -103,19 +103,22 @@ def _never_sent(exc: BaseException) -> bool:
     """True when the request surely never reached the server (connect failed or timed out)."""
     if isinstance(exc, (requests.exceptions.ConnectTimeout, *_HTTPX_NEVER_SENT)):
         return True
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError):
-            return True
-        nested = current.args[0] if current.args else None
-        if isinstance(nested, BaseException):
-            current = nested
+    return any(isinstance(e, NewConnectionError) for e in _chain(exc))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (urllib3's ``reason``, ``args[0]``, causes and contexts), each once."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 16:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
             continue
+        seen.append(current)
+        nested = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
         reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else current.__cause__
-    return False
+        todo += [e for e in (nested, reason, current.__cause__, current.__context__) if isinstance(e, BaseException)]
+    return seen
 
 
 def is_transient_error(exc: BaseException, *, replayable: bool) -> bool:
@@ -327,21 +330,6 @@ _DNS_TEXT = (
     "no address associated",
     "failed to resolve",
 )
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it wraps (urllib3's ``reason``, ``args[0]``, causes and contexts), each once."""
-    seen: list[BaseException] = []
-    todo = [exc]
-    while todo and len(seen) < 16:
-        current = todo.pop(0)
-        if any(current is s for s in seen):
-            continue
-        seen.append(current)
-        nested = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
-        reason = getattr(current, "reason", None)
-        todo += [e for e in (nested, reason, current.__cause__, current.__context__) if isinstance(e, BaseException)]
-    return seen
 
 
 def describe_transport_error(exc: BaseException, url: str) -> tuple[UnreachableCause, str | None]:

@@ -131,8 +131,9 @@ class TokenClient:
                 "pushed authorization requests need the server's pushed_authorization_request_endpoint; give "
                 "'issuer_url' so it is read from the server's metadata",
             )
-        params = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
-        resources = [v for k, v in parse_qsl(urlsplit(request.url).query) if k == "resource"]
+        query = parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
+        params = dict(query)
+        resources = [v for k, v in query if k == "resource" and v]
         pushed: dict[str, str | Sequence[str]] = {**params, **({"resource": resources} if resources else {})}
         answer = self.post_form(endpoints.par_url, pushed)
         request_uri = answer.get("request_uri")
@@ -202,9 +203,9 @@ class TokenClient:
                 previous_captured=previous_captured,
             )
         except (TokenEndpointError, TokenResponseError) as exc:
-            raise exc.located(self.profile.conn_id, drop_query(url)) from None
+            raise exc.located(self.profile.conn_id, url=drop_query(url)) from None
         except EndpointUnreachableError as exc:
-            raise exc.located(self.profile.conn_id, self._url_field(url)) from None
+            raise exc.located(self.profile.conn_id, field=self._url_field(url)) from None
         if key is not None:
             if not token.is_dpop:
                 raise DPoPError(

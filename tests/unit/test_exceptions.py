@@ -184,7 +184,7 @@ def test_old_names_are_aliases():
 def test_an_unreachable_token_url_has_the_hint_of_its_cause(cause, hint):
     error = EndpointUnreachableError(
         "POST", "https://auth.example.com/token", "ConnectionError: raw", 2, 1.0, cause=cause, detail="what happened"
-    ).located("crm", "Access token URL field (access_url)")
+    ).located("crm", field="Access token URL field (access_url)")
     assert str(error).startswith(
         "Connection 'crm' could not reach its token URL https://auth.example.com/token: what happened "
         "(2 attempts in 1.0 s). "
@@ -199,12 +199,63 @@ def test_located_errors_cross_a_deferral_as_they_are():
     from airflow_oauth_connector.exceptions import InvalidClientError
 
     errors = [
-        InvalidClientError("invalid_client", "bad", status_code=401).located("crm", "https://a.example/token"),
+        InvalidClientError("invalid_client", "bad", status_code=401).located("crm", url="https://a.example/token"),
         EndpointUnreachableError("POST", "https://a.example/token", "r", 1, 0.5, cause="dns", detail="d").located(
-            "crm", "Access token URL field (access_url)"
+            "crm", field="Access token URL field (access_url)"
         ),
     ]
     for error in errors:
         rebuilt = error_from_event(error_to_event(error))
         assert type(rebuilt) is type(error)
         assert str(rebuilt) == str(error)
+
+
+_URL = "https://a.example/token"
+
+
+@pytest.mark.parametrize(
+    ("unlocated", "where", "located_directly"),
+    [
+        (
+            lambda: TokenResponseError("no access_token", status_code=200),
+            {"url": _URL},
+            lambda: TokenResponseError("no access_token", status_code=200, conn_id="crm", url=_URL),
+        ),
+        (
+            lambda: TokenEndpointError.create("invalid_scope", "bad scope", 400),
+            {"url": _URL},
+            lambda: InvalidScopeError("invalid_scope", "bad scope", status_code=400, conn_id="crm", url=_URL),
+        ),
+        (
+            lambda: exc.GrantRefusedError(401),
+            {"url": _URL},
+            lambda: exc.GrantRefusedError(401, conn_id="crm", url=_URL),
+        ),
+        (
+            lambda: EndpointUnreachableError("POST", _URL, "r", 3, 2.0, never_sent=True, cause="refused", detail="d"),
+            {"field": "Issuer URL field (issuer_url)", "what": "its issuer's metadata at"},
+            lambda: EndpointUnreachableError(
+                "POST",
+                _URL,
+                "r",
+                3,
+                2.0,
+                never_sent=True,
+                cause="refused",
+                detail="d",
+                conn_id="crm",
+                field="Issuer URL field (issuer_url)",
+                what="its issuer's metadata at",
+            ),
+        ),
+    ],
+)
+def test_located_is_the_error_built_with_its_connection(unlocated, where, located_directly):
+    """``located`` rebuilds the error from its arguments: the same type, message and attributes as building it
+    with the connection, and an error that names its connection already is returned as it is."""
+    located = unlocated().located("crm", **where)
+    expected = located_directly()
+    assert type(located) is type(expected)
+    assert str(located) == str(expected)
+    assert vars(located) == vars(expected)
+    assert located.located("other", **where) is located

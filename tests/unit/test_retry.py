@@ -163,6 +163,17 @@ def test_other_errors(exc):
         assert is_transient_error(exc, replayable=True) is False
 
 
+def test_new_connection_error_found_through_reason_and_context():
+    """The walk of :func:`describe_transport_error` (args[0], urllib3's reason, causes and contexts)."""
+    from urllib3.exceptions import MaxRetryError
+
+    wrapped = requests.ConnectionError(MaxRetryError(None, "/token", NewConnectionError(None, "refused")))  # type: ignore[arg-type]
+    assert is_transient_error(wrapped, replayable=False) is True
+    raised = requests.ConnectionError("while connecting")
+    raised.__context__ = NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    assert is_transient_error(raised, replayable=False) is True
+
+
 def test_self_referencing_exception_chain_terminates():
     exc = requests.ConnectionError("loop")
     exc.__cause__ = exc
