@@ -599,7 +599,34 @@ async def strip_foreign_token(request: httpx.Request) -> None:
 
 # -- tokens in an event loop ---------------------------------------------------------------------------------------
 
-_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+class _Flight:
+    """The single flight of one token key in one loop: its lock, and how the flights that ended went."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.ended = 0  # flights (token requests in a worker thread) that ended, successful or not
+        self.failure: tuple[int, Exception] | None = None  # the last one, when it failed
+
+    def failure_since(self, seen: int) -> Exception | None:
+        """The failure of a flight that ended while the caller waited (it began waiting at ``ended == seen``)."""
+        if self.failure is not None and self.failure[0] > seen:
+            return self.failure[1]
+        return None
+
+    async def run(self, call: Callable[[], Token]) -> Token:
+        try:
+            token = await asyncio.to_thread(call)
+        except Exception as error:
+            self.ended += 1
+            self.failure = (self.ended, error)
+            raise
+        self.ended += 1
+        self.failure = None
+        return token
+
+
+_flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Flight]] = weakref.WeakKeyDictionary()
 _recent: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], tuple[object, Token]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -629,7 +656,9 @@ class AsyncTokens:
     at a time (an ``asyncio.Lock`` per key and loop) asks the manager in a worker thread (store read, token
     request under the store's lock); the others wait in the loop, then adopt the token it obtained if it
     suits their profile (the same key and store), so many triggers that need a token at once cause one
-    token request and one worker-thread hop.
+    token request and one worker-thread hop. When that request fails (after its retries), the callers that
+    were waiting for it get the same error at once, as awaiters of one future would, instead of each making
+    the failing request again in turn; a caller that comes later tries again.
     """
 
     def __init__(self, manager: TokenManager) -> None:
@@ -643,27 +672,31 @@ class AsyncTokens:
         token = self.manager.cached()
         if token is not None:
             return token
-        async with self._flight():
-            token = self._adopt(None)
-            if token is None:
-                token = await asyncio.to_thread(self.manager.get_token)
-                self._remember(token)
-            return token
+        return await self._obtain(None, self.manager.get_token)
 
     async def refresh_after_rejection(self, rejected: Token) -> Token:
-        async with self._flight():
+        return await self._obtain(rejected, lambda: self.manager.refresh_after_rejection(rejected))
+
+    async def _obtain(self, rejected: Token | None, call: Callable[[], Token]) -> Token:
+        flight = self._flight()
+        seen = flight.ended
+        async with flight.lock:
             token = self._adopt(rejected)
-            if token is None:
-                token = await asyncio.to_thread(self.manager.refresh_after_rejection, rejected)
-                self._remember(token)
+            if token is not None:
+                return token
+            failure = flight.failure_since(seen)
+            if failure is not None:
+                raise failure
+            token = await flight.run(call)
+            self._remember(token)
             return token
 
-    def _flight(self) -> asyncio.Lock:
-        locks = _flights.setdefault(asyncio.get_running_loop(), {})
-        lock = locks.get(self.manager.key)
-        if lock is None:
-            lock = locks[self.manager.key] = asyncio.Lock()
-        return lock
+    def _flight(self) -> _Flight:
+        flights = _flights.setdefault(asyncio.get_running_loop(), {})
+        flight = flights.get(self.manager.key)
+        if flight is None:
+            flight = flights[self.manager.key] = _Flight()
+        return flight
 
     def _adopt(self, rejected: Token | None) -> Token | None:
         token = self.manager.cached()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import requests
 
+from airflow_oauth_connector.exceptions import InvalidClientError
 from airflow_oauth_connector.flow import (
     AsyncOAuthAuth,
     AsyncTokens,
@@ -26,7 +27,7 @@ from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
 from tests.support.builders import TOKEN_URL, make_client, make_profile
-from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
+from tests.support.fake_http import FakeTransport, TokenServer, bearer, form, query
 
 ORIGIN = "https://api.example.com:443"
 T = TypeVar("T")
@@ -429,6 +430,38 @@ def test_many_callers_in_one_loop_share_one_token_request():
     assert within(10, go()) == ["access-1"] * 50
     assert server.grants == ["client_credentials"]
     assert all(m.cached() is not None for m in managers)  # later calls need no I/O at all
+
+
+def test_a_failed_token_request_fails_every_waiting_caller_at_once_and_a_later_caller_tries_again():
+    requests_seen: list[str] = []
+    gate = threading.Event()
+    transport = FakeTransport()
+
+    def refusing(request: requests.PreparedRequest) -> Any:
+        requests_seen.append(form(request)["grant_type"])
+        gate.wait(5)
+        return 401, {}, {"error": "invalid_client", "error_description": "client authentication failed"}
+
+    transport.route("POST", TOKEN_URL, refusing)
+    store = MemoryTokenStore()
+    profile = make_profile()
+    managers = [TokenManager(profile, make_client(profile, transport), store) for _ in range(30)]
+
+    async def go() -> list[BaseException | Token]:
+        calls = [asyncio.ensure_future(AsyncTokens(m).get_token()) for m in managers]
+        await asyncio.sleep(0.05)
+        gate.set()  # the token endpoint refuses once every caller is waiting
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = within(10, go())
+    assert requests_seen == ["client_credentials"]  # one request, not one per waiting caller in turn
+    assert all(isinstance(outcome, InvalidClientError) for outcome in outcomes)
+
+    async def later() -> BaseException | Token:
+        return (await asyncio.gather(AsyncTokens(managers[0]).get_token(), return_exceptions=True))[0]
+
+    assert isinstance(within(10, later()), InvalidClientError)
+    assert requests_seen == ["client_credentials"] * 2  # a caller that came after the failure asked again
 
 
 def test_async_refresh_after_rejection_renews_once_for_all_callers():
