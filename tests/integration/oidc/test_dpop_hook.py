@@ -3,8 +3,10 @@ loop refused at once, and one DPoP-bound token shared by two processes through t
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from airflow_oauth_connector.exceptions import DPoPError
@@ -51,6 +53,22 @@ def test_every_call_carries_a_fresh_proof_and_one_token_serves_them(oidc: OidcSe
         assert response.json()["scheme"] == "DPoP"
     assert accepted(oidc) == 5  # the API refuses a replayed jti: each call had its own proof
     assert nonce_challenges(oidc) == 1  # the first call learnt the nonce; the others carried it
+    assert oidc.stats()["token"]["cc-basic client_credentials ok"] == 1
+
+
+def test_async_calls_carry_a_fresh_proof_each_and_learn_the_nonce_once(oidc: OidcServer, dpop_conn: str) -> None:
+    """The trigger's path (``hook.arun``, httpx): the same proofs, nonce handling and one token."""
+    hook = OAuthConnectorHook(dpop_conn, token_store=MemoryTokenStore())
+
+    async def calls() -> list[httpx.Response]:
+        first = await hook.arun("items")  # learns the API's nonce (one challenge, one replay)
+        return [first, *await asyncio.gather(*(hook.arun("items") for _ in range(4)))]
+
+    responses = asyncio.run(asyncio.wait_for(calls(), 60))
+    assert [r.status_code for r in responses] == [200] * 5
+    assert {r.json()["scheme"] for r in responses} == {"DPoP"}
+    assert accepted(oidc) == 5  # each call (concurrent ones too) had its own proof: the API refuses a replayed jti
+    assert nonce_challenges(oidc) == 1
     assert oidc.stats()["token"]["cc-basic client_credentials ok"] == 1
 
 
