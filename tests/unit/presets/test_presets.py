@@ -90,6 +90,19 @@ def test_every_preset_builds_a_profile_with_example_params(slug):
     assert "{" not in (built.authorize_url or "")
 
 
+@pytest.mark.parametrize("slug", [s for s in preset_names() if any(p.derive for p in load_preset(s).params.values())])
+def test_every_choice_derives_its_hosts_and_builds(slug):
+    preset = load_preset(slug)
+    fixed = {name: (p.choices[0] if p.choices else _example(slug, name)) for name, p in preset.params.items()}
+    for name, param in preset.params.items():
+        for table in param.derive.values():
+            assert set(table) == set(param.choices), f"{slug}.{name}: derive must cover exactly the choices"
+        for choice in param.choices:
+            built = profile(slug, {**fixed, name: choice})
+            assert all("{" not in url for url in (built.access_url, built.authorize_url or ""))
+            assert any(host in built.authorize_url for table in param.derive.values() for host in [table[choice]])
+
+
 def _example(slug: str, name: str) -> str:
     return {
         "tenant": "contoso.onmicrosoft.com",
