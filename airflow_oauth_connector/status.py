@@ -1,5 +1,5 @@
 """
-Typed status records that token stores keep beside tokens: a connection's authorization state, and call markers.
+Typed status records that token stores keep beside tokens (a connection's authorization state, call markers).
 
 Two kinds of record live in a store's status slot (JSON, never pickles; stored through the store's codec,
 so Fernet-encrypted like tokens when Airflow has a key):
@@ -15,7 +15,8 @@ so Fernet-encrypted like tokens when Airflow has a key):
 
 :func:`status_from_dict` also reads the untyped records of earlier versions
 (``{"state": "needs_reauthorization", "error": "invalid_grant", "at": ...}``, ``{"state": "sent", ...}``).
-Nothing in a record is secret: failure messages are redacted before they are recorded.
+Nothing in a record is secret: failure messages are redacted before they are recorded. :func:`update_status`
+is how every outcome is recorded (read, change, save; a failing store never fails the caller).
 """
 
 from __future__ import annotations
@@ -23,14 +24,20 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
+import logging
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_oauth_connector.redaction import redact
+
+if TYPE_CHECKING:
+    from airflow_oauth_connector.store.base import TokenStore
+
+log = logging.getLogger(__name__)
 
 #: Longest failure message kept in a record (a token error with its connection, URL and hint fits).
 MAX_MESSAGE = 500
@@ -305,6 +312,46 @@ def status_from_dict(data: Mapping[str, Any]) -> StatusRecord:
 def as_token_status(record: StatusRecord | None) -> TokenStatus:
     """``record`` if it is a :class:`TokenStatus`, else an empty one (nothing recorded)."""
     return record if isinstance(record, TokenStatus) else TokenStatus()
+
+
+StatusChange = TokenStatus | Callable[[TokenStatus], TokenStatus]
+"""How an outcome changes a status record: a function of the stored record, or the new record itself."""
+
+
+def update_status(
+    store: TokenStore | Callable[[], TokenStore],
+    key: str,
+    change: StatusChange,
+    *,
+    conn_id: str,
+    what: str,
+    lock: bool = False,
+) -> TokenStatus | None:
+    """
+    Record an outcome in the status record under ``key``; returns the record saved (``None``: not saved).
+
+    ``change`` is applied to the stored record (read here), or, given as a :class:`TokenStatus` built from a
+    record the caller has just read or written, saved as it is without a read. ``store`` may be given as how
+    to find it (finding it may fail too, e.g. no store configured). With ``lock`` the update holds the key's
+    lock (a caller that already holds it passes ``False``). A store that fails is logged as a warning naming
+    ``what`` was not recorded, the connection and the error's class (never its message, which could quote a
+    stored value) and is ignored: the status the pages show is not worth failing the caller's operation for.
+    """
+    try:
+        target = store() if callable(store) else store
+        with target.lock(key) if lock else contextlib.nullcontext():
+            status = change if isinstance(change, TokenStatus) else change(as_token_status(target.load_status(key)))
+            target.save_status(key, status)
+        return status
+    except Exception as exc:
+        log.warning(
+            "Connection %r: could not record %s in the token store (%s); the OAuth profiles page and the CLI "
+            "may show an older status",
+            conn_id,
+            what,
+            type(exc).__name__,
+        )
+        return None
 
 
 def _legacy_status(data: Mapping[str, Any]) -> TokenStatus:

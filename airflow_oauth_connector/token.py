@@ -59,9 +59,13 @@ class Token:
         The leeway is capped at half the token's lifetime, so a short-lived token (say 30 s, with the default
         60 s leeway) is still used for the first half of its life instead of being renewed on every call.
         """
+        return now >= self.refresh_from(leeway)
+
+    def refresh_from(self, leeway: float) -> float:
+        """The time from which :meth:`needs_refresh` is true: the expiry less the (capped) leeway; never: ``inf``."""
         if self.expires_at is None:
-            return False
-        return now + self.effective_leeway(leeway) >= self.expires_at
+            return math.inf
+        return self.expires_at - self.effective_leeway(leeway)
 
     def effective_leeway(self, leeway: float) -> float:
         """``leeway``, capped at half the token's lifetime when the issue time is known."""

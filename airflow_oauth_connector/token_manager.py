@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,10 +22,12 @@ from airflow_oauth_connector.status import (
     AuthState,
     Failure,
     RefreshInFlight,
+    StatusChange,
     TokenStatus,
     as_token_status,
     current_where,
     format_time,
+    update_status,
 )
 from airflow_oauth_connector.store.base import TokenStore
 from airflow_oauth_connector.store.factory import commit_token
@@ -78,7 +81,7 @@ class TokenManager:
         # Only an authorization-code connection's refresh token supersedes a stored chain.
         self._grant_origin = self._origin if profile.grant_type is GrantType.AUTHORIZATION_CODE else None
         self._held: Token | None = None  # last good token: no store read per request while it is valid
-        self._serve_until = float("-inf")  # clock time at which the held token needs a refresh
+        self._serve_until = -math.inf  # clock time from which the held token is no longer usable
         self._announced = False  # "using the stored token" was logged (or this manager obtained one)
 
     def __repr__(self) -> str:
@@ -86,27 +89,16 @@ class TokenManager:
 
     def current(self) -> Token | None:
         """The stored token (or the one this process holds, if the store lost it), valid or not."""
-        return self.store.load(self.key) or self._cached
+        return self.store.load(self.key) or self._held
 
     def cached(self) -> Token | None:
-        """The token this manager holds in memory while it is still usable (no I/O), else ``None``."""
-        cached = self._cached
-        return cached if cached is not None and self._usable(cached) else None
+        """The token this manager holds in memory while it is still usable (no I/O, no check but the clock)."""
+        return self._held if self._clock() < self._serve_until else None
 
-    @property
-    def _cached(self) -> Token | None:
-        return self._held
-
-    @_cached.setter
-    def _cached(self, token: Token | None) -> None:
+    def _hold(self, token: Token | None) -> None:
         """Hold ``token`` in memory, with the clock time from which it is no longer served from there."""
         self._held = token
-        if token is None or self._superseded(token):
-            self._serve_until = float("-inf")
-        elif token.expires_at is None:
-            self._serve_until = float("inf")
-        else:
-            self._serve_until = token.expires_at - token.effective_leeway(self.profile.expiry_leeway)
+        self._serve_until = self._usable_until(token)
 
     def adopt(self, token: Token) -> bool:
         """
@@ -115,13 +107,17 @@ class TokenManager:
         """
         if not self._usable(token):
             return False
-        self._cached = token
+        self._hold(token)
         return True
 
     def _usable(self, token: Token | None) -> bool:
-        if token is None or token.needs_refresh(self._clock(), self.profile.expiry_leeway):
-            return False
-        return not self._superseded(token)
+        return self._clock() < self._usable_until(token)
+
+    def _usable_until(self, token: Token | None) -> float:
+        """The clock time from which ``token`` needs a refresh (at once: none, or superseded by a newer grant)."""
+        if token is None or self._superseded(token):
+            return -math.inf
+        return token.refresh_from(self.profile.expiry_leeway)
 
     def _superseded(self, token: Token) -> bool:
         """The connection holds a newer grant (re-authorized, or a pasted refresh token): newest wins."""
@@ -129,9 +125,8 @@ class TokenManager:
 
     def get_token(self) -> Token:
         """A token that is valid for at least the profile's leeway, fetched or refreshed if needed."""
-        if self._clock() < self._serve_until:  # the hot path: the held token, no store read
-            held = self._held
-            assert held is not None
+        held = self.cached()  # the hot path: no store read while the held token is usable
+        if held is not None:
             return held
         token = self.store.load(self.key)
         if token is not None and self._usable(token):
@@ -146,7 +141,7 @@ class TokenManager:
 
     def _serve_stored(self, token: Token) -> Token:
         """Hold a token read from the store; say so once per manager (its expiry, never the token)."""
-        self._cached = token
+        self._hold(token)
         if not self._announced:
             self._announced = True
             expiry = "no stated expiry" if token.expires_at is None else f"expires at {format_time(token.expires_at)}"
@@ -160,7 +155,7 @@ class TokenManager:
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and token.access_token != rejected.access_token and self._usable(token):
-                self._cached = token
+                self._hold(token)
                 return token
             return self._renew(token or rejected)
 
@@ -172,68 +167,49 @@ class TokenManager:
     def forget(self) -> None:
         """Drop the stored token (the connection's own refresh token, if any, is kept)."""
         with self.store.lock(self.key):
-            self._cached = None
+            self._hold(None)
             self.store.delete(self.key)
 
     def _renew(self, previous: Token | None) -> Token:
         """
         Obtain a token (the caller holds the lock); see the class docstring for refresh guards. The outcome is
-        recorded in the status record: the failure (kind, redacted message, time, where) or the success.
+        recorded in the status record: the failure (kind, redacted message, time, where) or the success. A
+        machine grant's record is read only to record a failure (a success replaces it whole).
         """
-        status = self._guard_refresh(previous) if self.profile.grant_type.needs_person else self._last_status()
+        guarded = self._guard_refresh(previous) if self.profile.grant_type.needs_person else None
         try:
             token = self._obtain(previous)
-        except InvalidGrantError as exc:
-            if self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
-                failed = replace(status, chain=self._chain(previous))
-                self._record(failed.failed(self._failure(exc, previous), AuthState.NEEDS_REAUTHORIZATION))
-            else:
-                self._record(status.failed(self._failure(exc, previous)))
-            raise
-        except AuthorizationRequiredError:
-            self._record(replace(status, state=AuthState.NOT_AUTHORIZED, in_flight=None))
-            raise
-        except EndpointUnreachableError as exc:
-            # A refresh that may have been processed stays in flight (its rotated token may be lost).
-            kept = self.profile.grant_type.needs_person and not exc.never_sent
-            self._record(status.failed(self._failure(exc, previous), keep_in_flight=kept))
-            raise
-        except Exception as exc:  # the server answered (nothing was rotated), or the request was not made
-            self._record(status.failed(self._failure(exc, previous)))
+        except Exception as exc:  # recorded, then raised as it is
+            change = self._failed(exc, previous)
+            self._record(change if guarded is None else change(guarded))
             raise
         token = self._commit(token)
-        self._record(status.succeeded(self._clock()))
-        self._cached = token
+        self._record((guarded or TokenStatus()).succeeded(self._clock()))
+        self._hold(token)
         self._announced = True  # the token client logged that it obtained this one
         return token
+
+    def _failed(self, error: Exception, previous: Token | None) -> Callable[[TokenStatus], TokenStatus]:
+        """How a failed token request changes the status record."""
+        if isinstance(error, AuthorizationRequiredError):
+            return lambda status: replace(status, state=AuthState.NOT_AUTHORIZED, in_flight=None)
+        failure = self._failure(error, previous)
+        if isinstance(error, InvalidGrantError) and self.profile.grant_type is GrantType.AUTHORIZATION_CODE:
+            chain = self._chain(previous)
+            return lambda status: replace(status, chain=chain).failed(failure, AuthState.NEEDS_REAUTHORIZATION)
+        # A refresh that may have been processed stays in flight (its rotated token may be lost); an answered
+        # error (nothing was rotated), or a request that was not made, ends it.
+        unreachable = isinstance(error, EndpointUnreachableError) and not error.never_sent
+        kept = unreachable and self.profile.grant_type.needs_person
+        return lambda status: status.failed(failure, keep_in_flight=kept)
 
     def _failure(self, error: BaseException, previous: Token | None) -> Failure:
         secrets = tuple(known_secrets(self.profile, previous))
         return Failure.of(error, at=self._clock(), where=current_where(), secrets=secrets)
 
-    def _record(self, status: TokenStatus) -> None:
+    def _record(self, change: StatusChange) -> None:
         """Save the outcome of a token request; a store that fails here is logged and ignored (never a secret)."""
-        try:
-            self.store.save_status(self.key, status)
-        except Exception as exc:
-            log.warning(
-                "Connection %r: could not record the token request's outcome in the token store (%s); the "
-                "OAuth profiles page may show an older status",
-                self.profile.conn_id,
-                type(exc).__name__,
-            )
-
-    def _last_status(self) -> TokenStatus:
-        """The status record for a machine grant's outcome; an unreadable one is logged and taken as empty."""
-        try:
-            return self._status()
-        except Exception as exc:
-            log.warning(
-                "Connection %r: could not read the status record from the token store (%s)",
-                self.profile.conn_id,
-                type(exc).__name__,
-            )
-            return TokenStatus()
+        update_status(self.store, self.key, change, conn_id=self.profile.conn_id, what="the token request's outcome")
 
     def _status(self) -> TokenStatus:
         return as_token_status(self.store.load_status(self.key))

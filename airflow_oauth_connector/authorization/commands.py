@@ -9,7 +9,7 @@ authorization (a code exchange, a device grant) in the status record, as happeni
 
 from __future__ import annotations
 
-import logging
+import functools
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from airflow_oauth_connector.authorization.repository import (
     stored_connection,
     write_extra,
 )
-from airflow_oauth_connector.status import Failure, TokenStatus, Where, as_token_status
+from airflow_oauth_connector.status import Failure, TokenStatus, Where, update_status
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token, refresh_origin
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
     from airflow_oauth_connector.profile import OAuthProfile
     from airflow_oauth_connector.store.base import TokenStore
-
-log = logging.getLogger(__name__)
 
 #: Keys of the connection extra written by :func:`save_authorization`; every one holding a secret has
 #: ``token`` in its name, so Airflow's secrets masker hides it in the UI and in logs.
@@ -88,13 +86,9 @@ def save_authorization(conn_id: str, token: Token, *, session: Session | None = 
 
 def _record_success(store: TokenStore, profile: OAuthProfile, at: float) -> None:
     """The authorization succeeded: the last failure and "needs re-authorization" are cleared, the time kept."""
-    try:
-        status = as_token_status(store.load_status(profile.cache_key))
-        store.save_status(profile.cache_key, status.succeeded(at))
-    except Exception as exc:  # the token is saved; a status the page shows is not worth failing for
-        log.warning(
-            "Connection %r: could not record the authorization in the status (%s)", profile.conn_id, type(exc).__name__
-        )
+    update_status(
+        store, profile.cache_key, lambda status: status.succeeded(at), conn_id=profile.conn_id, what="the authorization"
+    )
 
 
 def record_failure(
@@ -107,15 +101,14 @@ def record_failure(
     """
     place = where.value if isinstance(where, Where) else where
     failure = Failure.of(error, at=time.time(), where=place, secrets=(profile.client_secret, *secrets))
-    try:
-        store = store_for(profile)
-        with store.lock(profile.cache_key):
-            status = as_token_status(store.load_status(profile.cache_key))
-            store.save_status(profile.cache_key, status.failed(failure, keep_in_flight=True))
-    except Exception as exc:
-        log.warning(
-            "Connection %r: could not record the failed authorization (%s)", profile.conn_id, type(exc).__name__
-        )
+    update_status(
+        lambda: store_for(profile),
+        profile.cache_key,
+        lambda status: status.failed(failure, keep_in_flight=True),
+        conn_id=profile.conn_id,
+        what="the failed authorization",
+        lock=True,
+    )
 
 
 def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]:
@@ -127,7 +120,7 @@ def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]
     not the stored connection's. Every stored ``oauth_connector`` connection with the same credentials and
     endpoints (the same cache key but for the id) gets the outcome too: its failure (kind, message, time,
     ``test``) or its success. Nothing happens for a connection that is itself stored, or for unsaved settings
-    that differ from every stored connection.
+    that differ from every stored connection. A twin whose store fails is logged and skipped.
     """
     from airflow.models import Connection as ConnectionModel
     from sqlalchemy import select
@@ -147,15 +140,24 @@ def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]
             if twin.cache_key.split(":", 1)[1] == digest:
                 twins.append(twin)
     for twin in twins:
-        store = store_for(twin)
-        with store.lock(twin.cache_key):
-            status = as_token_status(store.load_status(twin.cache_key))
-            if outcome.last_event_failed and outcome.failure is not None:
-                status = status.failed(outcome.failure, keep_in_flight=True)
-            elif outcome.last_success is not None:
-                status = replace(status.succeeded(outcome.last_success, refreshed=False), in_flight=status.in_flight)
-            store.save_status(twin.cache_key, status)
+        update_status(
+            functools.partial(store_for, twin),
+            twin.cache_key,
+            functools.partial(_with_outcome, outcome),
+            conn_id=twin.conn_id,
+            what="the connection test's outcome",
+            lock=True,
+        )
     return [twin.conn_id for twin in twins]
+
+
+def _with_outcome(outcome: TokenStatus, status: TokenStatus) -> TokenStatus:
+    """``status`` after a test's ``outcome``: its failure, else its success (an in-flight refresh stays)."""
+    if outcome.last_event_failed and outcome.failure is not None:
+        return status.failed(outcome.failure, keep_in_flight=True)
+    if outcome.last_success is not None:
+        return replace(status.succeeded(outcome.last_success, refreshed=False), in_flight=status.in_flight)
+    return status
 
 
 def forget_tokens(conn_id: str, *, session: Session | None = None) -> None:

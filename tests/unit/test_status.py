@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,12 +14,14 @@ from airflow_oauth_connector.exceptions import (
     InvalidClientError,
     InvalidGrantError,
     TokenResponseError,
+    TokenStoreError,
 )
 from airflow_oauth_connector.status import (
     AuthState,
     CallMarker,
     Failure,
     RefreshInFlight,
+    StatusRecord,
     TokenStatus,
     Where,
     as_token_status,
@@ -25,7 +30,9 @@ from airflow_oauth_connector.status import (
     recording_where,
     status_from_dict,
     task_where,
+    update_status,
 )
+from airflow_oauth_connector.store import MemoryTokenStore, TokenStore
 from airflow_oauth_connector.store.codec import TokenCodec
 
 SECRET = "refresh-SECRET-123"
@@ -170,3 +177,107 @@ def test_the_in_flight_record_drops_a_state_about_another_grant() -> None:
     assert refreshing.chain == "new"
     not_yet = TokenStatus(state=AuthState.NOT_AUTHORIZED, chain="c")
     assert not_yet.refreshing(RefreshInFlight(started_at=1.0, holder="h:1", chain="c")).state is None
+
+
+# -- update_status: the one way an outcome is recorded (load, change, save; a failing store is logged) ---------
+
+
+class _CountingStore(MemoryTokenStore):
+    """A memory store that counts status reads and writes, and can be told to fail them."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        super().__init__()
+        self.reads = self.writes = 0
+        self.failing = failing
+
+    def load_status(self, key: str) -> StatusRecord | None:
+        self.reads += 1
+        if self.failing == "load":
+            raise TokenStoreError(f"reading the status failed near {SECRET}")
+        return super().load_status(key)
+
+    def save_status(self, key: str, status: StatusRecord) -> None:
+        self.writes += 1
+        if self.failing == "save":
+            raise TokenStoreError(f"saving the status failed near {SECRET}")
+        super().save_status(key, status)
+
+
+FAILURE = Failure(kind="invalid_client", message="bad client", at=20.0, where="test")
+
+
+def test_update_status_applies_the_change_to_the_stored_record() -> None:
+    store = _CountingStore()
+    store.save_status("k", TokenStatus().succeeded(10.0))
+    saved = update_status(store, "k", lambda status: status.failed(FAILURE), conn_id="c", what="the outcome")
+    assert saved == TokenStatus(failure=FAILURE, last_success=10.0, last_refresh=10.0)
+    assert store.load_status("k") == saved
+    assert (store.reads, store.writes) == (2, 2)  # the update's read and write, then this test's read
+
+
+def test_update_status_saves_a_given_record_without_reading() -> None:
+    store = _CountingStore()
+    record = TokenStatus().succeeded(5.0)
+    assert update_status(store, "k", record, conn_id="c", what="the outcome") == record
+    assert (store.reads, store.writes) == (0, 1)
+
+
+def test_update_status_on_an_empty_slot_or_a_call_marker_starts_from_an_empty_record() -> None:
+    store = _CountingStore()
+    store.save_status("marker", CallMarker(state="sent", at=1.0))
+    for key in ("empty", "marker"):
+        saved = update_status(store, key, lambda status: status.failed(FAILURE), conn_id="c", what="x")
+        assert saved == TokenStatus(failure=FAILURE)
+
+
+@pytest.mark.parametrize("failing", ["load", "save", "lock", "lookup"])
+def test_a_failing_store_is_logged_by_class_and_never_raised(failing: str, caplog: pytest.LogCaptureFixture) -> None:
+    store = _CountingStore(failing)
+
+    def lookup() -> TokenStore:
+        if failing == "lookup":
+            raise TokenStoreError(f"no store configured near {SECRET}")
+        return store
+
+    if failing == "lock":
+        store.lock = lambda key: _failing_lock()  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.status"):
+        saved = update_status(lookup, "k", lambda s: s.failed(FAILURE), conn_id="crm", what="the outcome", lock=True)
+    assert saved is None
+    assert "Connection 'crm': could not record the outcome in the token store (TokenStoreError)" in caplog.text
+    assert SECRET not in caplog.text
+    assert store.writes == (1 if failing == "save" else 0)  # nothing saved after a failed lookup, lock or read
+
+
+@contextlib.contextmanager
+def _failing_lock() -> Iterator[None]:
+    raise TokenStoreError(f"the lock timed out near {SECRET}")
+    yield  # pragma: no cover
+
+
+def test_update_status_with_lock_reads_and_saves_under_the_keys_lock() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    class Watched(MemoryTokenStore):
+        locked = False
+
+        @contextlib.contextmanager
+        def lock(self, key: str) -> Iterator[None]:
+            with super().lock(key):
+                self.locked = True
+                yield
+                self.locked = False
+
+        def load_status(self, key: str) -> StatusRecord | None:
+            seen.append(("load", self.locked))
+            return super().load_status(key)
+
+        def save_status(self, key: str, status: StatusRecord) -> None:
+            seen.append(("save", self.locked))
+            super().save_status(key, status)
+
+    store = Watched()
+    update_status(store, "k", lambda status: status.failed(FAILURE), conn_id="c", what="x", lock=True)
+    update_status(store, "k", lambda status: status.succeeded(30.0), conn_id="c", what="x")  # the caller's lock
+    assert seen == [("load", True), ("save", True), ("load", False), ("save", False)]
+    assert store.load_status("k") == TokenStatus(last_success=30.0, last_refresh=30.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -119,6 +120,16 @@ def test_needs_refresh_with_leeway():
     assert token.needs_refresh(NOW + 50, 60) is True
     assert token.needs_refresh(NOW + 100, 0) is True
     assert token.needs_refresh(NOW + 200, 0) is True
+
+
+def test_refresh_from_is_where_needs_refresh_starts():
+    token = Token(access_token="at", expires_at=NOW + 100, issued_at=NOW)
+    for leeway in (0, 30, 60, 500):  # the leeway is capped at half the lifetime (50 s)
+        due = token.refresh_from(leeway)
+        assert due == NOW + 100 - min(leeway, 50)
+        assert token.needs_refresh(due, leeway) is True
+        assert token.needs_refresh(due - 0.001, leeway) is False
+    assert Token(access_token="at").refresh_from(60) == math.inf
 
 
 def test_to_dict_from_dict_round_trip():

@@ -234,15 +234,47 @@ def test_valid_token_is_served_from_the_process_without_a_store_read():
     assert CountingStore.loads == before
 
 
+def test_cached_is_the_hot_path_held_token_until_the_leeway_before_expiry() -> None:
+    """One rule for the memory-held token: cached() serves it exactly while get_token does without I/O."""
+    clock = Clock()
+    store = MemoryTokenStore()
+    tokens, _ = manager(make_profile(expiry_leeway=60), TokenServer(expires_in=300), clock, store)
+    assert tokens.cached() is None
+    first = tokens.get_token()
+    clock.now += 239
+    assert tokens.cached() is first
+    clock.now += 1  # the refresh point: neither cached() nor the hot path serves it any longer
+    assert tokens.cached() is None
+    assert tokens.get_token() is not first
+    tokens.forget()
+    assert tokens.cached() is None
+
+
+def test_a_token_of_an_older_grant_is_never_held_for_serving() -> None:
+    clock = Clock()
+    old = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-0")
+    tokens, _ = manager(old, TokenServer(expires_in=300), clock)
+    stale = tokens.get_token()  # its chain starts at refresh-0
+    new = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token="refresh-new")
+    renewed, _ = manager(new, TokenServer(expires_in=300), clock)
+    assert renewed.adopt(stale) is False
+    assert renewed.cached() is None
+
+
 # -- the status record: every token request's outcome, where it happened (issue 11, point 4) ---------------
 
 
 class CountingStore(MemoryTokenStore):
-    """A memory store that counts status writes (a served token must not write one)."""
+    """A memory store that counts status reads and writes (a served token must not write one)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.status_reads = 0
         self.status_writes = 0
+
+    def load_status(self, key):
+        self.status_reads += 1
+        return super().load_status(key)
 
     def save_status(self, key, status):
         self.status_writes += 1
@@ -319,6 +351,38 @@ def test_a_served_token_writes_no_status() -> None:
     assert transport.requests == []
 
 
+def test_a_successful_machine_grant_fetch_reads_no_status_record() -> None:
+    """The success replaces the record whole (the failure cleared, the time kept): nothing to read first."""
+    clock = Clock()
+    store = CountingStore()
+    tokens, _ = manager(make_profile(), TokenServer(), clock, store)
+    fetches = 3
+    for _ in range(fetches):
+        clock.now += 10
+        tokens.renew()
+    assert (store.status_reads, store.status_writes) == (0, fetches)
+    assert store.load_status(tokens.key) == TokenStatus(last_success=clock.now, last_refresh=clock.now)
+
+
+def test_a_failed_machine_grant_fetch_reads_the_record_once_to_keep_the_last_success() -> None:
+    clock = Clock()
+    store = CountingStore()
+    replies = [TokenServer(), refusing_client]
+    tokens, _ = manager(make_profile(), lambda request: replies[0](request), clock, store)
+    tokens.renew()
+    succeeded_at = clock.now
+    replies.pop(0)
+    clock.now += 5
+    with pytest.raises(InvalidClientError):
+        tokens.renew()
+    assert (store.status_reads, store.status_writes) == (1, 2)
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.last_success == succeeded_at
+    assert status.failure is not None
+    assert (status.failure.kind, status.failure.at) == ("invalid_client", clock.now)
+
+
 def test_a_failing_status_write_does_not_fail_the_token_request(caplog: pytest.LogCaptureFixture) -> None:
     class StatusDown(MemoryTokenStore):
         def load_status(self, key):
@@ -328,7 +392,7 @@ def test_a_failing_status_write_does_not_fail_the_token_request(caplog: pytest.L
             raise TokenStoreError("Redis token store at redis://cache:6379/0: saving a status failed")
 
     tokens, _ = manager(make_profile(), TokenServer(), Clock(), StatusDown())
-    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.token_manager"):
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.status"):
         assert tokens.get_token().access_token == "access-1"
     assert "could not record the token request's outcome in the token store (TokenStoreError)" in caplog.text
     failing, _ = manager(make_profile(), refusing_client, Clock(), StatusDown())

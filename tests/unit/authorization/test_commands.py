@@ -152,3 +152,72 @@ def test_a_test_of_a_copy_under_a_random_id_is_recorded_on_the_stored_connection
     after = connection_status(conn_id)
     assert (after.state, after.last_failure, after.last_success) == ("ready", None, 1_795_915_400.0)
     assert share_test_outcome(stored, TokenStatus(failure=failure)) == []  # a stored connection records its own
+
+
+def test_a_twin_whose_store_fails_is_skipped_and_the_others_get_the_outcome(
+    db: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from airflow_oauth_connector.authorization import commands
+    from airflow_oauth_connector.exceptions import TokenStoreError
+    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.status import Failure, TokenStatus
+
+    broken, working = add_connection(extra_for("client_credentials")), add_connection(extra_for("client_credentials"))
+    stored = authz.load_profile(working)
+    copy = OAuthProfile.from_fields(
+        "aBcD1234",
+        host="https://api.example.com",
+        login=stored.client_id,
+        password=stored.client_secret,
+        extra=extra_for("client_credentials"),
+    )
+
+    def store_or_fail(profile: Any, override: object | None = None) -> Any:
+        if profile.conn_id == broken:
+            raise TokenStoreError(f"Redis token store unavailable ({stored.client_secret})")
+        return store_for(profile, override)
+
+    monkeypatch.setattr(commands, "store_for", store_or_fail)
+    failure = Failure(kind="invalid_client", message="bad", at=1_795_915_380.0, where="test")
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.status"):
+        assert sorted(commands.share_test_outcome(copy, TokenStatus(failure=failure))) == sorted([broken, working])
+    assert f"Connection {broken!r}: could not record the connection test's outcome" in caplog.text
+    assert_secret_free(caplog.text)
+    assert connection_status(working).state == "failing"
+    assert connection_status(broken).state == "not_tested"
+
+
+def test_a_failed_authorization_that_cannot_be_recorded_is_logged_not_raised(
+    db: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from airflow_oauth_connector.authorization import commands
+    from airflow_oauth_connector.exceptions import InvalidGrantError, TokenStoreNotConfiguredError
+
+    profile = authz.load_profile(add_connection())
+
+    def no_store(profile: Any, override: object | None = None) -> Any:
+        raise TokenStoreNotConfiguredError(profile.conn_id, "CeleryExecutor")
+
+    monkeypatch.setattr(commands, "store_for", no_store)
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.status"):
+        commands.record_failure(profile, InvalidGrantError("invalid_grant", "code expired"), "page")
+    assert f"Connection {profile.conn_id!r}: could not record the failed authorization" in caplog.text
+    assert "(TokenStoreNotConfiguredError)" in caplog.text
+
+
+def test_a_failed_authorization_is_recorded_on_the_page_and_kept_by_a_later_read(db: Any) -> None:
+    from airflow_oauth_connector.authorization.commands import record_failure
+    from airflow_oauth_connector.exceptions import InvalidGrantError
+
+    conn_id = add_connection()
+    profile = authz.load_profile(conn_id)
+    save_authorization(conn_id, authorized_token())
+    record_failure(profile, InvalidGrantError("invalid_grant", "code expired"), "page", secrets=("the-code",))
+    status = connection_status(conn_id)
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_grant", "page")
+    assert status.last_success is not None  # the authorization's success is kept
