@@ -57,7 +57,7 @@ from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.status import Where
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
-from airflow_oauth_connector.validation import FieldProblem, check_connection
+from airflow_oauth_connector.validation import FieldProblem, connection_problems
 
 PROG = "airflow-oauth-connector"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -253,15 +253,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 def settings_problems(conn_id: str) -> list[FieldProblem]:
     """The problems of connection ``conn_id`` (metadata database, environment or secrets backend)."""
-    conn = repository.defined_connection(conn_id)
-    return check_connection(
-        conn_type=conn.conn_type or "",
-        host=conn.host,
-        login=conn.login,
-        password=conn.password,
-        extra=conn.extra or None,
-        conn_id=conn_id,
-    )
+    return connection_problems(repository.defined_connection(conn_id))
 
 
 def cmd_forget(args: argparse.Namespace, console: Console) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_oauth_connector import profile as _profile
 from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError, labelled
@@ -120,6 +120,38 @@ def require_valid(
     problems = check_connection(host=host, login=login, password=password, extra=extra, conn_id=conn_id)
     if problems:
         raise ConnectionSettingsError(conn_id, [p.as_dict() for p in problems])
+
+
+class ConnectionFields(Protocol):
+    """The fields of an Airflow connection that are checked (``airflow.models`` or ``airflow.sdk``'s)."""
+
+    @property
+    def conn_id(self) -> str: ...
+    @property
+    def conn_type(self) -> str | None: ...
+    @property
+    def host(self) -> str | None: ...
+    @property
+    def login(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def extra(self) -> str | None: ...
+
+
+def connection_problems(conn: ConnectionFields) -> list[FieldProblem]:
+    """
+    :func:`check_connection` of an Airflow connection, as read (the hook's ``settings_problems``, the CLI's
+    ``check``); a connection without a type counts as an ``oauth_connector`` one, as the hook reads it so.
+    """
+    return check_connection(
+        conn_type=conn.conn_type or CONN_TYPE,
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        extra=conn.extra or None,
+        conn_id=conn.conn_id,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- the passes

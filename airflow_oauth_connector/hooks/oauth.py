@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import ssl
 import time
@@ -203,12 +202,19 @@ class OAuthConnectorHook(BaseHook):
         return session
 
     async def aload_profile(self) -> OAuthProfile:
-        """Read the connection without blocking an event loop (the triggerer's); later reads use it."""
+        """
+        :attr:`profile` without blocking an event loop (the triggerer's); later reads use it.
+
+        The connection comes from Airflow's async getter; it is parsed by the same
+        :meth:`OAuthProfile.from_connection` as :attr:`profile`, in a worker thread: parsing the extra
+        registers its secrets with Airflow's masker through the synchronous call, which must not run on the
+        loop (Airflow 3.3 refuses it there; 3.1 and 3.2 have no async one). The profile is kept by this hook
+        alone, like :attr:`profile` (a trigger's hook lives for one call; a parse costs ~0.1 ms).
+        """
         if "profile" not in self.__dict__:
             conn = await self.aget_connection(self.oauth_conn_id)
-            extra = await _aextra(conn) if conn.extra else {}
-            fields = (conn.conn_id, conn.host, conn.port, conn.login, conn.password, json.dumps(extra, sort_keys=True))
-            self.__dict__["profile"] = _parsed_profile(fields)
+            parsed = await asyncio.to_thread(OAuthProfile.from_connection, conn)
+            self.__dict__.setdefault("profile", parsed)  # unless read meanwhile by a sync caller
         return self.profile
 
     @cached_property
@@ -340,9 +346,7 @@ class OAuthConnectorHook(BaseHook):
             replayable=options.get("replayable"),
         )
         if options.get("check_response", True) and 400 <= response.status_code < 600:
-            excerpt = await asyncio.to_thread(self.excerpt, response)  # reads the token store: not on the loop
-            reason = response.reason_phrase or ""
-            raise ApiResponseError(verb, drop_query(str(response.url)), response.status_code, reason, excerpt)
+            raise await asyncio.to_thread(self._response_error, response)  # reads the token store: not on the loop
         return response
 
     def _target(self, endpoint: str | None, method: str, retry: RetryOverride) -> tuple[str, str, RetryPolicy]:
@@ -354,11 +358,23 @@ class OAuthConnectorHook(BaseHook):
         """Raise :class:`ApiResponseError` (with a short body excerpt, secrets removed) for a non-2xx."""
         if response.ok:
             return
-        raise ApiResponseError(
+        raise self._response_error(response)
+
+    def _response_error(self, response: requests.Response | httpx.Response) -> ApiResponseError:
+        """
+        The :class:`ApiResponseError` of a final non-2xx answer, of :meth:`run` (requests) and :meth:`arun`
+        (httpx) alike: method, URL without its query, status, reason and a short excerpt without secrets.
+        Reads the token store (for the secrets to remove): in an event loop, call it in a worker thread.
+        """
+        if isinstance(response, requests.Response):
+            reason, url = response.reason, response.url
+        else:
+            reason, url = response.reason_phrase, str(response.url)
+        return ApiResponseError(
             response.request.method or "?",
-            drop_query(response.url or ""),
+            drop_query(url or ""),
             response.status_code,
-            response.reason or "",
+            reason or "",
             self.excerpt(response),
         )
 
@@ -377,18 +393,10 @@ class OAuthConnectorHook(BaseHook):
         return token
 
     def settings_problems(self) -> list[FieldProblem]:
-        """The connection's settings problems (:func:`~airflow_oauth_connector.validation.check_connection`)."""
-        from airflow_oauth_connector.validation import check_connection
+        """The connection's settings problems (:func:`~airflow_oauth_connector.validation.connection_problems`)."""
+        from airflow_oauth_connector.validation import connection_problems
 
-        conn = self.get_connection(self.oauth_conn_id)
-        return check_connection(
-            conn_type=conn.conn_type or CONN_TYPE,
-            host=conn.host,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra or None,
-            conn_id=conn.conn_id,
-        )
+        return connection_problems(self.get_connection(self.oauth_conn_id))
 
     def test_connection(self) -> tuple[bool, str]:
         """
@@ -478,22 +486,6 @@ class _AsyncTokensOnFirstUse:
 
     async def refresh_after_rejection(self, rejected: Token) -> Token:
         return await self._get().refresh_after_rejection(rejected)
-
-
-async def _aextra(conn: Any) -> Any:
-    """The connection's extra, parsed (and its secrets masked) without blocking the loop on any Airflow line."""
-    if hasattr(conn, "aextra_dejson"):  # Airflow 3.3
-        return await conn.aextra_dejson()
-    return await asyncio.to_thread(lambda: conn.extra_dejson)  # 3.1, 3.2: the sync masker, off the loop
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed_profile(fields: tuple[str, str | None, int | None, str | None, str | None, str]) -> OAuthProfile:
-    """A profile from a connection's fields, parsed once per distinct connection (profiles are frozen)."""
-    conn_id, host, port, login, password, extra = fields
-    return OAuthProfile.from_fields(
-        conn_id, host=host, port=port, login=login, password=password, extra=json.loads(extra)
-    )
 
 
 @functools.cache

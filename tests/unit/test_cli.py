@@ -214,3 +214,12 @@ def test_check_lists_every_labelled_problem(monkeypatch: pytest.MonkeyPatch) -> 
 def test_check_an_undefined_connection(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "no_such_conn_for_check"]) == 1
     assert "Connection 'no_such_conn_for_check' is not defined" in capsys.readouterr().err
+
+
+def test_check_and_the_hook_find_the_same_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+
+    bad = set_connection(monkeypatch, "bad_api", grant_type="authorization_code", device_url="http://x.example/d")
+    problems = cli.settings_problems(bad)
+    assert [p.field for p in problems] == ["authorize_url", "device_url"]
+    assert OAuthConnectorHook(bad).settings_problems() == problems

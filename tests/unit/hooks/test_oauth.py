@@ -227,3 +227,82 @@ def test_arun_refuses_an_option_it_does_not_know(connection):
     hook = OAuthConnectorHook(connection(), token_store=MemoryTokenStore())
     with pytest.raises(TypeError, match="unexpected keyword arguments: files, stream"):
         asyncio.run(hook.arun("items", files={}, stream=True))  # type: ignore[call-arg]
+
+
+def test_aload_profile_reads_the_connection_as_the_sync_hook_does(connection):
+    import asyncio
+    import threading
+
+    from airflow_oauth_connector.profile import OAuthProfile
+
+    conn_id = connection(scope="read write", api_headers={"X-Api": "1"})
+    parsed_in: list[bool] = []
+    parse = OAuthProfile.from_connection
+
+    def spied(conn, extra=None):
+        parsed_in.append(threading.current_thread() is threading.main_thread())
+        return parse(conn, extra)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(OAuthProfile, "from_connection", spied)
+        hook = OAuthConnectorHook(conn_id)
+        loaded = asyncio.run(hook.aload_profile())
+    assert parsed_in == [False]  # parsed by from_connection, in a worker thread (not on the event loop)
+    assert hook.profile is loaded  # later reads use it
+    assert loaded == OAuthConnectorHook(conn_id).profile
+
+
+def test_aload_profile_refuses_an_extra_that_is_not_json(monkeypatch):
+    import asyncio
+    import json
+
+    body = {"conn_type": "oauth_connector", "host": API_URL, "login": "c", "password": "s", "extra": "{not json"}
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_JSON", json.dumps(body))
+    with pytest.raises(ProfileError, match="extra") as async_error:
+        asyncio.run(OAuthConnectorHook("not_json").aload_profile())
+    with pytest.raises(ProfileError, match="extra") as sync_error:
+        _ = OAuthConnectorHook("not_json").profile
+    assert str(async_error.value) == str(sync_error.value)
+
+
+def test_a_profile_read_in_an_event_loop_lives_with_its_hook_only(connection):
+    import asyncio
+    import gc
+    import weakref
+
+    hook = OAuthConnectorHook(connection())
+    kept = weakref.ref(asyncio.run(hook.aload_profile()))
+    del hook
+    gc.collect()
+    assert kept() is None  # no process-wide cache keeps the client secret
+
+
+def test_run_and_arun_raise_the_same_error_for_a_non_2xx(connection):
+    import asyncio
+
+    import httpx
+
+    def leaky(request):
+        return 403, {}, {"error": "denied", "echo": bearer(request), "secret": CLIENT_SECRET}
+
+    hook, _ = wired_hook(connection(), leaky)
+    with pytest.raises(ApiResponseError) as sync_error:
+        hook.run("items", params={"api_key": "k"})
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json=leaky(request)[2], request=request)
+
+    async def call() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
+            await hook.arun("items", params={"api_key": "k"}, client=client)
+
+    with pytest.raises(ApiResponseError) as async_error:
+        asyncio.run(call())
+    fields = ("method", "url", "http_status")
+    assert [getattr(async_error.value, f) for f in fields] == [getattr(sync_error.value, f) for f in fields]
+    assert async_error.value.reason == "Forbidden"  # httpx's reason phrase (the fake requests transport has none)
+    for error in (sync_error.value, async_error.value):
+        assert "denied" in error.excerpt
+        assert CLIENT_SECRET not in str(error)
+        assert "access-1" not in str(error)
+        assert "api_key" not in str(error)

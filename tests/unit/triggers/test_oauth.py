@@ -342,23 +342,6 @@ def test_placeholders_are_filled_without_blocking_the_loop(api, monkeypatch):
     assert on_loop == [False]  # the one store read ran in a worker thread, never on the event loop
 
 
-def test_connections_without_async_extra_parsing_work_too():
-    """Airflow 3.1 and 3.2 have no Connection.aextra_dejson: the extra is parsed in a worker thread."""
-    import threading
-
-    from airflow_oauth_connector.hooks.oauth import _aextra
-
-    class OldConnection:  # the part of an Airflow 3.1 Connection that _aextra uses
-        extra = '{"a": 1}'
-
-        @property
-        def extra_dejson(self) -> dict[str, Any]:
-            assert threading.current_thread() is not threading.main_thread()  # never on the event loop
-            return json.loads(self.extra)
-
-    assert within(10, _aextra(OldConnection())) == {"a": 1}
-
-
 def test_a_token_error_in_the_triggerer_is_recorded_as_the_deferred_tasks(api, monkeypatch):
     from types import SimpleNamespace
 
