@@ -26,8 +26,8 @@ Modes of ``authorize`` (authorization-code connections):
     The connection's ``redirect_uri`` is used (required).
 ``--device``
     RFC 8628 device grant: prints a verification URI and user code, then polls the token endpoint. The
-    device authorization endpoint is the connection's ``device_url`` extra, else the issuer metadata's
-    ``device_authorization_endpoint``.
+    device authorization endpoint is the connection's ``device_url`` extra (or its provider preset's), else
+    the issuer metadata's ``device_authorization_endpoint``.
 
 ``check`` lists every invalid setting of the connections, named by the form's labels
 (:mod:`airflow_oauth_connector.validation`; no request is sent), and fails if there is one.
@@ -283,13 +283,10 @@ def cmd_authorize(args: argparse.Namespace, console: Console) -> int:
 
 def _authorized_token(args: argparse.Namespace, profile: OAuthProfile, client: TokenClient, console: Console) -> Token:
     """The token of the mode ``args`` chose (loopback, paste or device)."""
-    conn_id = profile.conn_id
     timeout = args.timeout
     open_browser = not args.no_browser
     if args.mode == "device":
-        device_url = device.device_endpoint(
-            profile, client, authorization.stored_extra(conn_id).get(device.DEVICE_URL_KEY)
-        )
+        device_url = device.device_endpoint(profile, client)  # the profile's device_url (field or preset)
         token = authorize_device(profile, client, device_url, console, timeout=timeout, open_browser=open_browser)
     elif args.mode == "paste":
         token = authorize_paste(profile, client, console, open_browser=open_browser)

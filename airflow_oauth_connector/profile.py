@@ -270,6 +270,8 @@ class OAuthProfile:
     """RFC 9449: DPoP-bound tokens and a fresh proof on every API request."""
     par: bool = False
     """RFC 9126: push authorization requests (also done, whatever this says, when the metadata requires it)."""
+    device_url: str | None = None
+    """RFC 8628 device authorization endpoint (default: the issuer metadata's), for ``authorize --device``."""
 
     @property
     def api_origin(self) -> str:
@@ -493,6 +495,7 @@ class OAuthProfile:
             resource=_resources(p),
             dpop=p.boolean("dpop", False),
             par=p.boolean("par", False),
+            device_url=p.url("device_url", allow_http),
         )
 
 

@@ -41,10 +41,13 @@ class DeviceAuthorization:
     interval: float
 
 
-def device_endpoint(profile: OAuthProfile, client: TokenClient, explicit: str | None = None) -> str:
-    """The device authorization endpoint: ``explicit`` (the ``device_url`` field), else the issuer's metadata."""
-    if isinstance(explicit, str) and explicit.strip():
-        return check_endpoint_url(profile.conn_id, DEVICE_URL_KEY, explicit.strip(), profile.allow_insecure_http)
+def device_endpoint(profile: OAuthProfile, client: TokenClient) -> str:
+    """
+    The device authorization endpoint: the profile's ``device_url`` (the connection's field, else its
+    provider preset's), else the issuer's metadata.
+    """
+    if profile.device_url:
+        return profile.device_url
     url = client.endpoints.device_url
     if not url and profile.issuer_url:
         from airflow_oauth_connector.discovery import fetch_metadata

@@ -216,6 +216,88 @@ def test_check_an_undefined_connection(capsys: pytest.CaptureFixture[str]) -> No
     assert "Connection 'no_such_conn_for_check' is not defined" in capsys.readouterr().err
 
 
+def _device_preset(monkeypatch: pytest.MonkeyPatch, slug: str, device_url: str) -> None:
+    """A provider preset that gives the device authorization endpoint (none of the shipped ones does), valid
+    against the presets' schema, served by ``load_preset`` for the test."""
+    from importlib import resources
+    from types import MappingProxyType
+
+    import jsonschema
+
+    from airflow_oauth_connector import presets
+
+    data = {
+        "name": "Device Test",
+        "docs": "https://auth.example.com/docs",
+        "fields": {
+            "grant_type": "authorization_code",
+            "authorize_url": AUTHORIZE_URL,
+            "access_url": "https://auth.example.com/oauth/token",
+            "device_url": device_url,
+            "host": "https://api.example.com",
+        },
+        "sources": {
+            name: "https://auth.example.com/docs"
+            for name in ("grant_type", "authorize_url", "access_url", "device_url", "host")
+        },
+        "register": {"app": "an app at auth.example.com", "redirect_uri": "the loopback URL", "scopes": "none"},
+        "quirks": [],
+    }
+    schema = json.loads(resources.files(presets).joinpath("schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)  # a preset file may carry device_url
+    preset = presets.Preset(
+        slug=slug,
+        name=data["name"],
+        fields=MappingProxyType(data["fields"]),
+        params=MappingProxyType({}),
+        grant_fields=MappingProxyType({}),
+        param_fields=MappingProxyType({}),
+        scope_extra=MappingProxyType({}),
+        raw=MappingProxyType(data),
+    )
+    shipped = presets.load_preset
+    monkeypatch.setattr(presets, "load_preset", lambda name: preset if name == slug else shipped(name))
+
+
+def test_authorize_device_reads_the_connection_once_and_takes_the_presets_device_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from airflow_oauth_connector.authorization import repository
+    from tests.support.authorization import add_connection, authorized_token, db_extra
+    from tests.support.connection_table import connection_table
+
+    device_url = "https://auth.example.com/oauth/device"
+    _device_preset(monkeypatch, "device_test", device_url)
+    reads: list[str] = []
+    read = repository.stored_connection
+    monkeypatch.setattr(repository, "stored_connection", lambda db, conn_id: reads.append(conn_id) or read(db, conn_id))
+    asked: list[tuple[str, int]] = []
+
+    def device_grant(profile: Any, client: Any, url: str, console: Console, **options: Any) -> Token:
+        asked.append((url, len(reads)))
+        return authorized_token()
+
+    monkeypatch.setattr(cli, "authorize_device", device_grant)
+    with connection_table(tmp_path / "connections.db"):
+        conn_id = add_connection({"provider": "device_test"})
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["authorize", conn_id, "--device", "--no-browser"], stdout=out, stderr=err) == 0, err.getvalue()
+        assert asked == [(device_url, 1)]  # the preset's endpoint, from the one read before the grant
+        assert db_extra(conn_id)["refresh_token"] == authorized_token().refresh_token
+    assert f"Authorized {conn_id!r}" in out.getvalue()
+
+
+def test_the_connections_own_device_url_wins_over_the_presets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.grants import device
+
+    _device_preset(monkeypatch, "device_test", "https://auth.example.com/oauth/device")
+    own = "https://other.example.com/device"
+    profile = make_profile({"provider": "device_test"}, with_access_url=False)
+    assert device.device_endpoint(profile, object()) == "https://auth.example.com/oauth/device"  # type: ignore[arg-type]
+    profile = make_profile({"provider": "device_test", "device_url": own}, with_access_url=False)
+    assert device.device_endpoint(profile, object()) == own  # type: ignore[arg-type]
+
+
 def test_check_and_the_hook_find_the_same_problems(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_oauth_connector.hooks import OAuthConnectorHook
 

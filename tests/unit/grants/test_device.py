@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from airflow_oauth_connector.exceptions import AuthorizationError, InvalidClientError, TokenEndpointError
+from airflow_oauth_connector.exceptions import AuthorizationError, InvalidClientError, ProfileError, TokenEndpointError
 from airflow_oauth_connector.grants.device import (
     DEVICE_GRANT,
     DeviceAuthorization,
@@ -122,9 +122,12 @@ def test_device_endpoint_from_the_field_then_discovery() -> None:
     profile = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, issuer_url=issuer)
     assert device_endpoint(profile, make_client(profile, transport)) == f"{issuer}/device"
     explicit = "https://other.example.com/device"
-    assert device_endpoint(profile, make_client(profile, transport), explicit) == explicit
-    with pytest.raises(Exception, match="device_url"):
-        device_endpoint(profile, make_client(profile, transport), "http://insecure.example.com/device")
+    with_field = make_profile(
+        grant_type="authorization_code", authorize_url=AUTHORIZE_URL, issuer_url=issuer, device_url=explicit
+    )
+    assert device_endpoint(with_field, make_client(with_field, transport)) == explicit
+    with pytest.raises(ProfileError, match="device_url"):  # checked as the connection is read, like every URL
+        make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL, device_url="http://x.example/d")
     no_issuer = make_profile(grant_type="authorization_code", authorize_url=AUTHORIZE_URL)
     with pytest.raises(AuthorizationError, match="no device authorization endpoint"):
         device_endpoint(no_issuer, make_client(no_issuer, FakeTransport()))
