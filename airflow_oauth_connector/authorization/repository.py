@@ -23,14 +23,11 @@ if TYPE_CHECKING:
 
 def load_profile(conn_id: str) -> OAuthProfile:
     """
-    The profile of connection ``conn_id``: from the Airflow metadata database, else from any other source
-    Airflow reads connections from (environment variables, secrets backends).
+    The profile of connection ``conn_id`` as tasks see it: one :func:`defined_connection` lookup, in Airflow's
+    order (secrets backends, then environment variables, then the metadata database), so a connection an
+    environment variable or a secrets backend defines wins over a stored row of the same id, as in a task.
+    Writes go to the stored row (:func:`stored_connection`), which nothing here needs.
     """
-    with session_scope(None) as db:
-        conn = find_connection(db, conn_id)
-        if conn is not None:
-            _check_type(conn)
-            return profile_of(conn)
     conn = defined_connection(conn_id)
     _check_type(conn)
     return profile_of(conn)

@@ -79,3 +79,34 @@ def test_defined_connection_reads_every_source_airflow_reads(db: Any, monkeypatc
     assert repository.defined_connection("repo_env_only").conn_type == "http"  # any type: the caller checks
     with pytest.raises(OAuthConnectorError, match="'repo_nowhere' is not defined"):
         repository.defined_connection("repo_nowhere")
+
+
+def test_load_profile_looks_up_in_airflows_order_with_one_query(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    stored = add_connection(extra_for(scope="read"))
+    queries: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "connection" in statement.lower():
+            queries.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        assert repository.load_profile(stored).scope == "read"
+        assert len(queries) == 1
+        queries.clear()
+        with pytest.raises(OAuthConnectorError, match="is not defined"):
+            repository.load_profile("repo_nowhere")
+        assert len(queries) == 1  # the metadata DB is asked once (it was asked first, then again by Airflow)
+        shadow = {"conn_type": "oauth_connector", "host": "https://api.example.com", "login": "env-client",
+                  "password": SECRET, "extra": extra_for(scope="env")}  # fmt: skip
+        monkeypatch.setenv(f"AIRFLOW_CONN_{stored.upper()}", json.dumps(shadow))
+        queries.clear()
+        profile = repository.load_profile(stored)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert (profile.client_id, profile.scope) == ("env-client", "env")  # the environment wins, as in a task
+    assert queries == []
+    assert repository.stored_profile(stored).scope == "read"  # writes still go to the stored row
