@@ -16,7 +16,9 @@ from urllib.parse import SplitResult, quote, urlsplit
 
 from airflow_oauth_connector.config import StoreBackend
 from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
-from airflow_oauth_connector.presets import apply_preset
+from airflow_oauth_connector.fields import label_for
+from airflow_oauth_connector.json_field import MAX_EXTRA_CHARS, json_object, parse_json
+from airflow_oauth_connector.presets import Applied, apply_preset
 from airflow_oauth_connector.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -116,13 +118,6 @@ _EXPIRES_FORMATS = {f.value: f for f in ExpiresFormat} | {"iso8601": ExpiresForm
 _RESPONSE_MAP_KEYS = ("access_token", "refresh_token", "expires", "token_type", "scope")
 _TOKEN_STORES = {name: name for name in StoreBackend.names()}
 _ACCESS_PARAM_PARTS = ("query", "headers", "body")
-_MAX_JSON_FIELD = 64 * 1024
-
-
-def json_problem(exc: ValueError | RecursionError) -> str:
-    """``not valid JSON near character 48``: where :func:`json.loads` stopped, for a problem message."""
-    position = getattr(exc, "pos", None)
-    return "not valid JSON" + (f" near character {position}" if position is not None else "")
 
 
 def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -320,14 +315,13 @@ class OAuthProfile:
         ``extra``: the connection's extra already parsed (default: parsed here, from ``conn.extra``).
         """
         if extra is None:
-            extra = conn.extra_dejson if conn.extra else {}
-            if not extra and conn.extra and conn.extra.strip():  # Airflow reads an extra that is not JSON as {}
-                try:
-                    json.loads(conn.extra)
-                except ValueError as exc:
-                    raise ProfileError(conn.conn_id, "extra", json_problem(exc)) from None
-        if not isinstance(extra, Mapping):
-            raise ProfileError(conn.conn_id, "extra", "expected a JSON object")
+            extra = {}
+            if conn.extra and conn.extra.strip():
+                # Checked here first: Airflow reads an extra that is not JSON as {}, and one nested too deeply
+                # raises RecursionError. The value is Airflow's reading, which also masks the extra's secrets.
+                json_object(conn.conn_id, "extra", conn.extra, max_chars=MAX_EXTRA_CHARS)
+                extra = conn.extra_dejson
+        extra = json_object(conn.conn_id, "extra", extra)
         return cls.from_fields(
             conn.conn_id,
             host=conn.host,
@@ -352,14 +346,17 @@ class OAuthProfile:
         The profile of these fields; a bad one raises :class:`~.exceptions.ConnectionSettingsError` listing
         every problem that :func:`airflow_oauth_connector.validation.check_connection` finds, by label.
         """
+        applied: Applied | None = None
         try:
-            return cls.parse_fields(conn_id, host=host, port=port, login=login, password=password, extra=extra)
+            applied = apply_preset(conn_id, extra, host)
+            return cls.parse_applied(conn_id, applied, port=port, login=login, password=password)
         except ProfileError as exc:
             if type(exc) is not ProfileError:
                 raise
             from airflow_oauth_connector.validation import settings_error
 
-            raise settings_error(exc, host=host, login=login, password=password, extra=extra) from None
+            preset = exc if applied is None else applied  # what the preset step gave: the error, or the settings
+            raise settings_error(exc, host=host, login=login, password=password, extra=extra, preset=preset) from None
 
     @classmethod
     def parse_fields(
@@ -373,7 +370,14 @@ class OAuthProfile:
         extra: Mapping[str, Any],
     ) -> OAuthProfile:
         """The profile of these fields; raises a :class:`ProfileError` for the first bad one found."""
-        provider, extra, host = apply_preset(conn_id, extra, host)
+        return cls.parse_applied(conn_id, apply_preset(conn_id, extra, host), port=port, login=login, password=password)
+
+    @classmethod
+    def parse_applied(
+        cls, conn_id: str, applied: Applied, *, port: int | None = None, login: str | None, password: str | None
+    ) -> OAuthProfile:
+        """:meth:`parse_fields` of settings whose preset :func:`~.presets.apply_preset` has already laid under them."""
+        provider, extra, host = applied
         p = _FieldReader(conn_id, extra)
         allow_http = p.boolean("allow_insecure_http", False)
         grant_type = p.choice("grant_type", _GRANT_ALIASES, GrantType.CLIENT_CREDENTIALS)
@@ -402,15 +406,8 @@ class OAuthProfile:
         client_id = (login or "").strip() or (jwt.issuer if jwt is not None else "")
         if not client_id:
             raise ProfileError(conn_id, "login", "the client ID is required")
+        check_secret(conn_id, grant_type, client_auth, password)
         secret = None if jwt_bearer else (password or None)
-        if secret is None and client_auth not in _NO_SECRET_METHODS and not jwt_bearer:
-            what = "private key (PEM or JWK)" if client_auth is ClientAuthMethod.PRIVATE_KEY_JWT else "client secret"
-            raise ProfileError(
-                conn_id,
-                "password",
-                f"the {what} is required unless the credentials mechanism is 'none' (public client) "
-                f"or 'client_assertion_file'",
-            )
         signing_alg, key_id, signing_key = _assertion_signing(p, client_auth, secret)
         assertion_file = p.text("client_assertion_file")
         if client_auth is ClientAuthMethod.CLIENT_ASSERTION_FILE and not assertion_file:
@@ -435,9 +432,7 @@ class OAuthProfile:
             raise ProfileError(conn_id, missing, "the password grant needs the resource owner's username and password")
         header_name = p.text("header_name") or "Authorization"
         _check_header_name(conn_id, "header_name", header_name)
-        api_headers = p.string_map("api_headers")
-        for name in api_headers:
-            _check_header_name(conn_id, "api_headers", name)
+        api_headers = p.header_map("api_headers")
         return cls(
             conn_id=conn_id,
             base_url=_base_url(conn_id, host, port, allow_http),
@@ -572,14 +567,13 @@ def _post_authorize(p: _FieldReader, allow_http: bool) -> PostAuthorizeCall | No
 
 def _jwt_bearer(conn_id: str, p: _FieldReader, login: str | None, password: str | None) -> JwtBearer:
     """The service-account key from the password field: a JSON key file (Google's format) or a PEM key."""
+    check_secret(conn_id, GrantType.JWT_BEARER, None, password)
     key = (password or "").strip()
-    if not key:
-        raise ProfileError(conn_id, "password", "the JWT bearer grant needs the service account's private key here")
     fields: Mapping[str, Any] = {}
     if key.startswith("{"):
         try:
             fields = json.loads(key)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProfileError(
                 conn_id, "password", "the service-account key is not valid JSON (paste the whole key file)"
             ) from None
@@ -689,6 +683,29 @@ def is_loopback_host(hostname: str | None) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def check_secret(
+    conn_id: str, grant_type: GrantType, client_auth: ClientAuthMethod | None, password: str | None
+) -> None:
+    """
+    The password field's rule: the JWT bearer grant's service-account key, or the client secret (private key
+    for ``private_key_jwt``) unless the client authentication needs none; blank counts as missing.
+    ``client_auth``: ``None`` when not given (or not valid), which is the default, HTTP Basic.
+    """
+    if password and password.strip():
+        return
+    if grant_type is GrantType.JWT_BEARER:
+        problem = "the JWT bearer grant needs the service account's private key here (PEM, or a JSON key file)"
+    elif client_auth in _NO_SECRET_METHODS:
+        return
+    else:
+        what = "private key (PEM or JWK)" if client_auth is ClientAuthMethod.PRIVATE_KEY_JWT else "client secret"
+        problem = (
+            f"the {what} is required unless {label_for('client_auth')} is 'none' (public client) "
+            "or 'client_assertion_file'"
+        )
+    raise ProfileError(conn_id, "password", problem)
 
 
 def _client_cert(conn_id: str, cert: str | None, key: str | None) -> str | tuple[str, str] | None:
@@ -820,19 +837,7 @@ class _FieldReader:
         return None if value is None else check_endpoint_url(self.conn_id, name, value, allow_http)
 
     def json_object(self, name: str) -> Mapping[str, Any]:
-        value = self._raw(name)
-        if value is None:
-            return {}
-        if isinstance(value, str):
-            if len(value) > _MAX_JSON_FIELD:
-                raise self.fail(name, f"is longer than {_MAX_JSON_FIELD} characters")
-            try:
-                value = json.loads(value)
-            except (ValueError, RecursionError) as exc:
-                raise self.fail(name, json_problem(exc)) from None
-        if not isinstance(value, Mapping):
-            raise self.fail(name, f"expected a JSON object, got {type(value).__name__}")
-        return value
+        return json_object(self.conn_id, name, self._raw(name))
 
     def string_map(self, name: str, value: Any = None) -> Mapping[str, str]:
         data = self.json_object(name) if value is None else value
@@ -848,16 +853,20 @@ class _FieldReader:
             result[str(key)] = text
         return MappingProxyType(result)
 
+    def header_map(self, name: str, value: Any = None) -> Mapping[str, str]:
+        """:meth:`string_map` whose keys are HTTP header names."""
+        headers = self.string_map(name, value)
+        for header in headers:
+            _check_header_name(self.conn_id, name, header)
+        return headers
+
     def names(self, name: str) -> list[str]:
         """A list of names: a JSON list, or text separated by commas or spaces."""
         value = self._raw(name)
         if value is None:
             return []
         if isinstance(value, str) and value.strip().startswith("["):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise self.fail(name, "is not a valid JSON list") from None
+            value = parse_json(self.conn_id, name, value)
         items = value.replace(",", " ").split() if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
             raise self.fail(name, "expected a list of names")
@@ -871,9 +880,10 @@ class _FieldReader:
                 name,
                 f"unknown part(s) {', '.join(unknown)[:80]}; expected an object with 'query', 'headers', 'body'",
             )
-        parts = {part: self.string_map(f"{name}.{part}", data.get(part) or {}) for part in _ACCESS_PARAM_PARTS}
-        for header in parts["headers"]:
-            _check_header_name(self.conn_id, f"{name}.headers", header)
+        parts = {
+            part: (self.header_map if part == "headers" else self.string_map)(f"{name}.{part}", data.get(part) or {})
+            for part in _ACCESS_PARAM_PARTS
+        }
         return AccessParams(**parts)
 
 
@@ -889,7 +899,6 @@ CHOICES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "expires_format": _EXPIRES_FORMATS,
     }
 )
-NO_SECRET_METHODS = _NO_SECRET_METHODS
 _STRING_MAPS = ("authorize_params", "grant_params", "capture_response", "error_map", "jwt_claims")
 
 
@@ -910,7 +919,7 @@ def field_check(
         "access_params": lambda: p.access_params(name),
         "post_authorize": lambda: _post_authorize(p, allow_http()),
         "response_map": lambda: _response_map(p, GrantType.CLIENT_CREDENTIALS),
-        "api_headers": lambda: _check_header_names(conn_id, name, p.string_map(name)),
+        "api_headers": lambda: p.header_map(name),
         "header_name": lambda: _check_header_name(conn_id, name, p.text(name) or "Authorization"),
         "header_prefix": lambda: p.prefix(name, "Bearer"),
         "scope_separator": lambda: p.prefix(name, " "),
@@ -933,12 +942,6 @@ def field_check(
         "number": lambda: p.optional_number(name, minimum=minimum),
     }
     return by_kind.get(kind, lambda: p.text(name))
-
-
-def _check_header_names(conn_id: str, name: str, headers: Mapping[str, str]) -> Mapping[str, str]:
-    for header in headers:
-        _check_header_name(conn_id, name, header)
-    return headers
 
 
 def check_base_url(conn_id: str, host: str | None, extra: Mapping[str, Any]) -> str:

@@ -12,15 +12,15 @@ field is reported, not only the first): JSON fields parse and have their shape, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_oauth_connector import profile as _profile
 from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError, labelled
-from airflow_oauth_connector.fields import BY_NAME, FIELDS, GRANT_SHORT_NAMES, FieldSpec, label_for
-from airflow_oauth_connector.presets import apply_preset
+from airflow_oauth_connector.fields import FIELDS, GRANT_SHORT_NAMES, FieldSpec, label_for
+from airflow_oauth_connector.json_field import MAX_EXTRA_CHARS, json_object
+from airflow_oauth_connector.presets import Applied, apply_preset
 
 CONN_TYPE = _profile.CONN_TYPE
 _CHECKED_AS = "<connection>"
@@ -62,35 +62,10 @@ def check_connection(
     """Every problem of these settings (empty: the profile loader accepts them), in form order."""
     if conn_type != CONN_TYPE:
         return [FieldProblem("conn_type", label_for("conn_type"), f"expected {CONN_TYPE!r}, got {conn_type!r}")]
-    own, problem = _extra_object(extra)
+    own, problem = _extra_object(conn_id, extra)
     if problem is not None:
         return [problem]
-    found = _Problems()
-    effective, effective_host, preset_failed = own, host, False
-    try:
-        _provider, effective, effective_host = apply_preset(conn_id, own, host)
-    except ProfileError as exc:  # then what the preset would give is unknown: nothing counts as missing
-        found.add(exc)
-        preset_failed = True
-    if not preset_failed:
-        found.attempt(lambda: _profile.check_base_url(conn_id, effective_host, effective))
-    for spec in FIELDS:
-        if spec.name not in _NOT_CHECKED_ALONE and spec.name not in found:
-            found.attempt(
-                _profile.field_check(conn_id, effective, spec.name, kind=spec.kind, minimum=spec.minimum or 0)
-            )
-    grant = found.attempt(_profile.field_check(conn_id, effective, "grant_type")) or (
-        _profile.GrantType.CLIENT_CREDENTIALS
-    )
-    if not preset_failed:
-        for missing in _missing_required(grant.value, effective, effective_host, login, password):
-            found.append(missing)
-    if not found:
-        try:  # what the field-by-field pass cannot see: keys checked against each other
-            _profile.OAuthProfile.parse_fields(conn_id, host=host, login=login, password=password, extra=own)
-        except ProfileError as exc:
-            found.add(exc)
-    return found.in_form_order()
+    return _problems(conn_id, own, host, login, password, _preset(conn_id, own, host)).in_form_order()
 
 
 def settings_error(
@@ -100,10 +75,21 @@ def settings_error(
     login: str | None,
     password: str | None,
     extra: Mapping[str, Any] | str | None,
+    preset: Applied | ProfileError | None = None,
 ) -> ConnectionSettingsError:
-    """The profile loader's ``error`` with every other problem of the same settings (``error``'s first)."""
+    """
+    The profile loader's ``error`` with every other problem of the same settings (``error``'s first).
+
+    ``preset``: what the loader's preset step gave, the settings with the preset laid under them or the error
+    it raised (default: the preset is applied here); the settings are not parsed as a whole again.
+    """
     first = FieldProblem.of(error)
-    others = check_connection(host=host, login=login, password=password, extra=extra, conn_id=error.conn_id)
+    own, problem = _extra_object(error.conn_id, extra)
+    if problem is not None:
+        others = [problem]
+    else:
+        outcome = _preset(error.conn_id, own, host) if preset is None else preset
+        others = _problems(error.conn_id, own, host, login, password, outcome, known=error).in_form_order()
     listed = [first, *(p for p in others if p.field != first.field)]
     return ConnectionSettingsError(error.conn_id, [p.as_dict() for p in listed])
 
@@ -188,23 +174,62 @@ class _Problems:
         return sorted(self._by_field.values(), key=lambda p: order.get(p.field.split(".", 1)[0], len(order)))
 
 
-def _extra_object(extra: Mapping[str, Any] | str | None) -> tuple[Mapping[str, Any], FieldProblem | None]:
-    if extra is None or extra == "":
-        return {}, None
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra)
-        except (ValueError, RecursionError) as exc:
-            return {}, FieldProblem("extra", label_for("extra"), _profile.json_problem(exc))
-    if not isinstance(extra, Mapping):
-        return {}, FieldProblem("extra", label_for("extra"), f"expected a JSON object, got {type(extra).__name__}")
-    return extra, None
+def _extra_object(conn_id: str, extra: Mapping[str, Any] | str | None) -> tuple[Mapping[str, Any], FieldProblem | None]:
+    try:
+        return json_object(conn_id, "extra", extra, max_chars=MAX_EXTRA_CHARS), None
+    except ProfileError as exc:
+        return {}, FieldProblem.of(exc)
+
+
+def _preset(conn_id: str, own: Mapping[str, Any], host: str | None) -> Applied | ProfileError:
+    """The settings with their preset laid under them, or the :class:`ProfileError` the preset step raised."""
+    try:
+        return apply_preset(conn_id, own, host)
+    except ProfileError as exc:
+        return exc
+
+
+def _problems(
+    conn_id: str,
+    own: Mapping[str, Any],
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    preset: Applied | ProfileError,
+    *,
+    known: ProfileError | None = None,
+) -> _Problems:
+    """
+    The checks of :func:`check_connection` once the preset step is done (``preset``: its outcome). ``known``:
+    the loader's own error for these settings, when it has parsed them already (then they are not parsed again).
+    """
+    found = _Problems()
+    if isinstance(preset, ProfileError):  # what the preset would give is unknown: nothing counts as missing
+        found.add(preset)
+        effective, effective_host = own, host
+    else:
+        effective, effective_host = preset.fields, preset.host
+        found.attempt(lambda: _profile.check_base_url(conn_id, effective_host, effective))
+    parsed: dict[str, Any] = {}
+    for spec in FIELDS:
+        if spec.name not in _NOT_CHECKED_ALONE and spec.name not in found:
+            check = _profile.field_check(conn_id, effective, spec.name, kind=spec.kind, minimum=spec.minimum or 0)
+            parsed[spec.name] = found.attempt(check)
+    if isinstance(preset, ProfileError):
+        return found
+    grant = parsed.get("grant_type") or _profile.GrantType.CLIENT_CREDENTIALS
+    for missing in _missing_required(grant.value, effective, effective_host, login, password):
+        found.append(missing)
+    found.attempt(lambda: _profile.check_secret(conn_id, grant, parsed.get("client_auth"), password))
+    if not found and known is None:  # what the field-by-field pass cannot see: keys checked against each other
+        found.attempt(lambda: _profile.OAuthProfile.parse_applied(conn_id, preset, login=login, password=password))
+    return found
 
 
 def _missing_required(
     grant: str, extra: Mapping[str, Any], host: str | None, login: str | None, password: str | None
 ) -> list[FieldProblem]:
-    """Fields the grant type requires that are empty after the preset filled its fields."""
+    """Fields the grant type requires that are empty after the preset filled its fields (the secret aside)."""
     standard = {"host": host, "login": login, "password": password}
     value = {**extra, **standard}
 
@@ -221,26 +246,6 @@ def _missing_required(
         if spec.name == "access_url" and grant == "jwt_bearer":
             continue  # the key file's token_uri or the JWT audience may give it: the profile parse decides
         problems.append(FieldProblem(spec.name, spec.label, _required_message(spec, grant)))
-    auth = str(value.get("client_auth") or "").strip().lower()
-    no_secret = auth in {m.value for m in _profile.NO_SECRET_METHODS} or auth == "public"
-    if grant == "jwt_bearer" and not given("password"):
-        problems.append(
-            FieldProblem(
-                "password",
-                BY_NAME["password"].label,
-                "the JWT bearer grant needs the service account's private key here (PEM, or a JSON key file)",
-            )
-        )
-    elif not no_secret and not given("password"):
-        what = "private key (PEM or JWK)" if auth == "private_key_jwt" else "client secret"
-        problems.append(
-            FieldProblem(
-                "password",
-                BY_NAME["password"].label,
-                f"the {what} is required unless Client authentication is 'none' (public client) "
-                "or 'client_assertion_file'",
-            )
-        )
     return problems
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError, ProfileError
+from airflow_oauth_connector.exceptions import AuthorizationStorageError, OAuthConnectorError
+from airflow_oauth_connector.json_field import MAX_EXTRA_CHARS, json_object
 from airflow_oauth_connector.profile import CONN_TYPE, OAuthProfile
 
 if TYPE_CHECKING:
@@ -119,13 +120,8 @@ def stored_connection(db: Session, conn_id: str) -> Connection:
 
 
 def extra_of(conn: Connection) -> dict[str, Any]:
-    try:
-        extra = json.loads(conn.extra) if conn.extra else {}
-    except ValueError:
-        raise ProfileError(conn.conn_id, "extra", "is not valid JSON") from None
-    if not isinstance(extra, dict):
-        raise ProfileError(conn.conn_id, "extra", "expected a JSON object")
-    return extra
+    """The connection's ``extra`` as a new dict; :class:`ProfileError` when it is not a JSON object."""
+    return dict(json_object(conn.conn_id, "extra", conn.extra, max_chars=MAX_EXTRA_CHARS))
 
 
 def profile_of(conn: Connection) -> OAuthProfile:

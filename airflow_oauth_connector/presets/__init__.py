@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_oauth_connector.exceptions import ProfileError
+from airflow_oauth_connector.json_field import json_object
 
 CUSTOM = "custom"
 """The ``provider`` value of a connection that uses no preset."""
@@ -49,6 +50,15 @@ class Preset:
     scope_extra: Mapping[str, str]
     """Scopes added to the user's own for a grant type (``offline_access`` for a refresh token)."""
     raw: Mapping[str, Any]
+
+
+class Applied(NamedTuple):
+    """A connection's fields with its preset laid under them (:func:`apply_preset`)."""
+
+    provider: str
+    """The preset's slug (``custom``: none)."""
+    fields: Mapping[str, Any]
+    host: str | None
 
 
 def preset_names() -> list[str]:
@@ -92,9 +102,9 @@ def load_preset(slug: str) -> Preset:
     )
 
 
-def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tuple[str, Mapping[str, Any], str | None]:
+def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> Applied:
     """
-    ``(slug, fields, host)`` with the connection's preset laid under its own fields.
+    The connection's fields and host (and the preset's slug) with its preset laid under its own fields.
 
     Any field the connection sets (non-empty) wins; mapping fields such as ``authorize_params`` combine key by
     key; the preset's refresh-token scopes are added to the connection's scopes. ``{param}`` placeholders
@@ -103,7 +113,7 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tu
     raw_slug = extra.get("provider")
     slug = str(raw_slug).strip().lower().replace("-", "_") if raw_slug not in (None, "") else CUSTOM
     if slug == CUSTOM:
-        return CUSTOM, extra, host
+        return Applied(CUSTOM, extra, host)
     try:
         preset = load_preset(slug)
     except KeyError:
@@ -123,12 +133,12 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> tu
     merged: dict[str, Any] = {**filled, **own}
     for name in _MERGED_MAPPINGS:
         if isinstance(filled.get(name), Mapping) and name in own:
-            merged[name] = {**filled[name], **_as_mapping(conn_id, name, own[name])}
+            merged[name] = {**filled[name], **json_object(conn_id, name, own[name])}
     extra_scope = preset.scope_extra.get(grant)
     if extra_scope:
         scopes = str(merged.get("scope") or "").replace(",", " ").split()
         merged["scope"] = " ".join(scopes + [s for s in extra_scope.split() if s not in scopes])
-    return slug, merged, (host if host and host.strip() else preset_host)
+    return Applied(slug, merged, host if host and host.strip() else preset_host)
 
 
 def _layer(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,7 +150,7 @@ def _layer(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _provider_params(conn_id: str, preset: Preset, raw: Any) -> dict[str, str]:
-    given = _as_mapping(conn_id, "provider_params", raw if raw not in (None, "") else {})
+    given = json_object(conn_id, "provider_params", raw)
     unknown = sorted(str(k) for k in given if k not in preset.params)
     if unknown:
         allowed = ", ".join(preset.params) or "none"
@@ -173,20 +183,6 @@ def _provider_params(conn_id: str, preset: Preset, raw: Any) -> dict[str, str]:
         for derived, table in param.derive.items():
             values[derived] = table[text]
     return values
-
-
-def _as_mapping(conn_id: str, name: str, value: Any) -> Mapping[str, Any]:
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            where = f" near character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise ProfileError(conn_id, name, f"not valid JSON{where}") from None
-    if not isinstance(value, Mapping):
-        raise ProfileError(conn_id, name, f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 def _fill(value: Any, params: Mapping[str, str]) -> Any:

@@ -448,6 +448,28 @@ def test_access_params_invalid_header_names(header):
     assert "not a valid HTTP header name" in error.problem
 
 
+@pytest.mark.parametrize("header", ["X Api", "X-Api:"])
+def test_api_headers_names_are_checked_as_the_per_field_check_does(header):
+    from airflow_oauth_connector.profile import field_check
+
+    error = profile_error({"api_headers": {header: "v"}})
+    assert (error.field, error.problem) == ("api_headers", f"{header!r} is not a valid HTTP header name")
+    with pytest.raises(ProfileError) as alone:
+        field_check(CONN_ID, {"api_headers": json.dumps({header: "v"})}, "api_headers")()
+    assert (alone.value.field, alone.value.problem) == (error.field, error.problem)
+    assert dict(make_profile({"api_headers": {"X-Api": "v"}}).api_headers) == {"X-Api": "v"}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("[" * 5000, "not valid JSON: nested too deeply"), ('["realmId"', "not valid JSON near character 10")],
+)
+def test_capture_callback_list_is_decoded_by_the_one_decoder(value, problem):
+    error = profile_error({"capture_callback": value})
+    assert (error.field, error.problem) == ("capture_callback", problem)
+    assert make_profile({"capture_callback": '["realmId"]'}).capture_callback == ("realmId",)
+
+
 @pytest.mark.parametrize("name", ["access_url", "authorize_url", "issuer_url"])
 def test_endpoint_urls_must_be_https(name):
     error = profile_error({name: "http://auth.example.com/x"})
@@ -534,6 +556,46 @@ def test_public_client_needs_no_secret(alias):
     profile = make_profile({"client_auth": alias}, password=None)
     assert profile.client_secret is None
     assert profile.client_auth is ClientAuthMethod.NONE
+
+
+@pytest.mark.parametrize(
+    ("extra", "password", "problem"),
+    [
+        (
+            {},
+            "   ",  # blank counts as missing, as the Test button has always said
+            "the client secret is required unless Client authentication is 'none' (public client) or "
+            "'client_assertion_file'",
+        ),
+        (
+            {"client_auth": "private_key_jwt"},
+            None,
+            "the private key (PEM or JWK) is required unless Client authentication is 'none' (public client) or "
+            "'client_assertion_file'",
+        ),
+        (
+            {"grant_type": "jwt_bearer"},
+            " ",
+            "the JWT bearer grant needs the service account's private key here (PEM, or a JSON key file)",
+        ),
+    ],
+)
+def test_the_secret_rule_reads_as_the_settings_check_does(extra, password, problem):
+    from airflow_oauth_connector.validation import check_connection
+
+    error = profile_error(extra, password=password)
+    assert (error.field, error.problem) == ("password", problem)
+    checked = check_connection(
+        host=API_URL, login=CLIENT_ID, password=password, extra={"access_url": TOKEN_URL, **extra}
+    )
+    assert [(p.field, p.message) for p in checked] == [("password", problem)]
+
+
+def test_client_assertion_file_needs_no_secret():
+    profile = make_profile(
+        {"client_auth": "client_assertion_file", "client_assertion_file": "/var/run/assertion"}, password=" "
+    )
+    assert profile.client_auth is ClientAuthMethod.CLIENT_ASSERTION_FILE
 
 
 # --- secrets ------------------------------------------------------------------------------------------------
@@ -705,6 +767,35 @@ def test_from_connection_extra_not_an_object():
     with pytest.raises(ProfileError) as info:
         OAuthProfile.from_connection(conn)
     assert info.value.field == "extra"
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("[" * 5000, "not valid JSON: nested too deeply"),  # Airflow's extra_dejson raises RecursionError for it
+        ("{oops", "not valid JSON near character 1"),  # Airflow's extra_dejson reads it as {}
+        ("[1]", "expected a JSON object, got list"),
+        (" " + "x" * (1024 * 1024), "is longer than 1048576 characters"),
+    ],
+)
+def test_from_connection_names_an_extra_that_is_not_a_json_object(extra, problem):
+    conn = Connection(conn_id="c", conn_type="oauth_connector", host=API_URL, login="id", password="pw", extra=extra)
+    with pytest.raises(ProfileError) as info:
+        OAuthProfile.from_connection(conn)
+    assert (type(info.value), info.value.field, info.value.problem) == (ProfileError, "extra", problem)
+
+
+def test_from_connection_reads_a_blank_extra_as_empty():
+    conn = Connection(conn_id="c", conn_type="oauth_connector", host=API_URL, login="id", password="pw", extra="  ")
+    with pytest.raises(ProfileError) as info:
+        OAuthProfile.from_connection(conn)
+    assert info.value.field == "access_url"  # the extra read as {}: what it lacks is named, not the extra
+
+
+def test_from_connection_refuses_a_given_extra_that_is_not_a_mapping():
+    conn = Connection(conn_id="c", conn_type="oauth_connector", host=API_URL, login="id", password="pw")
+    with pytest.raises(ProfileError, match=r"Extra \(extra\): expected a JSON object, got list"):
+        OAuthProfile.from_connection(conn, [("access_url", TOKEN_URL)])  # type: ignore[arg-type]
 
 
 def test_client_certificate_for_mutual_tls():

@@ -389,3 +389,78 @@ def test_an_extra_that_is_not_json_is_named_not_read_as_empty():
     conn = Connection(conn_id="crm", conn_type="oauth_connector", host=API, login="id", password="pw", extra="{oops")
     with pytest.raises(ProfileError, match=r"Connection 'crm': Extra \(extra\): not valid JSON near character 1"):
         OAuthProfile.from_connection(conn)
+
+
+# ------------------------------------------------------------------------------ work done once
+class Calls:
+    """Counts the calls of the functions it wraps."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def wrap(self, target: Any, name: str) -> None:
+        original = getattr(target, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.seen.append((name, args))
+            return original(*args, **kwargs)
+
+        self.monkeypatch.setattr(target, name, counted)
+
+    def count(self, name: str) -> int:
+        return sum(1 for seen, _args in self.seen if seen == name)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    import airflow_oauth_connector.profile as profile_module
+    import airflow_oauth_connector.validation as validation_module
+
+    counter = Calls(monkeypatch)
+    counter.wrap(profile_module, "apply_preset")
+    counter.wrap(validation_module, "apply_preset")
+    counter.wrap(profile_module, "field_check")
+    original = OAuthProfile.parse_applied.__func__  # type: ignore[attr-defined]
+
+    def parse_applied(cls: type[OAuthProfile], *args: Any, **kwargs: Any) -> OAuthProfile:
+        counter.seen.append(("parse_applied", args))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(OAuthProfile, "parse_applied", classmethod(parse_applied))
+    return counter
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"provider": "zoom", "provider_params": {"account_id": "a1"}, "pkce": "maybe"},  # a field is bad
+        {"provider": "zoom", "provider_params": "[" * 5000},  # the preset step itself fails
+    ],
+)
+def test_a_failed_load_applies_the_preset_once_and_parses_once(calls, extra):
+    with pytest.raises(ConnectionSettingsError) as info:
+        OAuthProfile.from_fields("crm", host=None, login="id", password="pw", extra=extra)
+    assert calls.count("apply_preset") == 1
+    assert calls.count("parse_applied") == (0 if "[" in str(extra["provider_params"]) else 1)
+    assert info.value.field in ("pkce", "provider_params")
+
+
+def test_a_check_applies_the_preset_once_and_reads_the_grant_type_once(calls):
+    extra = {"provider": "zoom", "provider_params": {"account_id": "a1"}}
+    assert check_connection(host=None, login="id", password="pw", extra=extra) == []
+    assert calls.count("apply_preset") == 1
+    assert calls.count("parse_applied") == 1  # the whole parse, for what the field-by-field pass cannot see
+    assert [args[2] for name, args in calls.seen if name == "field_check"].count("grant_type") == 1
+
+
+def test_settings_error_without_the_preset_outcome_applies_it_itself(calls):
+    error = settings_error(
+        ProfileError("crm", "pkce", "expected true or false"),
+        host=None,
+        login="id",
+        password="pw",
+        extra={"provider": "zoom", "provider_params": {"account_id": "a1"}, "pkce": "maybe", "scope": 3},
+    )
+    assert [p.field for p in error.problems] == ["pkce", "scope"]
+    assert (calls.count("apply_preset"), calls.count("parse_applied")) == (1, 0)

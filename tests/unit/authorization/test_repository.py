@@ -55,7 +55,11 @@ def test_list_connection_ids_holds_only_ours_sorted(db: Any) -> None:
 
 
 def test_an_extra_that_is_not_a_json_object_is_a_profile_error(db: Any) -> None:
-    for text, problem in (("{not json", "is not valid JSON"), ("[1, 2]", "expected a JSON object")):
+    for text, problem in (
+        ("{not json", r"Extra \(extra\): not valid JSON near character 1"),  # the one wording of a JSON problem
+        ("[1, 2]", r"Extra \(extra\): expected a JSON object, got list"),
+        ("[" * 5000, r"Extra \(extra\): not valid JSON: nested too deeply"),
+    ):
         stored = SimpleNamespace(conn_id="repo_bad_extra", extra=text)  # as a row written around Airflow holds it
         with pytest.raises(ProfileError, match=problem):
             repository.profile_of(stored)  # type: ignore[arg-type]

@@ -97,6 +97,7 @@ def test_pem_key_with_subject_audience_and_scope_parameter(rsa_pem):
     [
         ('{"type": "service_account", "private_key": "MIIsecretmaterial"}', "no PEM"),
         ('{"private_key": ', "not valid JSON"),
+        ('{"private_key": ' + "[" * 5000, "not valid JSON"),  # nested too deeply: a RecursionError before
         ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-secret", "expected a PEM private key"),
     ],
 )

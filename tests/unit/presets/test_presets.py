@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
-from airflow_oauth_connector.presets import load_preset, preset_names
+from airflow_oauth_connector.presets import apply_preset, load_preset, preset_names
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, fill_placeholders
 
 PRESETS = Path(str(resources.files("airflow_oauth_connector.presets")))
@@ -211,3 +211,26 @@ def test_captured_values_in_a_url_path_stay_one_segment():
         "sf", "{instance_url}/services", {"instance_url": "https://a.my.salesforce.com"}, url=True
     )
     assert leading == "https://a.my.salesforce.com/services"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[" * 100_000, "is longer than 65536 characters"),  # crashed apply_preset with RecursionError before
+        ("[" * 5000, "not valid JSON: nested too deeply"),  # short enough to decode: json.loads recurses
+        ('{"tenant": ', "not valid JSON near character 11"),
+        ('["contoso"]', "expected a JSON object, got list"),
+    ],
+)
+def test_provider_params_that_are_not_a_json_object_are_a_problem_not_a_crash(text, problem):
+    with pytest.raises(ProfileError) as info:
+        apply_preset("crm", {"provider": "microsoft", "provider_params": text}, None)
+    assert (info.value.field, info.value.problem) == ("provider_params", problem)
+
+
+def test_a_merged_mapping_given_as_json_text_is_decoded_by_the_same_rules():
+    applied = apply_preset("crm", {"provider": "google", "authorize_params": '{"prompt": "none"}'}, None)
+    assert applied.fields["authorize_params"] == {"access_type": "offline", "prompt": "none"}
+    with pytest.raises(ProfileError) as info:
+        apply_preset("crm", {"provider": "google", "authorize_params": "[" * 5000}, None)
+    assert (info.value.field, info.value.problem) == ("authorize_params", "not valid JSON: nested too deeply")
