@@ -2,7 +2,7 @@
 The ``oauth_connector`` connection's fields: one definition each (label, help, kind, grants, requirement).
 
 Everything that presents or checks a field reads it from here: Airflow 3.2+'s declarative form
-(:data:`airflow_oauth_connector.get_provider_info.CONN_FIELDS`), Airflow 3.1's WTForms widgets
+(:func:`conn_fields`, served by :mod:`airflow_oauth_connector.get_provider_info`), Airflow 3.1's WTForms widgets
 (:mod:`airflow_oauth_connector.connection_form`), the native OAuth profiles page (:func:`form_schema`) and the
 labelled problems of :mod:`airflow_oauth_connector.validation` and :class:`~.exceptions.ProfileError`.
 
@@ -12,16 +12,16 @@ essentials of every grant (token URL, client ID and secret, scope), then what on
 never change: they are what users' stored connections hold.
 
 Read by Airflow while it configures itself (through ``get_provider_info``): nothing here may import Airflow,
-and the provider presets' YAML is read only by :func:`form_schema`.
+and the provider presets' files are read (through :func:`airflow_oauth_connector.presets.load_preset`) only
+when the provider dropdown's labels or :func:`form_schema` are first used, not at import.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from airflow_oauth_connector.config import StoreBackend
 
@@ -81,7 +81,7 @@ class FieldSpec:
     """Short name, also used in problems: ``Token parameters (access_params): …``."""
     description: str
     kind: FieldKind = "text"
-    options: tuple[tuple[str, str], ...] = ()
+    options: Sequence[tuple[str, str]] = ()
     """``choice`` fields: (value, display label) pairs, in the order offered."""
     default: Any = None
     grants: tuple[str, ...] | None = None
@@ -144,13 +144,32 @@ def grant_list(grants: Iterable[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _presets() -> list[tuple[str, str]]:
-    """(slug, display name) of every preset, the name read from the file's top-level ``name:`` line (no YAML)."""
-    found = []
-    for path in sorted((Path(__file__).parent / "presets").glob("*.yaml")):
-        names = [line[5:].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("name:")]
-        found.append((path.stem, names[0].strip("'\"") if names else path.stem))
-    return found
+class _LazyOptions(Sequence[tuple[str, str]]):
+    """A choice field's options, made by ``load`` when first used (not when this module is imported)."""
+
+    def __init__(self, load: Callable[[], tuple[tuple[str, str], ...]]) -> None:
+        self._load = load
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | Sequence[tuple[str, str]]:
+        return self._load()[index]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._load.__name__})"
+
+
+@functools.cache
+def _provider_options() -> tuple[tuple[str, str], ...]:
+    """``custom``, then (slug, display name) of every preset, read once from the preset files."""
+    from airflow_oauth_connector.presets import CUSTOM, load_preset, preset_names
+
+    return ((CUSTOM, "Custom (no preset)"), *((slug, load_preset(slug).name) for slug in preset_names()))
 
 
 _CLIENT_AUTH: tuple[tuple[str, str], ...] = (
@@ -178,7 +197,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "A preset fills every OAuth setting with the provider's real values (Custom: none); any field you set "
         "yourself wins. See the README's provider table.",
         kind="choice",
-        options=(("custom", "Custom (no preset)"), *_presets()),
+        options=_LazyOptions(_provider_options),
         default="custom",
         required_for=_ALL,
     ),

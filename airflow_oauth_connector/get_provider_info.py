@@ -8,10 +8,8 @@ from airflow_oauth_connector.config import provider_config
 from airflow_oauth_connector.fields import conn_fields, ui_field_behaviour
 
 # Read by Airflow while it configures itself: nothing here may import Airflow. The fields are defined once,
-# in airflow_oauth_connector.fields; these are their Airflow 3.2+ declarative form.
-CONN_FIELDS: dict[str, dict[str, Any]] = conn_fields()
-
-UI_FIELD_BEHAVIOUR: dict[str, Any] = ui_field_behaviour()
+# in airflow_oauth_connector.fields; conn_fields() is their Airflow 3.2+ declarative form, built when Airflow
+# asks (the provider dropdown's labels come from the preset files), not when this module is imported.
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -42,8 +40,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_oauth_connector.hooks.oauth.OAuthConnectorHook",
                 "hook-name": "OAuth 2.0 API",
                 "connection-type": "oauth_connector",
-                "conn-fields": CONN_FIELDS,
-                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": conn_fields(),
+                "ui-field-behaviour": ui_field_behaviour(),
             }
         ],
     }

@@ -17,9 +17,12 @@ import pytest
 import requests
 
 from airflow_oauth_connector.connection_form import widget_description
-from airflow_oauth_connector.fields import BY_NAME, FORM_FIELDS
-from airflow_oauth_connector.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_oauth_connector.fields import BY_NAME, FORM_FIELDS, conn_fields, ui_field_behaviour
 from tests.support.airflow_server import ApiServer, migrate_db, run_airflow_json, start_api_server
+
+#: What get_provider_info() declares for the connection form (built when asked, not at import).
+CONN_FIELDS = conn_fields()
+UI_FIELD_BEHAVIOUR = ui_field_behaviour()
 
 # an Airflow api-server starts in the first test: longer than the default per-test timeout
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -10,9 +10,12 @@ from unittest.mock import MagicMock
 import pytest
 
 from airflow_oauth_connector.connection_form import field_behaviour, widget_description
-from airflow_oauth_connector.fields import BY_NAME
-from airflow_oauth_connector.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_oauth_connector.fields import BY_NAME, conn_fields, ui_field_behaviour
 from airflow_oauth_connector.hooks import OAuthConnectorHook
+
+#: What get_provider_info() declares for the connection form (built when asked, not at import).
+CONN_FIELDS = conn_fields()
+UI_FIELD_BEHAVIOUR = ui_field_behaviour()
 
 
 @pytest.fixture
@@ -76,6 +79,18 @@ def test_the_form_modules_import_neither_wtforms_nor_airflow():
     code = (
         "import sys, airflow_oauth_connector.get_provider_info, airflow_oauth_connector.connection_form; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wtforms', 'flask_appbuilder', 'airflow', 'yaml')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_provider_info_call_imports_no_airflow():
+    # Airflow calls get_provider_info while it is still being imported: the provider dropdown's labels are read
+    # from the preset files then (YAML), with no Airflow import (nor the exceptions module, which needs Airflow).
+    code = (
+        "import sys, airflow_oauth_connector.get_provider_info as g; g.get_provider_info(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wtforms', 'flask_appbuilder', 'airflow') "
+        "or m == 'airflow_oauth_connector.exceptions'))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

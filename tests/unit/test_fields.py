@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -16,13 +18,18 @@ from airflow_oauth_connector.fields import (
     SECTIONS,
     STANDARD_FIELDS,
     conn_field_label,
+    conn_fields,
     form_schema,
     json_schema,
     label_for,
+    ui_field_behaviour,
 )
-from airflow_oauth_connector.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_oauth_connector.presets import load_preset, preset_names
 from airflow_oauth_connector.profile import ClientAuthMethod, ExpiresFormat, GrantType, TokenBody, TokenMethod
+
+#: What get_provider_info() declares for the connection form (built when asked, not at import).
+CONN_FIELDS = conn_fields()
+UI_FIELD_BEHAVIOUR = ui_field_behaviour()
 
 #: The extra keys of the connection form before fields.py existed: users' stored connections hold them.
 LEGACY_FORM_KEYS = {
@@ -144,7 +151,22 @@ def test_provider_dropdown_shows_each_presets_name():
     options = dict(BY_NAME["provider"].options)
     assert list(options) == ["custom", *preset_names()]
     for slug in preset_names():
-        assert options[slug] == load_preset(slug).name  # the cheap scan agrees with the YAML
+        assert options[slug] == load_preset(slug).name
+    assert BY_NAME["provider"].options[0] == ("custom", "Custom (no preset)")
+    assert list(BY_NAME["provider"].options[-1:]) == [(slug, load_preset(slug).name) for slug in preset_names()[-1:]]
+
+
+def test_importing_the_fields_reads_no_preset_file():
+    code = (
+        "import sys, airflow_oauth_connector.fields as f, airflow_oauth_connector.presets as p; "
+        "print('yaml' in sys.modules, f._provider_options.cache_info().currsize, p.load_preset.cache_info().currsize); "
+        "f.label_for('provider_params'); f.BY_NAME['provider'].options; f.conn_fields(); "
+        "print('yaml' in sys.modules, f._provider_options.cache_info().misses, p.load_preset.cache_info().misses)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    imported, first_use = done.stdout.splitlines()
+    assert imported == "False 0 0"  # a ProfileError's label (exceptions.labelled) needs no preset file
+    assert first_use == f"True 1 {len(preset_names())}"  # the dropdown's labels: every file read once
 
 
 def test_the_32_form_drops_required_from_a_label_its_asterisk_says():

@@ -3,9 +3,13 @@ from __future__ import annotations
 import pytest
 from airflow.sdk._shared.secrets_masker.secrets_masker import should_hide_value_for_key
 
-from airflow_oauth_connector.get_provider_info import CONN_FIELDS, get_provider_info
+from airflow_oauth_connector.fields import conn_fields
+from airflow_oauth_connector.get_provider_info import get_provider_info
 from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.presets import CUSTOM, load_preset, preset_names
 from airflow_oauth_connector.profile import OAuthProfile
+
+CONN_FIELDS = conn_fields()
 
 SECRET_KEYS = {"refresh_token", "user_password"}
 #: Named by the issue (RFC 8693's parameter names); masked by Airflow for the word "token", though they hold a
@@ -40,6 +44,16 @@ def test_connection_type_is_declared_with_conn_fields():
         "issuer_url",
     }
     assert conn_type["ui-field-behaviour"]["relabeling"]["host"] == "API base URL (required)"
+
+
+def test_the_provider_info_declares_the_fields_definitions_with_every_preset():
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["conn-fields"] == CONN_FIELDS
+    provider = conn_type["conn-fields"]["provider"]["schema"]
+    assert provider["enum"] == [CUSTOM, *preset_names()]
+    assert provider["values_display"] == {CUSTOM: "Custom (no preset)"} | {
+        slug: load_preset(slug).name for slug in preset_names()
+    }
 
 
 @pytest.mark.parametrize("key", sorted(CONN_FIELDS))
