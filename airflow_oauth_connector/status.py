@@ -45,6 +45,9 @@ MAX_MESSAGE = 500
 TOKEN_STATUS = "token_status"
 CALL_MARKER = "call_marker"
 
+INVALID_SETTINGS = "invalid_settings"
+"""The kind of a failure of a connection's settings (a Test of settings the profile loader refuses)."""
+
 
 class AuthState(str, enum.Enum):
     """Whether a person's authorization is in place (authorization-code connections)."""
@@ -67,6 +70,14 @@ class Where(str, enum.Enum):
 def format_time(epoch: float) -> str:
     """``2026-12-02 01:23 UTC``: how status records' times are shown (pages, CLI, task logs)."""
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def settings_key(conn_id: str) -> str:
+    """
+    The status key of a Test of connection ``conn_id`` that failed on its settings: with settings that do not
+    parse there is no profile, so no cache key to record under (``<conn_id>:settings``; cache keys end in hex).
+    """
+    return f"{conn_id}:settings"
 
 
 def task_where(dag_id: str, task_id: str, try_number: int | str) -> str:
@@ -111,10 +122,13 @@ def failure_kind(error: BaseException) -> str:
     """
     The short kind a failure is recorded under: the OAuth error code (``invalid_client``, ``invalid_grant``),
     ``unreachable`` / ``timeout`` for a token URL that could not be reached, ``bad_response`` for an answer
-    that is no token response, else the exception's class name.
+    that is no token response, ``invalid_settings`` for settings the profile loader refuses, else the
+    exception's class name.
     """
-    from airflow_oauth_connector.exceptions import EndpointUnreachableError, TokenResponseError
+    from airflow_oauth_connector.exceptions import ConnectionSettingsError, EndpointUnreachableError, TokenResponseError
 
+    if isinstance(error, ConnectionSettingsError):
+        return INVALID_SETTINGS
     code = getattr(error, "error", None)
     if isinstance(code, str) and code:
         return code
@@ -321,25 +335,29 @@ StatusChange = TokenStatus | Callable[[TokenStatus], TokenStatus]
 def update_status(
     store: TokenStore | Callable[[], TokenStore],
     key: str,
-    change: StatusChange,
+    change: StatusChange | None,
     *,
     conn_id: str,
     what: str,
     lock: bool = False,
 ) -> TokenStatus | None:
     """
-    Record an outcome in the status record under ``key``; returns the record saved (``None``: not saved).
+    Record an outcome in the status record under ``key``; returns the record saved (``None``: none saved).
 
     ``change`` is applied to the stored record (read here), or, given as a :class:`TokenStatus` built from a
-    record the caller has just read or written, saved as it is without a read. ``store`` may be given as how
-    to find it (finding it may fail too, e.g. no store configured). With ``lock`` the update holds the key's
-    lock (a caller that already holds it passes ``False``). A store that fails is logged as a warning naming
-    ``what`` was not recorded, the connection and the error's class (never its message, which could quote a
-    stored value) and is ignored: the status the pages show is not worth failing the caller's operation for.
+    record the caller has just read or written, saved as it is without a read; ``None`` removes the record.
+    ``store`` may be given as how to find it (finding it may fail too, e.g. no store configured). With
+    ``lock`` the update holds the key's lock (a caller that already holds it passes ``False``). A store that
+    fails is logged as a warning naming ``what`` was not recorded, the connection and the error's class
+    (never its message, which could quote a stored value) and is ignored: the status the pages show is not
+    worth failing the caller's operation for.
     """
     try:
         target = store() if callable(store) else store
         with target.lock(key) if lock else contextlib.nullcontext():
+            if change is None:
+                target.clear_status(key)
+                return None
             status = change if isinstance(change, TokenStatus) else change(as_token_status(target.load_status(key)))
             target.save_status(key, status)
         return status

@@ -4,7 +4,8 @@ Write commands of an authorization: record a token with the connection and its t
 :func:`save_authorization` writes a freshly obtained token into the connection's ``extra`` (which Airflow
 encrypts with its Fernet key) and into the token store, so the newest authorization wins for workers;
 :func:`forget_tokens` removes them again (the client secret stays); :func:`record_failure` records a failed
-authorization (a code exchange, a device grant) in the status record, as happening on the page or in the CLI.
+authorization (a code exchange, a device grant) in the status record, as happening on the page or in the CLI;
+:func:`record_settings_test` a Test refused for the connection's settings (or, with valid ones, removes that).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from airflow_oauth_connector.authorization.repository import (
     stored_connection,
     write_extra,
 )
-from airflow_oauth_connector.status import Failure, TokenStatus, Where, update_status
-from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.status import INVALID_SETTINGS, Failure, TokenStatus, Where, settings_key, update_status
+from airflow_oauth_connector.store.factory import settings_store, store_for
 from airflow_oauth_connector.token import Token, refresh_origin
 
 if TYPE_CHECKING:
@@ -108,6 +109,25 @@ def record_failure(
         conn_id=profile.conn_id,
         what="the failed authorization",
         lock=True,
+    )
+
+
+def record_settings_test(
+    conn_id: str, error: Exception | None, *, store: object | None = None, secrets: tuple[str | None, ...] = ()
+) -> None:
+    """
+    Record a Test of connection ``conn_id`` that its settings failed: ``error`` (the profile loader's, naming
+    every bad field; ``secrets`` removed) as a failure of kind ``invalid_settings`` in ``test``, for the status
+    views. With ``error=None`` (the settings are valid: the token request's outcome is recorded with the
+    profile) the record goes. It lives under :func:`~airflow_oauth_connector.status.settings_key` in
+    :func:`~airflow_oauth_connector.store.factory.settings_store` (``store``: the hook's own). Never raises.
+    """
+    change: TokenStatus | None = None
+    if error is not None:
+        failure = Failure.of(error, at=time.time(), where=Where.TEST.value, secrets=secrets)
+        change = TokenStatus(failure=replace(failure, kind=INVALID_SETTINGS))
+    update_status(
+        functools.partial(settings_store, store), settings_key(conn_id), change, conn_id=conn_id, what="the test"
     )
 
 

@@ -18,8 +18,15 @@ from airflow_oauth_connector.authorization.repository import load_profile
 from airflow_oauth_connector.exceptions import OAuthConnectorError, ProfileError
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
 from airflow_oauth_connector.redaction import redact
-from airflow_oauth_connector.status import Failure, TokenStatus, as_token_status, format_time
-from airflow_oauth_connector.store.factory import store_for
+from airflow_oauth_connector.status import (
+    MAX_MESSAGE,
+    Failure,
+    TokenStatus,
+    as_token_status,
+    format_time,
+    settings_key,
+)
+from airflow_oauth_connector.store.factory import settings_store, store_for
 from airflow_oauth_connector.token import Token, known_secrets, refresh_origin, superseded
 
 if TYPE_CHECKING:
@@ -106,6 +113,8 @@ class ProfileStatus:
         if self.state == "needs_reauthorization":
             return "needs re-authorization" + (f": {self.last_error}" if self.last_error else "")
         if self.state == "error":
+            if failure:  # a Test refused these settings: when and where it was, and what it named
+                return failure
             return "error" + (f": {self.last_error}" if self.last_error else "")
         if self.state == "not_tested":
             return "not tested yet: no token requested so far (press Test, or run a task)"
@@ -205,11 +214,33 @@ def connection_profile_status(
     try:
         profile = load_profile(conn_id)
     except ProfileError as exc:
-        return None, ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=str(exc))
+        return None, _invalid_status(conn_id, exc, store)
     except OAuthConnectorError as exc:
         error = str(exc)[:_MAX_ERROR]
         return None, ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=error)
     return profile, profile_status(profile, store)
+
+
+def _invalid_status(conn_id: str, error: ProfileError, store: TokenStore | None) -> ProfileStatus:
+    """The ``error`` status of a connection whose settings are refused, with a Test that failed on them."""
+    text = str(error)
+    failure = _settings_failure(conn_id, text, store)
+    return ProfileStatus(conn_id=conn_id, grant_type="unknown", state="error", last_error=text, last_failure=failure)
+
+
+def _settings_failure(conn_id: str, error_text: str, store: TokenStore | None) -> FailureInfo | None:
+    """
+    The recorded Test that failed on the connection's settings, if it named the problems they have now (one
+    of settings since changed is not theirs, as a token failure is not a new client secret's). A store that
+    cannot be read shows none: the status is ``error`` anyway.
+    """
+    try:
+        record = as_token_status(settings_store(store).load_status(settings_key(conn_id)))
+    except Exception:
+        return None
+    if record.failure is None or record.failure.message != redact(error_text, limit=MAX_MESSAGE):
+        return None
+    return _failure_info(record, [])
 
 
 def _holds_newer_grant(profile: OAuthProfile, token: Token | None) -> bool:

@@ -20,6 +20,7 @@ from airflow_oauth_connector.exceptions import (
     AuthorizationRequiredError,
     ForeignOriginError,
     OAuthConnectorError,
+    ProfileError,
 )
 from airflow_oauth_connector.flow import (
     AsyncOAuthAuth,
@@ -402,20 +403,22 @@ class OAuthConnectorHook(BaseHook):
         """
         Check the settings, then fetch a fresh token and say what worked, without any secret in the message.
 
-        Settings with problems (named by the form's labels) fail the test without a token request. The token
-        request's outcome is recorded in the connection's status as happening in ``"test"`` (the Connections
-        page's Test, the OAuth profiles page's Test): a failure shows there with its kind and time, a success
-        clears it.
+        The connection is read and parsed once. Settings with problems (named by the form's labels) fail the
+        test without a token request. The outcome is recorded as happening in ``"test"`` (the Connections
+        page's Test, the OAuth profiles page's Test): refused settings as an ``invalid_settings`` failure of
+        the connection, the token request's failure or success in the profile's status (a success clears a
+        failure); the status views show the last one.
         """
         try:
-            problems = self.settings_problems()
+            conn = self.get_connection(self.oauth_conn_id)
         except Exception as exc:
             return False, f"Could not read the connection: {type(exc).__name__}"
+        problems = self._take_profile(conn)
         if problems:
             listed = "; ".join(str(problem) for problem in problems)
             return False, f"Invalid settings, no token requested: {listed}"
         try:
-            profile = self.profile
+            profile = self.profile  # parsed by _take_profile: nothing is read again
             started = time.monotonic()
             with recording_where(Where.TEST):
                 token = self.tokens.renew()
@@ -438,6 +441,30 @@ class OAuthConnectorHook(BaseHook):
         )
         self._share_test_outcome()
         return True, message
+
+    def _take_profile(self, conn: Any) -> list[FieldProblem]:
+        """
+        Parse the tested connection once: its profile becomes the hook's (``self.profile``), and the
+        connection's record of refused settings goes; or its settings problems, the refusal recorded.
+        """
+        from airflow_oauth_connector.authorization.commands import record_settings_test
+        from airflow_oauth_connector.validation import FieldProblem, connection_problems
+
+        refusal: ProfileError | None = None
+        if (conn.conn_type or CONN_TYPE) == CONN_TYPE:
+            try:
+                parsed = OAuthProfile.from_connection(conn)
+            except ProfileError as exc:
+                refusal = exc
+            else:
+                self.__dict__.setdefault("profile", parsed)  # the cached_property's value, unless already read
+                record_settings_test(self.oauth_conn_id, None, store=self._token_store)
+                return []
+        problems = connection_problems(conn)
+        if refusal is not None:
+            record_settings_test(self.oauth_conn_id, refusal, store=self._token_store, secrets=(conn.password,))
+            problems = problems or [FieldProblem.of(refusal)]
+        return problems
 
     def _share_test_outcome(self) -> None:
         """

@@ -25,7 +25,13 @@ from starlette.exceptions import HTTPException
 
 from airflow_oauth_connector import authorization, capture
 from airflow_oauth_connector.authorization import callback, service
-from airflow_oauth_connector.exceptions import AuthorizationError, CaptureError, OAuthConnectorError, StateError
+from airflow_oauth_connector.exceptions import (
+    AuthorizationError,
+    CaptureError,
+    OAuthConnectorError,
+    ProfileError,
+    StateError,
+)
 from airflow_oauth_connector.hooks.oauth import OAuthConnectorHook
 from airflow_oauth_connector.plugins import bundle
 from airflow_oauth_connector.plugins.deps import (
@@ -48,7 +54,6 @@ from airflow_oauth_connector.plugins.urls import airflow_base_path, default_call
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.redaction import register_secret_everywhere, scrub
 from airflow_oauth_connector.status import Where
-from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token_client import TokenClient
 
 log = logging.getLogger(__name__)
@@ -203,12 +208,19 @@ def _row_failure(failure: authorization.FailureInfo | None) -> RowFailure | None
 
 
 def test_connection(conn_id: str) -> tuple[bool, str]:
-    """The hook's ``test_connection`` with the provider's shared token store (a rotated refresh token lands
-    where tasks will look for it)."""
+    """
+    The hook's ``test_connection`` with the connection's token store, as tasks use it (a rotated refresh token
+    lands where they look for it). Settings the profile loader refuses are the hook's to name and record (the
+    status shows the failed Test); a connection that is undefined or of another type is refused here.
+    """
     try:
-        profile = authorization.load_profile(conn_id)
-        hook = OAuthConnectorHook(conn_id, token_store=store_for(profile))
-        return hook.test_connection()
+        authorization.load_profile(conn_id)
+    except ProfileError:
+        pass
+    except OAuthConnectorError as exc:
+        return False, str(exc)
+    try:
+        return OAuthConnectorHook(conn_id).test_connection()
     except OAuthConnectorError as exc:
         return False, str(exc)
     except Exception as exc:

@@ -63,6 +63,16 @@ def store_for(profile: OAuthProfile, override: object | None = None) -> TokenSto
     return store_named(profile.token_store or default_backend(profile))
 
 
+def settings_store(override: object | None = None) -> TokenStore:
+    """
+    Where a Test of a connection whose settings do not parse is recorded (no profile chooses a store):
+    ``override``, else the provider-wide default backend's shared store (``[oauth_connector] token_store``).
+    """
+    if override is not None:
+        return require_store(override)
+    return store_named(default_backend())
+
+
 def store_named(name: str) -> TokenStore:
     """The process-wide store of backend ``name`` with the current configuration."""
     backend = config.parse_backend(name, "token store")

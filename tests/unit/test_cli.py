@@ -305,3 +305,23 @@ def test_check_and_the_hook_find_the_same_problems(monkeypatch: pytest.MonkeyPat
     problems = cli.settings_problems(bad)
     assert [p.field for p in problems] == ["authorize_url", "device_url"]
     assert OAuthConnectorHook(bad).settings_problems() == problems
+
+
+def test_status_shows_a_test_refused_for_invalid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+
+    conn_id = set_connection(monkeypatch, "cli_invalid", access_url="http://auth.example.com/oauth/token")
+    assert OAuthConnectorHook(conn_id).test_connection()[0] is False
+    out = io.StringIO()
+    assert main(["status", conn_id], stdout=out) == 1  # still an error: the settings are invalid
+    [line] = out.getvalue().splitlines()
+    assert line.startswith(f"{conn_id}: last failure: invalid_settings at ")
+    assert f" in test: Connection {conn_id!r}: Access token URL (access_url): must use https" in line
+    out = io.StringIO()
+    main(["status", conn_id, "--json"], stdout=out)
+    [data] = json.loads(out.getvalue())
+    assert (data["state"], data["last_failure"]["kind"], data["last_failure"]["where"]) == (
+        "error",
+        "invalid_settings",
+        "test",
+    )

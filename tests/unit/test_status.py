@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_oauth_connector.exceptions import (
+    ConnectionSettingsError,
     EndpointUnreachableError,
     InvalidClientError,
     InvalidGrantError,
@@ -28,6 +29,7 @@ from airflow_oauth_connector.status import (
     current_where,
     failure_kind,
     recording_where,
+    settings_key,
     status_from_dict,
     task_where,
     update_status,
@@ -144,6 +146,17 @@ def test_failure_kinds() -> None:
     assert failure_kind(slow) == "timeout"
     assert failure_kind(TokenResponseError("Token endpoint answered HTTP 200 with an HTML page")) == "bad_response"
     assert failure_kind(ValueError("x")) == "ValueError"
+    refused = ConnectionSettingsError("crm", [{"field": "access_url", "label": "Access token URL", "message": "bad"}])
+    assert failure_kind(refused) == "invalid_settings"
+
+
+def test_a_settings_key_is_no_profiles_cache_key() -> None:
+    from tests.support.builders import make_profile
+
+    profile = make_profile()
+    assert settings_key(profile.conn_id) == f"{profile.conn_id}:settings"
+    assert settings_key(profile.conn_id) != profile.cache_key
+    assert set(profile.cache_key.rsplit(":", 1)[1]) <= set("0123456789abcdef")  # a cache key ends in hex
 
 
 def test_a_failure_keeps_the_last_success_and_a_success_clears_the_failure() -> None:

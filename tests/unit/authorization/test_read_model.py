@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from airflow_oauth_connector import authorization as authz
 from airflow_oauth_connector.authorization import (
     ProfileStatus,
@@ -31,7 +33,7 @@ from tests.support.authorization import (
     db_extra,
     extra_for,
 )
-from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, make_profile, make_token
+from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, make_profile, make_token, set_connection
 
 AT = 1_795_915_380.0  # 2026-11-29 01:23 UTC
 
@@ -306,3 +308,57 @@ def test_a_failed_authorization_on_the_page_is_recorded_and_a_later_one_clears_i
     assert after.state == "authorized"
     assert after.last_failure is None
     assert after.last_success is not None
+
+
+# -- a Test refused for the connection's settings (kind invalid_settings, where test) ---------------------------
+
+HTTP_TOKEN_URL = "http://auth.example.com/oauth/token"  # refused: plain http for a host that is not loopback
+
+
+def test_a_test_refused_for_invalid_settings_shows_as_the_last_failure_until_they_change(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_oauth_connector.authorization.read_model import connection_profile_status
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+
+    conn_id = set_connection(monkeypatch, "crm_invalid", access_url=HTTP_TOKEN_URL)
+    before = connection_status(conn_id)
+    assert (before.state, before.last_failure) == ("error", None)
+    assert before.describe().startswith(f"error: Connection {conn_id!r}: Access token URL (access_url): must use")
+
+    ok, message = OAuthConnectorHook(conn_id).test_connection()
+    assert not ok
+    assert message.startswith("Invalid settings, no token requested: Access token URL (access_url): must use https")
+    profile, status = connection_profile_status(conn_id)
+    assert profile is None
+    assert status.state == "error"  # still unusable: `status` exits 1
+    assert status.last_failure is not None
+    assert (status.last_failure.kind, status.last_failure.where) == ("invalid_settings", "test")
+    assert status.last_failure.message == status.last_error  # what the Test found is what is wrong now
+    assert status.describe().startswith(
+        f"last failure: invalid_settings at {authz.format_time(status.last_failure.at or 0)} in test: "
+        f"Connection {conn_id!r}: Access token URL (access_url): must use https"
+    )
+    assert CLIENT_SECRET not in json.dumps(status.to_dict()) + status.describe()
+
+    set_connection(monkeypatch, conn_id, access_url="ftp://auth.example.com/token")
+    changed = connection_status(conn_id)  # other problems: that Test was not of these settings
+    assert (changed.state, changed.last_failure) == ("error", None)
+
+
+def test_a_test_of_valid_settings_removes_the_refused_tests_record(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.hooks import OAuthConnectorHook
+    from airflow_oauth_connector.status import settings_key
+    from airflow_oauth_connector.store.factory import settings_store
+
+    conn_id = set_connection(monkeypatch, "crm_fixed", access_url=HTTP_TOKEN_URL)
+    OAuthConnectorHook(conn_id).test_connection()
+    assert settings_store().load_status(settings_key(conn_id)) is not None
+    set_connection(monkeypatch, conn_id, access_url="https://127.0.0.1:9/token", retry_max_attempts=1)
+    ok, message = OAuthConnectorHook(conn_id).test_connection()
+    assert not ok  # the settings pass; nothing listens on the token URL
+    assert message.startswith("Could not obtain a token"), message
+    assert settings_store().load_status(settings_key(conn_id)) is None
+    status = connection_status(conn_id)
+    assert status.last_failure is not None
+    assert (status.state, status.last_failure.kind, status.last_failure.where) == ("failing", "unreachable", "test")

@@ -306,3 +306,70 @@ def test_run_and_arun_raise_the_same_error_for_a_non_2xx(connection):
         assert CLIENT_SECRET not in str(error)
         assert "access-1" not in str(error)
         assert "api_key" not in str(error)
+
+
+# -- test_connection: the connection read and parsed once; refused settings recorded ----------------------------
+
+
+def _count_reads_and_parses(monkeypatch, hook: OAuthConnectorHook) -> dict[str, int]:
+    """Counts the hook's connection reads and the profile parser's runs (the real ones, wrapped)."""
+    from airflow_oauth_connector.profile import OAuthProfile
+
+    counts = {"reads": 0, "parses": 0}
+    read, parse = hook.get_connection, OAuthProfile.parse_applied.__func__
+
+    def counted_read(conn_id):
+        counts["reads"] += 1
+        return read(conn_id)
+
+    def counted_parse(cls, *args, **kwargs):
+        counts["parses"] += 1
+        return parse(cls, *args, **kwargs)
+
+    monkeypatch.setattr(hook, "get_connection", counted_read)
+    monkeypatch.setattr(OAuthProfile, "parse_applied", classmethod(counted_parse))
+    return counts
+
+
+def test_a_test_reads_and_parses_the_connection_once(connection, monkeypatch):
+    hook, transport = wired_hook(connection(scope="read"), ok)
+    counts = _count_reads_and_parses(monkeypatch, hook)
+    success, _ = hook.test_connection()
+    assert success
+    assert counts == {"reads": 1, "parses": 1}
+    assert len(transport.calls(TOKEN_URL)) == 1
+
+
+def test_refused_settings_are_recorded_as_an_invalid_settings_failure_in_test(connection):
+    from airflow_oauth_connector.status import settings_key
+
+    store = MemoryTokenStore()
+    conn_id = connection(access_url="http://auth.example.com/oauth/token")
+    success, message = OAuthConnectorHook(conn_id, token_store=store).test_connection()
+    assert not success
+    assert message.startswith("Invalid settings, no token requested: Access token URL (access_url): must use https")
+    record = store.load_status(settings_key(conn_id))
+    assert isinstance(record, TokenStatus)
+    assert record.failure is not None
+    assert (record.failure.kind, record.failure.where) == ("invalid_settings", "test")
+    assert record.failure.message.startswith(f"Connection {conn_id!r}: Access token URL (access_url): must use https")
+    assert CLIENT_SECRET not in record.failure.message
+    assert record.last_event_failed
+
+
+def test_a_store_that_cannot_record_the_refusal_does_not_change_the_tests_answer(connection, caplog):
+    import logging
+
+    from airflow_oauth_connector.exceptions import TokenStoreError
+
+    class Down(MemoryTokenStore):
+        def save_status(self, key, status):
+            raise TokenStoreError(f"saving failed ({CLIENT_SECRET})")
+
+    conn_id = connection(access_url="http://auth.example.com/oauth/token")
+    with caplog.at_level(logging.WARNING, logger="airflow_oauth_connector.status"):
+        success, message = OAuthConnectorHook(conn_id, token_store=Down()).test_connection()
+    assert not success
+    assert message.startswith("Invalid settings, no token requested: Access token URL (access_url)")
+    assert f"Connection {conn_id!r}: could not record the test in the token store (TokenStoreError)" in caplog.text
+    assert CLIENT_SECRET not in caplog.text

@@ -128,3 +128,30 @@ def test_list_page_sets_a_strict_httponly_csrf_cookie(monkeypatch: pytest.Monkey
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
     assert "name-admin" in response.text
+
+
+def test_the_pages_test_of_invalid_settings_reaches_the_hook_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.plugins import routes
+    from airflow_oauth_connector.status import TokenStatus, settings_key
+    from airflow_oauth_connector.store.factory import settings_store
+    from tests.support.builders import set_connection
+
+    conn_id = set_connection(monkeypatch, "page_invalid", access_url="http://auth.example.com/oauth/token")
+    ok, message = routes.test_connection(conn_id)
+    assert not ok
+    assert message.startswith("Invalid settings, no token requested: Access token URL (access_url): must use https")
+    record = settings_store().load_status(settings_key(conn_id))
+    assert isinstance(record, TokenStatus)
+    assert record.failure is not None
+    assert (record.failure.kind, record.failure.where) == ("invalid_settings", "test")
+
+
+def test_the_pages_test_of_an_undefined_connection_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_oauth_connector.exceptions import OAuthConnectorError
+    from airflow_oauth_connector.plugins import routes
+
+    def undefined(conn_id: str) -> None:
+        raise OAuthConnectorError(f"Connection {conn_id!r} is not defined")
+
+    monkeypatch.setattr(routes.authorization, "load_profile", undefined)
+    assert routes.test_connection("nowhere") == (False, "Connection 'nowhere' is not defined")
