@@ -359,24 +359,13 @@ class OAuthProfile:
             raise settings_error(exc, host=host, login=login, password=password, extra=extra, preset=preset) from None
 
     @classmethod
-    def parse_fields(
-        cls,
-        conn_id: str,
-        *,
-        host: str | None,
-        port: int | None = None,
-        login: str | None,
-        password: str | None,
-        extra: Mapping[str, Any],
-    ) -> OAuthProfile:
-        """The profile of these fields; raises a :class:`ProfileError` for the first bad one found."""
-        return cls.parse_applied(conn_id, apply_preset(conn_id, extra, host), port=port, login=login, password=password)
-
-    @classmethod
     def parse_applied(
         cls, conn_id: str, applied: Applied, *, port: int | None = None, login: str | None, password: str | None
     ) -> OAuthProfile:
-        """:meth:`parse_fields` of settings whose preset :func:`~.presets.apply_preset` has already laid under them."""
+        """
+        The profile of settings with their preset laid under them (:func:`~.presets.apply_preset`); raises a
+        :class:`ProfileError` for the first bad one found (:meth:`from_fields` lists every problem).
+        """
         provider, extra, host = applied
         p = _FieldReader(conn_id, extra)
         allow_http = p.boolean("allow_insecure_http", False)
@@ -906,7 +895,7 @@ def field_check(
     conn_id: str, extra: Mapping[str, Any], name: str, *, kind: str = "text", minimum: float = 0
 ) -> Callable[[], Any]:
     """
-    The check :meth:`OAuthProfile.parse_fields` makes of extra ``name`` alone (``kind``: the field's kind in
+    The check :meth:`OAuthProfile.parse_applied` makes of extra ``name`` alone (``kind``: the field's kind in
     :mod:`airflow_oauth_connector.fields`): call it, and it raises the same :class:`ProfileError`. Checks
     that compare fields (required per grant type, key material) stay in the parser.
     """

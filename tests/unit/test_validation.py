@@ -7,6 +7,7 @@ import pytest
 
 from airflow_oauth_connector.exceptions import ConnectionSettingsError, ProfileError
 from airflow_oauth_connector.hooks import OAuthConnectorHook
+from airflow_oauth_connector.presets import apply_preset
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.validation import FieldProblem, check_connection, require_valid, settings_error
 from tests.support.builders import set_connection
@@ -285,7 +286,8 @@ def test_no_problem_exactly_when_the_profile_loads(extra):
     found = problems(extra, host=host)
     refused: ProfileError | None = None
     try:
-        OAuthProfile.parse_fields("c", host=host, login="client-id", password="s3cret", extra=extra_with(extra))
+        applied = apply_preset("c", extra_with(extra), host)
+        OAuthProfile.parse_applied("c", applied, login="client-id", password="s3cret")
     except ProfileError as exc:
         refused = exc
     if refused is None:
