@@ -1,6 +1,7 @@
 // Add OAuth / Edit: a guided form. Provider first (when presets exist), then the grant type, then only that
 // grant's fields (advanced ones folded away). The fields are checked (here and by the plugin, whose messages
-// name the field's label) before the connection is saved through Airflow's own REST API.
+// name the field's label) before the connection is saved through Airflow's own REST API. Its logic (which
+// fields show, the extra built from the form, the checks) is in form.ts; this file holds the state and renders.
 import {
   Alert,
   Box,
@@ -23,10 +24,27 @@ import {
 import { useEffect, useMemo, useRef, useState } from "react";
 
 import type { Client } from "./api";
-import type { AirflowConnection, FormField, FormSchema, Option, Preset, PresetParam, Problem } from "./types";
-
-type Value = string | boolean;
-type Step = "provider" | "grant" | "details";
+import {
+  afterProvider,
+  connectionBody as buildConnectionBody,
+  defaultValue,
+  editForm,
+  grantOptionsFor,
+  isFilledByPreset,
+  isRequired,
+  isVisible,
+  localProblems as findLocalProblems,
+  matchingChoices,
+  newForm,
+  presetChoices,
+  problemsByField,
+  sectionsOf,
+  type FormState,
+  type PresetChoice,
+  type Step,
+  type Value,
+} from "./form";
+import type { AirflowConnection, FormField, FormSchema, Option, PresetParam } from "./types";
 
 interface Props {
   client: Client;
@@ -34,69 +52,6 @@ interface Props {
   onClose: () => void;
   onSaved: (connId: string, created: boolean, grant: string) => void;
 }
-
-const MASK = "***";
-const STEP_FIELDS = new Set(["grant_type", "provider"]);
-const STANDARD_KEYS = new Set(["host", "login", "password", "schema", "port", "description"]);
-const CONN_ID_PATTERN = /^[A-Za-z0-9_.-]{1,250}$/;
-
-interface PresetChoice {
-  value: string;
-  label: string;
-  description: string;
-  grants: string[];
-  params: PresetParam[];
-  fills: string[];
-  docs: string | null;
-  register: Record<string, string>;
-}
-
-const presetChoices = (presets: Preset[] | undefined): PresetChoice[] =>
-  (presets ?? [])
-    .map((preset) => {
-      const value = String(preset.value ?? preset.name ?? preset.id ?? "");
-      const grants = Array.isArray(preset.grant_types)
-        ? preset.grant_types.map(String)
-        : typeof preset.grant_type === "string"
-          ? [preset.grant_type]
-          : [];
-      return {
-        value,
-        label: String(preset.label ?? preset.title ?? preset.name ?? value),
-        description: typeof preset.description === "string" ? preset.description : "",
-        grants,
-        params: Array.isArray(preset.params) ? preset.params : [],
-        fills: Array.isArray(preset.fills) ? preset.fills.map(String) : [],
-        docs: typeof preset.docs === "string" ? preset.docs : null,
-        register: preset.register && typeof preset.register === "object" ? preset.register : {},
-      };
-    })
-    .filter((choice) => choice.value && choice.value !== "custom");
-
-const isEmpty = (value: Value | undefined): boolean =>
-  value === undefined || (typeof value === "string" && value.trim() === "");
-
-/** A stored value as the form shows it. */
-const shown = (field: FormField, stored: unknown): Value => {
-  if (field.kind === "boolean") return stored === true || stored === "true";
-  if (stored === null || stored === undefined) return "";
-  if (typeof stored === "object") return JSON.stringify(stored, null, 2);
-  return String(stored);
-};
-
-/** A form value as it is stored (extra fields: JSON types; JSON fields stay text, as Airflow's own form keeps them). */
-const stored = (field: FormField, value: Value): unknown => {
-  if (field.kind === "boolean") return value === true;
-  const text = String(value).trim();
-  if (field.kind === "integer" || field.kind === "number") return Number(text);
-  return field.kind === "json" || field.kind === "multiline" ? String(value) : text;
-};
-
-const defaultValue = (field: FormField): Value => {
-  if (field.kind === "boolean") return field.default === true;
-  if (field.default === null || field.default === undefined) return "";
-  return typeof field.default === "object" ? JSON.stringify(field.default, null, 2) : String(field.default);
-};
 
 export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   const editing = connId !== undefined;
@@ -129,33 +84,22 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   useEffect(() => {
     (async () => {
       try {
-        const form = await client.form();
-        const initial: Record<string, Value> = {};
-        for (const field of form.fields) initial[field.name] = defaultValue(field);
+        const form: FormSchema = await client.form();
         if (connId === undefined) {
-          setValues(initial);
-          setGrant(form.grant_types[0]?.value ?? "");
-          setStep(presetChoices(form.presets).length ? "provider" : "grant");
+          const fresh = newForm(form);
+          setValues(fresh.values);
+          setGrant(fresh.grant);
+          setStep(fresh.step);
         } else {
           const conn = await client.getConnection(connId);
-          const extra = parseExtra(conn.extra);
-          const hidden: Record<string, boolean> = {};
-          for (const field of form.fields) {
-            const raw = field.standard ? (conn as unknown as Record<string, unknown>)[field.name] : extra[field.name];
-            if (raw === MASK) {
-              hidden[field.name] = true;
-              initial[field.name] = "";
-            } else if (raw !== undefined && raw !== null) {
-              initial[field.name] = shown(field, raw);
-            }
-          }
+          const edited = editForm(form, conn);
           setOriginal(conn);
-          setOriginalExtra(extra);
-          setMasked(hidden);
-          setValues(initial);
-          setGrant(String(extra.grant_type ?? form.grant_types[0]?.value ?? ""));
-          setProvider(String(extra.provider ?? "custom"));
-          setParams(parseParams(extra.provider_params));
+          setOriginalExtra(edited.extra);
+          setMasked(edited.masked);
+          setValues(edited.values);
+          setGrant(edited.grant);
+          setProvider(edited.provider);
+          setParams(edited.params);
           setStep("details");
         }
         setSchema(form);
@@ -167,35 +111,23 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
 
   const presets = useMemo(() => presetChoices(schema?.presets), [schema]);
   const preset = presets.find((choice) => choice.value === provider);
-  const grantOptions: Option[] = useMemo(() => {
-    const all = schema?.grant_types ?? [];
-    const allowed = preset?.grants ?? [];
-    return allowed.length ? all.filter((option) => allowed.includes(option.value)) : all;
-  }, [schema, preset]);
+  const grantOptions: Option[] = useMemo(() => grantOptionsFor(schema?.grant_types ?? [], preset), [schema, preset]);
   const grantOption = schema?.grant_types.find((option) => option.value === grant);
 
   const presetParams = preset?.params ?? [];
-  const visible = (field: FormField) =>
-    field.in_form !== false &&
-    !STEP_FIELDS.has(field.name) &&
-    !(field.name === "provider_params" && (presetParams.length > 0 || !preset)) &&
-    (!field.grants || field.grants.length === 0 || field.grants.includes(grant));
-  // A field the chosen preset fills is never required (the preset has the provider's real value).
-  const required = (field: FormField) =>
-    (field.required_for ?? []).includes(grant) && !(preset?.fills ?? []).includes(field.name);
   const inputFor = (field: FormField) => (
     <FieldInput
       error={errors[field.name]}
       field={field}
-      filledByPreset={(preset?.fills ?? []).includes(field.name)}
+      filledByPreset={isFilledByPreset(field, preset)}
       key={field.name}
       masked={Boolean(masked[field.name])}
       onChange={(value) => setValue(field.name, value)}
-      required={required(field)}
+      required={isRequired(field, grant, preset)}
       value={values[field.name] ?? defaultValue(field)}
     />
   );
-  const fields = (schema?.fields ?? []).filter(visible);
+  const fields = (schema?.fields ?? []).filter((field) => isVisible(field, grant, preset));
   const basic = fields.filter((field) => !field.advanced);
   const advanced = fields.filter((field) => field.advanced);
 
@@ -211,97 +143,43 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
 
   const chooseProvider = (value: string) => {
     setProvider(value);
-    const choice = presets.find((option) => option.value === value);
-    const grants = choice?.grants ?? [];
-    if (grants.length === 1) {
-      setGrant(grants[0]);
-      setStep("details");
-    } else {
-      if (grants.length && !grants.includes(grant)) setGrant(grants[0]);
-      setStep("grant");
-    }
+    const next = afterProvider(
+      presets.find((option) => option.value === value),
+      grant,
+    );
+    setGrant(next.grant);
+    setStep(next.step);
   };
 
-  /** The connection as Airflow's REST API takes it; an edit keeps every stored extra key it does not show. */
-  const connectionBody = (): AirflowConnection => {
-    const extra: Record<string, unknown> = editing ? { ...originalExtra } : {};
-    extra.grant_type = grant;
-    if (provider && provider !== "custom") extra.provider = provider;
-    else delete extra.provider;
-    if (presetParams.length) {
-      const given = Object.fromEntries(
-        presetParams.map((param) => [param.name, (params[param.name] ?? "").trim()]).filter(([, value]) => value),
-      );
-      if (Object.keys(given).length) extra.provider_params = JSON.stringify(given);
-      else delete extra.provider_params;
-    } else if (!preset) {
-      delete extra.provider_params;
-    }
-    const body: AirflowConnection = {
-      connection_id: connectionId.trim(),
-      conn_type: "oauth_connector",
-      description: original?.description ?? null,
-      host: original?.host ?? null,
-      login: original?.login ?? null,
-      schema: original?.schema ?? null,
-      port: original?.port ?? null,
-      password: original?.password ?? null,
-    };
-    for (const field of fields) {
-      const value = values[field.name];
-      let result: unknown = isEmpty(value) ? undefined : stored(field, value as Value);
-      if (result === undefined && masked[field.name]) result = MASK; // unchanged secret: Airflow keeps the stored one
-      const untouchedDefault = value === defaultValue(field) && !(field.name in originalExtra);
-      if (!field.standard && untouchedDefault && field.default !== undefined) result = undefined; // defaults stay implicit
-      if (field.standard && STANDARD_KEYS.has(field.name)) {
-        (body as unknown as Record<string, unknown>)[field.name] = result ?? null;
-      } else if (result === undefined) {
-        delete extra[field.name];
-      } else {
-        extra[field.name] = result;
-      }
-    }
-    body.extra = JSON.stringify(extra);
-    return body;
-  };
-
-  const localProblems = (): Record<string, string> => {
-    const found: Record<string, string> = {};
-    if (!CONN_ID_PATTERN.test(connectionId.trim())) {
-      found.connection_id = "Connection ID: required; letters, digits, '_', '-' and '.' only";
-    }
-    for (const field of fields) {
-      if (required(field) && isEmpty(values[field.name]) && !masked[field.name]) {
-        found[field.name] = `${field.label} (${field.name}): required for ${grantOption?.label ?? grant}`;
-      }
-    }
-    const missing = presetParams.filter((param) => param.required && !(params[param.name] ?? "").trim());
-    if (missing.length) {
-      found.provider_params = `Provider parameters (provider_params): ${preset?.label} needs ${missing
-        .map((param) => param.name)
-        .join(", ")}`;
-    }
-    return found;
-  };
+  const formState = (): FormState => ({
+    connectionId,
+    grant,
+    provider,
+    preset,
+    fields,
+    values,
+    masked,
+    params,
+    original,
+    originalExtra,
+    editing,
+  });
 
   const save = async () => {
     setSaveError(null);
-    const local = localProblems();
+    const local = findLocalProblems(formState(), grantOption?.label ?? grant);
     setErrors(local);
     setProblems(Object.values(local));
     if (Object.keys(local).length) {
       showProblem(Object.keys(local));
       return;
     }
-    const body = connectionBody();
+    const body = buildConnectionBody(formState());
     setSaving(true);
     try {
       const answer = await client.validate({ ...body, existing: editing });
       if (!answer.ok) {
-        const byField: Record<string, string> = {};
-        for (const problem of answer.problems) {
-          if (problem.field) byField[problem.field.split(".")[0]] = problemText(problem); // access_params.query
-        }
+        const byField = problemsByField(answer.problems);
         setErrors(byField);
         setProblems(answer.problems.map((problem) => problem.text));
         const folded = advanced.some((field) => field.name in byField);
@@ -494,43 +372,6 @@ export const ProfileForm = ({ client, connId, onClose, onSaved }: Props) => {
   );
 };
 
-const parseExtra = (extra: string | null | undefined): Record<string, unknown> => {
-  if (!extra) return {};
-  try {
-    const value: unknown = JSON.parse(extra);
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-};
-
-const problemText = (problem: Problem): string => problem.text || `${problem.label}: ${problem.message}`;
-
-/** Fields grouped by their section, in the schema's section order. */
-const sectionsOf = (fields: FormField[], order: string[] | undefined): [string, FormField[]][] => {
-  const groups = new Map<string, FormField[]>();
-  for (const section of order ?? []) groups.set(section, []);
-  for (const field of fields) {
-    const section = field.section ?? "Settings";
-    if (!groups.has(section)) groups.set(section, []);
-    groups.get(section)?.push(field);
-  }
-  return [...groups.entries()].filter(([, members]) => members.length > 0);
-};
-
-const parseParams = (value: unknown): Record<string, string> => {
-  let data: unknown = value;
-  if (typeof value === "string") {
-    try {
-      data = JSON.parse(value);
-    } catch {
-      return {};
-    }
-  }
-  if (!data || typeof data !== "object" || Array.isArray(data)) return {};
-  return Object.fromEntries(Object.entries(data as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
-};
-
 const PresetHints = ({ preset }: { preset: PresetChoice }) => {
   const register = Object.entries(preset.register);
   if (!register.length && !preset.docs) return null;
@@ -587,10 +428,7 @@ const ParamInput = ({ param, value, onChange }: { param: PresetParam; value: str
 
 const ProviderStep = ({ choices, onChoose }: { choices: PresetChoice[]; onChoose: (value: string) => void }) => {
   const [query, setQuery] = useState("");
-  const needle = query.trim().toLowerCase();
-  const shownChoices = choices.filter(
-    (choice) => !needle || `${choice.label} ${choice.value} ${choice.description}`.toLowerCase().includes(needle),
-  );
+  const shownChoices = matchingChoices(choices, query);
   return (
     <Stack gap={3}>
       <Text fontWeight="semibold">1. Which API do you connect to?</Text>

@@ -1,0 +1,106 @@
+// Unit tests of format.ts: how the page words a profile's status and its recorded failures.
+import { describe, expect, it } from "vitest";
+
+import { failureText, formatEpoch, grantLabel, recordText, stateColor, stateLabel } from "./format";
+import type { ProfileRow } from "./types";
+
+// 2026-01-02 03:04:05 UTC
+const AT = Date.UTC(2026, 0, 2, 3, 4, 5) / 1000;
+
+const row = (more: Partial<ProfileRow> = {}): ProfileRow => ({
+  conn_id: "crm",
+  grant_type: "client_credentials",
+  state: "failing",
+  description: "",
+  expires_at: null,
+  expires_at_text: null,
+  scope: null,
+  last_refresh: null,
+  last_refresh_text: null,
+  last_error: null,
+  refresh_token_present: false,
+  can_authorize: false,
+  authorize_label: "Authorize",
+  redirect_uri: null,
+  ...more,
+});
+
+describe("states and grants", () => {
+  it("words known states and colours them", () => {
+    expect(stateLabel("needs_reauthorization")).toBe("needs re-authorization");
+    expect(stateLabel("not_tested")).toBe("not tested yet");
+    expect(stateColor("ready")).toBe("green");
+    expect(stateColor("not_authorized")).toBe("orange");
+    expect(stateColor("failing")).toBe("red");
+  });
+
+  it("words an unknown state by its key, in gray", () => {
+    expect(stateLabel("some_new_state")).toBe("some new state");
+    expect(stateColor("some_new_state")).toBe("gray");
+  });
+
+  it("words a grant type by its key", () => {
+    expect(grantLabel("authorization_code")).toBe("authorization code");
+  });
+});
+
+describe("formatEpoch", () => {
+  it("gives a UTC minute", () => {
+    expect(formatEpoch(AT)).toBe("2026-01-02 03:04 UTC");
+  });
+
+  it("gives null for anything that is not a positive finite number", () => {
+    for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "1700000000", null, undefined]) {
+      expect(formatEpoch(value)).toBeNull();
+    }
+  });
+});
+
+describe("recordText", () => {
+  it("gives nothing for no record, the time of a number and a string as it is", () => {
+    expect(recordText(null)).toBeNull();
+    expect(recordText(undefined)).toBeNull();
+    expect(recordText("")).toBeNull();
+    expect(recordText(AT)).toBe("2026-01-02 03:04 UTC");
+    expect(recordText("it failed")).toBe("it failed");
+  });
+
+  it("words kind, message, time and where a task failed", () => {
+    const text = recordText({
+      kind: "invalid_client",
+      message: "bad secret",
+      at: AT,
+      dag_id: "sync",
+      task_id: "fetch",
+      try_number: 2,
+      map_index: null,
+    });
+    expect(text).toBe("invalid_client: bad secret (at 2026-01-02 03:04 UTC) — dag sync, task fetch, try_number 2");
+  });
+
+  it("words a source as it is, and a nested place by its keys", () => {
+    expect(recordText({ kind: "ok", time: AT, source: "test" })).toBe("ok (at 2026-01-02 03:04 UTC) — test");
+    expect(recordText({ where: { dag: "sync", task: "", try: 1 } })).toBe(" — dag sync, try 1");
+  });
+
+  it("gives null for an empty record", () => {
+    expect(recordText({})).toBeNull();
+  });
+});
+
+describe("failureText", () => {
+  it("heads a recorded failure with its kind, time and place, and keeps its message apart", () => {
+    const failure = { kind: "invalid_client", message: "bad secret", at: AT, where: "sync/fetch/try 2" };
+    expect(failureText(row({ last_failure: failure }))).toEqual({
+      head: "invalid_client at 2026-01-02 03:04 UTC in sync/fetch/try 2",
+      message: "bad secret",
+    });
+    expect(failureText(row({ last_failure: {} }))).toEqual({ head: "failure", message: "" });
+  });
+
+  it("falls back to the record's text, then the row's last error", () => {
+    expect(failureText(row({ last_failure: "it failed", last_error: "older" }))).toEqual({ head: "it failed", message: "" });
+    expect(failureText(row({ last_error: "older" }))).toEqual({ head: "older", message: "" });
+    expect(failureText(row())).toBeNull();
+  });
+});
