@@ -526,6 +526,40 @@ def test_a_failed_test_on_the_page_shows_until_a_test_succeeds(
     assert "last success: " in row
 
 
+def test_a_test_refused_for_invalid_settings_shows_on_the_page_until_a_test_of_valid_ones(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    """The page's Test of settings the loader refuses is recorded (invalid_settings, test); fixed, a Test clears it."""
+    conn_id = f"cc_invalid_{secrets.token_hex(3)}"
+    body = connection(auth_server, "cc", access_url="http://auth.example.com/oauth/token")  # http: refused
+    body = {**body, "connection_id": conn_id, "extra": json.dumps(body["extra"])}
+    resp = admin_api.post(server.url("/api/v2/connections"), json=body, timeout=30)
+    assert resp.status_code == 201, resp.text[:500]
+    admin = PageSession(server, "admin")
+    row = _row_html(admin.page, conn_id)
+    assert "class='failure'" not in row  # not tested yet: the settings error alone
+
+    def press_test() -> str:
+        resp = admin.http.post(
+            server.url(f"{PLUGIN}/profiles/{conn_id}/test"), data={"csrf_token": admin.csrf}, timeout=60
+        )
+        assert resp.status_code == 200, resp.text[:500]
+        return resp.text
+
+    row = _row_html(press_test(), conn_id)
+    assert "state-error" in row, row
+    assert "data-kind='invalid_settings' data-where='test'>Last failure: <strong>invalid_settings</strong> at " in row
+    assert "Access token URL (access_url): must use https" in row
+    fixed = {**body, "extra": json.dumps(connection(auth_server, "cc")["extra"])}
+    resp = admin_api.patch(
+        server.url(f"/api/v2/connections/{conn_id}"), params={"update_mask": "extra"}, json=fixed, timeout=30
+    )
+    assert resp.status_code == 200, resp.text[:300]
+    row = _row_html(press_test(), conn_id)
+    assert "<span class='state state-ready'>ready</span>" in row, row
+    assert "class='failure'" not in row
+
+
 def test_connections_page_test_button_shows_the_hooks_messages(
     server: ApiServer, admin_api: requests.Session, auth_server: Any
 ) -> None:
