@@ -301,3 +301,23 @@ def test_validate_names_the_label_of_a_bad_field() -> None:
     extra["access_params"] = '{"body": {"audience": "x"}}'
     good = harness.post("/api/validate", {**body, "extra": json.dumps(extra)}, token=token)
     assert good.json() == {"ok": True, "problems": []}
+
+
+def test_the_test_route_answers_with_the_row_showing_a_test_refused_for_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.builders import CLIENT_SECRET as CONNECTION_SECRET
+    from tests.support.builders import set_connection
+
+    conn_id = set_connection(monkeypatch, "crm_invalid", access_url="http://auth.example.com/oauth/token")
+    harness = Harness(FakeUser("admin"))
+    tested = harness.post(f"/api/profiles/{conn_id}/test", token=harness.session()["csrf_token"])
+    assert tested.status_code == 200, tested.text
+    answer = tested.json()
+    assert answer["ok"] is False
+    assert answer["message"].startswith("Invalid settings, no token requested: Access token URL (access_url)")
+    row = answer["profile"]
+    assert row["state"] == "error"
+    assert (row["last_failure"]["kind"], row["last_failure"]["where"]) == ("invalid_settings", "test")
+    assert row["description"].startswith("last failure: invalid_settings at ")
+    assert CONNECTION_SECRET not in tested.text
