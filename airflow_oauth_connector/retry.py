@@ -11,7 +11,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
@@ -99,11 +99,14 @@ _HTTPX_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout
 _HTTPX_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-def _never_sent(exc: BaseException) -> bool:
-    """True when the request surely never reached the server (connect failed or timed out)."""
+def _never_sent(exc: BaseException, chain: Sequence[BaseException] | None = None) -> bool:
+    """
+    True when the request surely never reached the server (connect failed or timed out). ``chain`` is
+    ``_chain(exc)`` when the caller has walked it already (it is walked here otherwise).
+    """
     if isinstance(exc, (requests.exceptions.ConnectTimeout, *_HTTPX_NEVER_SENT)):
         return True
-    return any(isinstance(e, NewConnectionError) for e in _chain(exc))
+    return any(isinstance(e, NewConnectionError) for e in (_chain(exc) if chain is None else chain))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -307,14 +310,15 @@ def _loop_settings(policy: RetryPolicy, method: str, url: str, replayable: bool,
 def _unreachable(method: str, url: str, exc: BaseException, attempts: int, started: float) -> EndpointUnreachableError:
     reason = f"{type(exc).__name__}: {redact(str(exc), folded=False)}"
     elapsed = time.monotonic() - started
-    cause, detail = describe_transport_error(exc, drop_query(url))
+    chain = _chain(exc)
+    cause, detail = describe_transport_error(exc, drop_query(url), chain)
     return EndpointUnreachableError(
         method.upper(),
         drop_query(url),
         reason,
         attempts,
         elapsed,
-        never_sent=_never_sent(exc),
+        never_sent=_never_sent(exc, chain),
         cause=cause,
         detail=detail,
     )
@@ -332,11 +336,14 @@ _DNS_TEXT = (
 )
 
 
-def describe_transport_error(exc: BaseException, url: str) -> tuple[UnreachableCause, str | None]:
+def describe_transport_error(
+    exc: BaseException, url: str, chain: Sequence[BaseException] | None = None
+) -> tuple[UnreachableCause, str | None]:
     """
     What a transport error of requests/urllib3 or httpx means, in plain words, without the libraries' text
     (``HTTPConnectionPool(host=..., port=...): Max retries exceeded ...``): a cause and a sentence naming
     the host and port, e.g. ``("refused", "the connection to auth.example.com:8443 was refused")``.
+    ``chain`` is ``_chain(exc)`` when the caller has walked it already (it is walked here otherwise).
     """
     parts = urlsplit(url)
     host = parts.hostname or "the host"
@@ -344,7 +351,8 @@ def describe_transport_error(exc: BaseException, url: str) -> tuple[UnreachableC
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         port = 443 if parts.scheme == "https" else 80
-    chain = _chain(exc)
+    if chain is None:
+        chain = _chain(exc)
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, (ConnectionRefusedError,)) for e in chain) or any(t in text for t in _REFUSED_TEXT):
         return "refused", f"the connection to {host}:{port} was refused (nothing listens on that port)"

@@ -545,3 +545,22 @@ def test_an_unknown_transport_error_keeps_its_text() -> None:
     assert info.value.cause == "other"
     assert "InvalidURL: bad url" in str(info.value)
     assert "access_token=S" not in str(info.value)
+
+
+def test_an_unreachable_error_walks_the_exception_chain_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cause, detail and never-sent come from one walk of the chain (retry._chain is the one walker)."""
+    from airflow_oauth_connector import retry
+
+    walked: list[BaseException] = []
+    walk = retry._chain
+
+    def counting(exc: BaseException) -> list[BaseException]:
+        walked.append(exc)
+        return walk(exc)
+
+    monkeypatch.setattr(retry, "_chain", counting)
+    error = connection_refused()
+    unreachable = retry._unreachable("post", "https://a.example/token", error, 1, 0.0)
+    assert walked == [error]
+    assert (unreachable.cause, unreachable.never_sent) == ("refused", True)
+    assert "the connection to a.example:443 was refused" in str(unreachable)
