@@ -18,28 +18,32 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 
 import { ApiError, Client, signInUrl } from "./api";
 import { ConfirmDialog } from "./ConfirmDialog";
-import { failureText, formatEpoch, grantLabel, recordText, stateColor, stateLabel } from "./format";
 import { ProfileForm } from "./ProfileForm";
+import {
+  type Action,
+  type Busy,
+  endBusy,
+  errorNotice,
+  errorTitles,
+  fatalView,
+  forgetNotice,
+  forgetPrompt,
+  outcomeToken,
+  replaceRow as withRow,
+  rowButtons,
+  rowView,
+  savedNotice,
+  startBusy,
+  testNotice,
+} from "./rows";
 import type { Notice, ProfileRow, Session } from "./types";
-
-const OUTCOME_PARAM = "oauth_outcome";
 
 type FormMode = { mode: "add" } | { mode: "edit"; connId: string } | null;
 
-const errorNotice = (title: string, error: unknown): Notice => ({
-  kind: "error",
-  title,
-  message: error instanceof Error ? error.message : String(error),
-});
-
 /** The callback's signed notice from the URL (then removed from the address bar). */
 const takeOutcomeToken = (): string | null => {
-  const url = new URL(globalThis.location.href);
-  const token = url.searchParams.get(OUTCOME_PARAM);
-  if (token) {
-    url.searchParams.delete(OUTCOME_PARAM);
-    globalThis.history.replaceState(globalThis.history.state, "", url.toString());
-  }
+  const { token, cleaned } = outcomeToken(globalThis.location.href);
+  if (cleaned !== null) globalThis.history.replaceState(globalThis.history.state, "", cleaned);
   return token;
 };
 
@@ -49,7 +53,7 @@ export const ProfilesPage = () => {
   const [rows, setRows] = useState<ProfileRow[] | null>(null);
   const [fatal, setFatal] = useState<ApiError | null>(null);
   const [notice, setNotice] = useState<Notice | null>(null);
-  const [busy, setBusy] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState<Busy>({});
   const [form, setForm] = useState<FormMode>(null);
   const [forgetting, setForgetting] = useState<string | null>(null);
 
@@ -64,7 +68,7 @@ export const ProfilesPage = () => {
       try {
         setSession(await client.start());
         if (token) {
-          client.outcome(token).then(setNotice, (error) => setNotice(errorNotice("Authorization result", error)));
+          client.outcome(token).then(setNotice, (error) => setNotice(errorNotice(errorTitles.outcome, error)));
         }
         await reload();
       } catch (error) {
@@ -74,19 +78,15 @@ export const ProfilesPage = () => {
   }, [client, reload]);
 
   const replaceRow = (row: ProfileRow | undefined) => {
-    if (row) setRows((current) => (current ?? []).map((r) => (r.conn_id === row.conn_id ? row : r)));
+    if (row) setRows((current) => withRow(current, row));
   };
 
   const run = async (connId: string, action: string, work: () => Promise<void>) => {
-    setBusy((current) => ({ ...current, [connId]: action }));
+    setBusy((current) => startBusy(current, connId, action));
     try {
       await work();
     } finally {
-      setBusy((current) => {
-        const next = { ...current };
-        delete next[connId];
-        return next;
-      });
+      setBusy((current) => endBusy(current, connId));
     }
   };
 
@@ -95,13 +95,9 @@ export const ProfilesPage = () => {
       try {
         const answer = await client.test(connId);
         replaceRow(answer.profile);
-        setNotice({
-          kind: answer.ok ? "success" : "error",
-          title: `Test of '${connId}' ${answer.ok ? "passed" : "failed"}`,
-          message: answer.message,
-        });
+        setNotice(testNotice(connId, answer));
       } catch (error) {
-        setNotice(errorNotice(`Test of '${connId}' failed`, error));
+        setNotice(errorNotice(errorTitles.test(connId), error));
       }
     });
 
@@ -113,7 +109,7 @@ export const ProfilesPage = () => {
         // comes back to the plugin's callback, which returns here.
         globalThis.location.assign(url);
       } catch (error) {
-        setNotice(errorNotice(`Could not start authorizing '${connId}'`, error));
+        setNotice(errorNotice(errorTitles.authorize(connId), error));
       }
     });
 
@@ -123,23 +119,19 @@ export const ProfilesPage = () => {
       try {
         const answer = await client.forget(connId);
         replaceRow(answer.profile);
-        setNotice({ kind: answer.ok ? "success" : "error", title: `Tokens of '${connId}' removed`, message: answer.message });
+        setNotice(forgetNotice(connId, answer));
       } catch (error) {
-        setNotice(errorNotice(`Could not forget the tokens of '${connId}'`, error));
+        setNotice(errorNotice(errorTitles.forget(connId), error));
       }
     });
 
   const saved = async (connId: string, created: boolean, grant: string) => {
     setForm(null);
-    const next =
-      grant === "authorization_code"
-        ? "Press Authorize to sign in at the provider."
-        : "Press Test to fetch a token now.";
-    setNotice({ kind: "success", title: `Connection '${connId}' ${created ? "added" : "saved"}`, message: next });
+    setNotice(savedNotice(connId, created, grant));
     try {
       await reload();
     } catch (error) {
-      setNotice(errorNotice("Could not reload the profiles", error));
+      setNotice(errorNotice(errorTitles.reload, error));
     }
   };
 
@@ -205,12 +197,7 @@ export const ProfilesPage = () => {
 
       <ConfirmDialog
         confirmLabel="Forget tokens"
-        message={
-          forgetting
-            ? `Remove the stored refresh and access tokens of '${forgetting}'? Tasks using it fail until it is ` +
-              "authorized again. Its client secret and settings stay."
-            : ""
-        }
+        message={forgetPrompt(forgetting)}
         onCancel={() => setForgetting(null)}
         onConfirm={() => forgetting && forget(forgetting)}
         open={forgetting !== null}
@@ -240,142 +227,131 @@ const NoticeBox = ({ notice, onClose }: { notice: Notice; onClose: () => void })
 
 interface TableProps {
   rows: ProfileRow[];
-  busy: Record<string, string>;
+  busy: Busy;
   onTest: (connId: string) => void;
   onAuthorize: (connId: string) => void;
   onEdit: (connId: string) => void;
   onForget: (connId: string) => void;
 }
 
-const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: TableProps) => (
-  <Table.ScrollArea borderRadius="md" borderWidth="1px">
-    <Table.Root size="sm" tableLayout="fixed" variant="line" width="full">
-      <Table.Header>
-        <Table.Row>
-          <Table.ColumnHeader width="19%">Connection</Table.ColumnHeader>
-          <Table.ColumnHeader width="20%">Status</Table.ColumnHeader>
-          <Table.ColumnHeader width="23%">Last failure</Table.ColumnHeader>
-          <Table.ColumnHeader width="15%">Token</Table.ColumnHeader>
-          <Table.ColumnHeader width="8%">Scopes</Table.ColumnHeader>
-          <Table.ColumnHeader width="15%">Actions</Table.ColumnHeader>
-        </Table.Row>
-      </Table.Header>
-      <Table.Body>
-        {rows.map((row) => {
-          const working = busy[row.conn_id];
-          const failure = failureText(row);
-          const success = recordText(row.last_success);
-          const expires = row.expires_at_text ?? formatEpoch(row.expires_at);
-          const refreshed = row.last_refresh_text ?? formatEpoch(row.last_refresh);
-          return (
-            <Table.Row
-              css={{ "& td": { overflowWrap: "anywhere", whiteSpace: "normal" } }}
-              data-conn-id={row.conn_id}
-              data-state={row.state}
-              key={row.conn_id}
-              verticalAlign="top"
-            >
-              <Table.Cell>
-                <Text fontWeight="semibold">
-                  {row.conn_id}
-                </Text>
-                <Text color="fg.muted" fontSize="xs">
-                  {grantLabel(row.grant_type)}
-                </Text>
-                {row.can_authorize && row.redirect_uri ? (
+/** How each action's button looks (what it does and whether it shows comes from rows.ts: rowButtons). */
+const BUTTON_STYLE: Record<Action, { colorPalette?: string; variant?: "outline" | "ghost" }> = {
+  authorize: { colorPalette: "blue" },
+  test: { variant: "outline" },
+  edit: { variant: "outline" },
+  forget: { colorPalette: "red", variant: "ghost" },
+};
+
+const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: TableProps) => {
+  const handlers: Record<Action, (connId: string) => void> = {
+    authorize: onAuthorize,
+    test: onTest,
+    edit: onEdit,
+    forget: onForget,
+  };
+  return (
+    <Table.ScrollArea borderRadius="md" borderWidth="1px">
+      <Table.Root size="sm" tableLayout="fixed" variant="line" width="full">
+        <Table.Header>
+          <Table.Row>
+            <Table.ColumnHeader width="19%">Connection</Table.ColumnHeader>
+            <Table.ColumnHeader width="20%">Status</Table.ColumnHeader>
+            <Table.ColumnHeader width="23%">Last failure</Table.ColumnHeader>
+            <Table.ColumnHeader width="15%">Token</Table.ColumnHeader>
+            <Table.ColumnHeader width="8%">Scopes</Table.ColumnHeader>
+            <Table.ColumnHeader width="15%">Actions</Table.ColumnHeader>
+          </Table.Row>
+        </Table.Header>
+        <Table.Body>
+          {rows.map((row) => {
+            const view = rowView(row);
+            return (
+              <Table.Row
+                css={{ "& td": { overflowWrap: "anywhere", whiteSpace: "normal" } }}
+                data-conn-id={row.conn_id}
+                data-state={row.state}
+                key={row.conn_id}
+                verticalAlign="top"
+              >
+                <Table.Cell>
+                  <Text fontWeight="semibold">{row.conn_id}</Text>
                   <Text color="fg.muted" fontSize="xs">
-                    Redirect URI: <Code size="sm">{row.redirect_uri}</Code>
+                    {view.grant}
                   </Text>
-                ) : null}
-              </Table.Cell>
-              <Table.Cell>
-                <Badge className="state" colorPalette={stateColor(row.state)} data-testid="state" variant="subtle">
-                  {stateLabel(row.state)}
-                </Badge>
-                {failure && row.state === "failing" ? null : (
-                  <Text color="fg.muted" fontSize="xs">
-                    {row.description}
-                  </Text>
-                )}
-                {success ? (
-                  <Text color="fg.muted" fontSize="xs">
-                    Last success: {success}
-                  </Text>
-                ) : null}
-              </Table.Cell>
-              <Table.Cell data-testid="last-failure">
-                {failure ? (
-                  <>
-                    <Text color="fg.error" fontSize="xs" fontWeight="semibold">
-                      {failure.head}
+                  {view.redirectUri ? (
+                    <Text color="fg.muted" fontSize="xs">
+                      Redirect URI: <Code size="sm">{view.redirectUri}</Code>
                     </Text>
-                    {failure.message ? (
-                      <Text color="fg.muted" fontSize="xs" lineClamp={3} title={failure.message}>
-                        {failure.message}
-                      </Text>
-                    ) : null}
-                  </>
-                ) : (
-                  <Text color="fg.muted">—</Text>
-                )}
-              </Table.Cell>
-              <Table.Cell fontSize="xs">
-                <Text>Expires: {expires ?? "—"}</Text>
-                <Text color="fg.muted">Refreshed: {refreshed ?? "—"}</Text>
-              </Table.Cell>
-              <Table.Cell>{row.scope ? <Code size="sm">{row.scope}</Code> : "—"}</Table.Cell>
-              <Table.Cell>
-                <HStack gap={1} wrap="wrap">
-                  {row.can_authorize ? (
-                    <Button
-                      colorPalette="blue"
-                      loading={working === "authorize"}
-                      disabled={Boolean(working)}
-                      onClick={() => onAuthorize(row.conn_id)}
-                      size="xs"
-                    >
-                      {row.authorize_label}
-                    </Button>
                   ) : null}
-                  <Button
-                    disabled={Boolean(working)}
-                    loading={working === "test"}
-                    onClick={() => onTest(row.conn_id)}
-                    size="xs"
-                    variant="outline"
-                  >
-                    Test
-                  </Button>
-                  <Button disabled={Boolean(working)} onClick={() => onEdit(row.conn_id)} size="xs" variant="outline">
-                    Edit
-                  </Button>
-                  <Button
-                    colorPalette="red"
-                    disabled={Boolean(working)}
-                    loading={working === "forget"}
-                    onClick={() => onForget(row.conn_id)}
-                    size="xs"
-                    variant="ghost"
-                  >
-                    Forget tokens
-                  </Button>
-                </HStack>
-              </Table.Cell>
-            </Table.Row>
-          );
-        })}
-      </Table.Body>
-    </Table.Root>
-  </Table.ScrollArea>
-);
+                </Table.Cell>
+                <Table.Cell>
+                  <Badge className="state" colorPalette={view.stateColor} data-testid="state" variant="subtle">
+                    {view.stateLabel}
+                  </Badge>
+                  {view.description === null ? null : (
+                    <Text color="fg.muted" fontSize="xs">
+                      {view.description}
+                    </Text>
+                  )}
+                  {view.success ? (
+                    <Text color="fg.muted" fontSize="xs">
+                      Last success: {view.success}
+                    </Text>
+                  ) : null}
+                </Table.Cell>
+                <Table.Cell data-testid="last-failure">
+                  {view.failure ? (
+                    <>
+                      <Text color="fg.error" fontSize="xs" fontWeight="semibold">
+                        {view.failure.head}
+                      </Text>
+                      {view.failure.message ? (
+                        <Text color="fg.muted" fontSize="xs" lineClamp={3} title={view.failure.message}>
+                          {view.failure.message}
+                        </Text>
+                      ) : null}
+                    </>
+                  ) : (
+                    <Text color="fg.muted">—</Text>
+                  )}
+                </Table.Cell>
+                <Table.Cell fontSize="xs">
+                  <Text>Expires: {view.expires}</Text>
+                  <Text color="fg.muted">Refreshed: {view.refreshed}</Text>
+                </Table.Cell>
+                <Table.Cell>{row.scope ? <Code size="sm">{row.scope}</Code> : "—"}</Table.Cell>
+                <Table.Cell>
+                  <HStack gap={1} wrap="wrap">
+                    {rowButtons(row, busy[row.conn_id]).map((button) => (
+                      <Button
+                        {...BUTTON_STYLE[button.action]}
+                        disabled={button.disabled}
+                        key={button.action}
+                        loading={button.loading}
+                        onClick={() => handlers[button.action](row.conn_id)}
+                        size="xs"
+                      >
+                        {button.label}
+                      </Button>
+                    ))}
+                  </HStack>
+                </Table.Cell>
+              </Table.Row>
+            );
+          })}
+        </Table.Body>
+      </Table.Root>
+    </Table.ScrollArea>
+  );
+};
 
 const FatalError = ({ error }: { error: ApiError }) => {
-  const signedOut = error.status === 401;
+  const { signedOut, title } = fatalView(error.status);
   return (
     <Alert.Root maxW="3xl" status="error" variant="surface">
       <Alert.Indicator />
       <Alert.Content>
-        <Alert.Title>{signedOut ? "Sign in to Airflow first" : "The OAuth profiles page cannot load"}</Alert.Title>
+        <Alert.Title>{title}</Alert.Title>
         <Alert.Description>
           {error.message}
           {signedOut ? (
