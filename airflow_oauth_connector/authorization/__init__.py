@@ -34,7 +34,6 @@ from airflow_oauth_connector.authorization.read_model import (
 from airflow_oauth_connector.authorization.repository import (
     list_connection_ids,
     load_profile,
-    stored_extra,
     stored_profile,
 )
 from airflow_oauth_connector.authorization.service import exchange_and_save
@@ -67,6 +66,5 @@ __all__ = [
     "profile_status",
     "record_failure",
     "save_authorization",
-    "stored_extra",
     "stored_profile",
 ]

@@ -3,7 +3,7 @@ The metadata-DB repository of ``oauth_connector`` connections: find, read and up
 
 Writes need the Airflow metadata database (connections from environment variables or a secrets backend are
 read-only). With a caller's ``session`` the caller commits; without one each function opens (and commits)
-its own. The connection's ``extra`` may hold tokens: never print or log what :func:`stored_extra` returns.
+its own. The connection's ``extra`` may hold tokens: never print or log what :func:`extra_of` returns.
 """
 
 from __future__ import annotations
@@ -50,12 +50,6 @@ def defined_connection(conn_id: str) -> Connection:
         return ConnectionModel.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         raise OAuthConnectorError(f"Connection {conn_id!r} is not defined") from None
-
-
-def stored_extra(conn_id: str, *, session: Session | None = None) -> dict[str, Any]:
-    """The stored connection's ``extra`` (decrypted; it may hold tokens: never print or log it)."""
-    with session_scope(session) as db:
-        return extra_of(stored_connection(db, conn_id))
 
 
 def stored_profile(conn_id: str, *, session: Session | None = None) -> OAuthProfile:

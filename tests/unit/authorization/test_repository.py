@@ -19,8 +19,8 @@ def test_a_stored_connection_is_loaded_with_its_client_secret(db: Any) -> None:
     assert profile.conn_id == conn_id
     assert profile.client_secret == SECRET
     assert profile.scope == "read"
-    assert repository.stored_profile(conn_id).cache_key == profile.cache_key
-    assert repository.stored_extra(conn_id)["scope"] == "read"
+    stored = repository.stored_profile(conn_id)
+    assert (stored.cache_key, stored.scope) == (profile.cache_key, "read")
 
 
 def test_a_connection_from_the_environment_is_loaded_but_not_stored(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +73,7 @@ def test_write_extra_returns_the_new_profile_within_the_callers_session(db: Any)
         conn = repository.stored_connection(session, conn_id)
         profile = repository.write_extra(session, conn, {**repository.extra_of(conn), "refresh_token": "r-1"})
         assert profile.refresh_token == "r-1"
-    assert repository.stored_extra(conn_id)["refresh_token"] == "r-1"
+    assert repository.stored_profile(conn_id).refresh_token == "r-1"  # committed: read in a new session
 
 
 def test_defined_connection_reads_every_source_airflow_reads(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
