@@ -1,4 +1,8 @@
-"""Values captured at authorization: callback query parameters and one post-authorization API call."""
+"""Values captured at authorization: callback query parameters and one post-authorization API call.
+
+A grant without a person (JWT bearer, client credentials) makes the post-authorization call after each new
+token instead (:func:`after_grant`): DocuSign's JWT grant learns the account's base URI from /oauth/userinfo.
+"""
 
 from __future__ import annotations
 
@@ -56,12 +60,12 @@ def post_authorize_values(
     except requests.RequestException as exc:
         raise CaptureError(
             f"Connection {profile.conn_id!r}: the post-authorization call to {url} failed ({type(exc).__name__}); "
-            f"nothing was stored. Authorize again"
+            f"nothing was stored. {_again(profile)}"
         ) from None
     if not response.ok or len(response.content) > _MAX_ANSWER:
         raise CaptureError(
             f"Connection {profile.conn_id!r}: the post-authorization call to {url} answered HTTP "
-            f"{response.status_code}; nothing was stored. Check the granted scopes and authorize again"
+            f"{response.status_code}; nothing was stored. Check the granted scopes and {_again(profile).lower()}"
         )
     try:
         answer = json.loads(response.content)
@@ -93,6 +97,17 @@ def complete(profile: OAuthProfile, token: Token, callback_params: Mapping[str, 
     if profile.post_authorize is None:
         return token
     return token.with_captured(post_authorize_values(profile, token, client.session))
+
+
+def after_grant(profile: OAuthProfile, token: Token, client: _HasSession) -> Token:
+    """A new token of a grant without a person, with the values of the profile's post-authorization call."""
+    if profile.post_authorize is None:
+        return token
+    return token.with_captured(post_authorize_values(profile, token, client.session))
+
+
+def _again(profile: OAuthProfile) -> str:
+    return "Authorize again" if profile.grant_type.needs_person else "Try again"
 
 
 def _bounded(profile: OAuthProfile, name: str, value: str) -> str:

@@ -555,5 +555,13 @@ class JwtMaterialError(OAuthConnectorError):
     """
 
 
+class KeyPassphraseError(JwtMaterialError):
+    """
+    An encrypted PEM private key cannot be opened: its passphrase is missing or does not decrypt it. Re-raised
+    as a :class:`ProfileError` on the passphrase field (``jwt_key_passphrase``); never quotes the key or the
+    passphrase.
+    """
+
+
 class DPoPError(OAuthConnectorError):
     """A DPoP exchange cannot succeed (e.g. the server keeps asking for a new nonce); retrying will not help."""

@@ -246,7 +246,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Client secret",
         "The client secret; empty only when Client authentication is none (public client) or "
         "client_assertion_file. Private key (PEM or JWK) for private_key_jwt; JWT bearer: the service-account "
-        "key (PEM, or a Google JSON key file).",
+        "key (PEM, a Google JSON key file, or a Box app config JSON).",
         kind="password",
         required_for=_ALL,
         required_unless="Client authentication is none (public client) or client_assertion_file",
@@ -359,16 +359,6 @@ FIELDS: tuple[FieldSpec, ...] = (
         "code_param",
         "Callback code parameter",
         "Name of the callback parameter holding the authorization code (default code).",
-        grants=_AUTH_CODE,
-        advanced=True,
-        section=AUTHORIZATION_CODE,
-    ),
-    FieldSpec(
-        "post_authorize",
-        "Post-authorization call",
-        "One GET made with the new token after authorization, and values to keep from its JSON: "
-        '{"url": "https://api.xero.com/connections", "capture": {"tenant_id": "0.tenantId"}}.',
-        kind="json",
         grants=_AUTH_CODE,
         advanced=True,
         section=AUTHORIZATION_CODE,
@@ -497,6 +487,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         section=ADVANCED,
     ),
     FieldSpec(
+        "jwt_key_passphrase",
+        "Private key passphrase",
+        "Passphrase of an encrypted PEM private key in the Client secret field (ENCRYPTED PRIVATE KEY, or a "
+        "traditional Proc-Type: 4,ENCRYPTED key): the JWT bearer key, or private_key_jwt's key. A Box app config "
+        "JSON carries its own.",
+        kind="password",
+        advanced=True,
+        section=ADVANCED,
+    ),
+    FieldSpec(
         "client_assertion_file",
         "Client assertion file",
         "Needed with Client authentication client_assertion_file: path of a JWT issued to the workload (e.g. a "
@@ -581,6 +581,16 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Captured response fields",
         'Token-response fields kept with the grant, as a JSON object name -> dotted path, e.g. {"instance_url": '
         '"instance_url"}; use them as {instance_url} in the base URL or API headers.',
+        kind="json",
+        advanced=True,
+        section=ADVANCED,
+    ),
+    FieldSpec(
+        "post_authorize",
+        "Post-authorization call",
+        "One GET made with the new token after authorization (grants without a person: after each new token), "
+        'and values to keep from its JSON: {"url": "https://api.xero.com/connections", "capture": {"tenant_id": '
+        '"0.tenantId"}}.',
         kind="json",
         advanced=True,
         section=ADVANCED,

@@ -1,6 +1,8 @@
 """JWT material from connection fields and files: signing keys checked against their algorithm, JWT files read fresh.
 
-Messages name what is wrong and never quote key material or token contents.
+A PEM private key may be encrypted with a passphrase (PKCS#8 ``ENCRYPTED PRIVATE KEY``, or a traditional
+``Proc-Type: 4,ENCRYPTED`` key); it is decrypted with cryptography. Messages name what is wrong and never quote
+key material, passphrases or token contents.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 
-from airflow_oauth_connector.exceptions import JwtMaterialError
+from airflow_oauth_connector.exceptions import JwtMaterialError, KeyPassphraseError
 
 SigningKey = RSAKey | ECKey | OKPKey
 
@@ -38,11 +40,13 @@ _MIN_RSA_BITS = 2048
 MAX_JWT_FILE_BYTES = 64 * 1024
 
 
-def load_signing_key(text: str, alg: str) -> tuple[SigningKey, str | None]:
+def load_signing_key(text: str, alg: str, passphrase: str | None = None) -> tuple[SigningKey, str | None]:
     """
     The private key in ``text`` (PEM, or a JWK as JSON) for signing with ``alg``, and the JWK's ``kid`` if any.
 
-    Raises :class:`JwtMaterialError` when the text is not a private key, or not one ``alg`` can use.
+    ``passphrase`` decrypts an encrypted PEM key (it is not needed, and ignored, for an unencrypted one).
+    Raises :class:`JwtMaterialError` when the text is not a private key, or not one ``alg`` can use, and
+    :class:`KeyPassphraseError` when an encrypted key has no passphrase or the passphrase does not decrypt it.
     """
     if alg not in ASYMMETRIC_ALGS:
         expected = ", ".join(ASYMMETRIC_ALGS)
@@ -58,7 +62,8 @@ def load_signing_key(text: str, alg: str) -> tuple[SigningKey, str | None]:
             kid = data.get("kid") if isinstance(data.get("kid"), str) else None
             key: Any = import_key(data)
         elif "-----BEGIN" in stripped:
-            key = _PEM_IMPORTERS[_pem_kty(stripped)].import_key(stripped.encode())
+            kty_of_pem, private = _pem_private_key(stripped, passphrase)
+            key = _PEM_IMPORTERS[kty_of_pem].import_key(private)
         else:
             raise JwtMaterialError("is neither a PEM private key nor a JWK (JSON object)")
     except JwtMaterialError:
@@ -81,25 +86,39 @@ def load_signing_key(text: str, alg: str) -> tuple[SigningKey, str | None]:
 _PEM_IMPORTERS: Mapping[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
 
 
-def _pem_kty(pem: str) -> str:
-    """The JWK key type of a PEM private key (parsed with cryptography)."""
+def is_encrypted_pem(pem: str) -> bool:
+    """Whether ``pem`` holds an encrypted private key: PKCS#8 ``ENCRYPTED PRIVATE KEY`` or traditional PEM."""
+    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem or "Proc-Type: 4,ENCRYPTED" in pem
+
+
+def _pem_private_key(pem: str, passphrase: str | None) -> tuple[str, Any]:
+    """The JWK key type of a PEM private key and the key (parsed, and decrypted, with cryptography)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+    encrypted = is_encrypted_pem(pem)
+    if encrypted and not passphrase:
+        raise KeyPassphraseError("the private key is encrypted: its passphrase is required")
+    password = passphrase.encode() if encrypted and passphrase else None
     try:
-        private = load_pem_private_key(pem.encode(), password=None)
-    except TypeError:
-        raise JwtMaterialError("is an encrypted PEM key; store it unencrypted (the field is encrypted)") from None
+        private = load_pem_private_key(pem.encode(), password=password)
+    except TypeError:  # encrypted in a way the markers above do not show
+        raise KeyPassphraseError("the private key is encrypted: its passphrase is required") from None
+    except UnsupportedAlgorithm:
+        raise JwtMaterialError("is encrypted with a cipher this system cannot decrypt") from None
     except ValueError:
+        if encrypted:
+            raise KeyPassphraseError("could not decrypt the private key with the passphrase") from None
         if "PUBLIC KEY" in pem or "CERTIFICATE" in pem:
             raise JwtMaterialError("is a public key or certificate; the private key is needed") from None
         raise JwtMaterialError("could not be parsed as a PEM private key") from None
     if isinstance(private, rsa.RSAPrivateKey):
-        return "RSA"
+        return "RSA", private
     if isinstance(private, ec.EllipticCurvePrivateKey):
-        return "EC"
+        return "EC", private
     if isinstance(private, ed25519.Ed25519PrivateKey):
-        return "OKP"
+        return "OKP", private
     raise JwtMaterialError(f"is a {type(private).__name__}; expected an RSA, EC or Ed25519 private key")
 
 

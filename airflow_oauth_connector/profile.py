@@ -164,6 +164,8 @@ class JwtBearer:
     scope_in_claim: bool = False
     """Put the scope in the assertion (Google) instead of a ``scope`` form parameter (RFC 7523)."""
     claims: Mapping[str, str] = field(default_factory=_frozen)
+    signing_key: Any = field(default=None, repr=False, compare=False)
+    """``private_key`` parsed (and decrypted with its passphrase) for ``algorithm``; ``None``: parsed when signing."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ class OAuthProfile:
     """``kid`` header of the client assertions (default: the JWK's own ``kid``, if any)."""
     signing_key: Any = field(default=None, repr=False, compare=False)
     """The parsed private key of ``private_key_jwt`` (from the password field)."""
+    key_passphrase: str | None = field(default=None, repr=False)
+    """The passphrase of an encrypted PEM private key (``jwt_key_passphrase``, or the Box app config's own)."""
     client_assertion_file: str | None = None
     """Path of the federated client assertion (``client_assertion_file`` client auth), read at every request."""
     subject_token_file: str | None = None
@@ -374,7 +378,7 @@ class OAuthProfile:
         client_auth = p.choice(
             "client_auth", _CLIENT_AUTH_ALIASES, ClientAuthMethod.NONE if jwt_bearer else ClientAuthMethod.HEADER
         )
-        jwt = _jwt_bearer(conn_id, p, login, password) if jwt_bearer else None
+        jwt, key_secret, passphrase = _jwt_bearer(conn_id, p, login, password) if jwt_bearer else (None, None, None)
         issuer_url = p.url("issuer_url", allow_http)
         access_url = p.url("access_url", allow_http)
         if access_url is None and jwt is not None and jwt.audience:
@@ -396,8 +400,10 @@ class OAuthProfile:
         if not client_id:
             raise ProfileError(conn_id, "login", "the client ID is required")
         check_secret(conn_id, grant_type, client_auth, password)
-        secret = None if jwt_bearer else (password or None)
-        signing_alg, key_id, signing_key = _assertion_signing(p, client_auth, secret)
+        secret = key_secret if jwt_bearer else (password or None)
+        if not jwt_bearer:
+            passphrase = _passphrase(p)
+        signing_alg, key_id, signing_key = _assertion_signing(p, client_auth, secret, passphrase)
         assertion_file = p.text("client_assertion_file")
         if client_auth is ClientAuthMethod.CLIENT_ASSERTION_FILE and not assertion_file:
             raise ProfileError(
@@ -471,6 +477,7 @@ class OAuthProfile:
             signing_alg=signing_alg,
             key_id=key_id,
             signing_key=signing_key,
+            key_passphrase=passphrase,
             client_assertion_file=assertion_file,
             subject_token_file=subject_token_file,
             subject_token_type=p.text("subject_token_type") or JWT_TOKEN_TYPE,
@@ -484,10 +491,10 @@ class OAuthProfile:
 
 
 def _assertion_signing(
-    p: _FieldReader, client_auth: ClientAuthMethod, secret: str | None
+    p: _FieldReader, client_auth: ClientAuthMethod, secret: str | None, passphrase: str | None = None
 ) -> tuple[str | None, str | None, Any]:
     """``signing_alg``, ``key_id`` and (for private_key_jwt) the parsed key, checked against each other."""
-    from airflow_oauth_connector.exceptions import JwtMaterialError
+    from airflow_oauth_connector.exceptions import JwtMaterialError, KeyPassphraseError
     from airflow_oauth_connector.jwt_material import check_hmac_secret, load_signing_key
 
     alg = p.text("signing_alg")
@@ -495,17 +502,33 @@ def _assertion_signing(
     try:
         if client_auth is ClientAuthMethod.PRIVATE_KEY_JWT:
             alg = alg or "RS256"
-            key, jwk_kid = load_signing_key(secret or "", alg)
+            key, jwk_kid = load_signing_key(secret or "", alg, passphrase)
             return alg, key_id or jwk_kid, key
         if client_auth is ClientAuthMethod.CLIENT_SECRET_JWT:
             alg = alg or "HS256"
             check_hmac_secret(secret or "", alg)
             return alg, key_id, None
+    except KeyPassphraseError as exc:
+        raise p.fail(PASSPHRASE_FIELD, str(exc)) from None
     except JwtMaterialError as exc:
         if str(exc).startswith("unsupported signing algorithm") or str(exc).startswith("client_secret_jwt signs"):
             raise p.fail("signing_alg", str(exc)) from None
         raise p.fail("password", f"the client's {'secret' if secret else 'key'} {exc}") from None
     return alg, key_id, None
+
+
+PASSPHRASE_FIELD = "jwt_key_passphrase"
+"""The extra key of an encrypted PEM key's passphrase (Airflow's masker hides keys containing "passphrase")."""
+
+
+def _passphrase(p: _FieldReader) -> str | None:
+    """The passphrase as given (not stripped: spaces may belong to it); ``None`` when absent or empty."""
+    value = p.extra.get(PASSPHRASE_FIELD)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise p.fail(PASSPHRASE_FIELD, f"expected text, got {type(value).__name__}")
+    return value
 
 
 def _resources(p: _FieldReader) -> tuple[str, ...]:
@@ -554,44 +577,115 @@ def _post_authorize(p: _FieldReader, allow_http: bool) -> PostAuthorizeCall | No
     )
 
 
-def _jwt_bearer(conn_id: str, p: _FieldReader, login: str | None, password: str | None) -> JwtBearer:
-    """The service-account key from the password field: a JSON key file (Google's format) or a PEM key."""
-    check_secret(conn_id, GrantType.JWT_BEARER, None, password)
+@dataclass(frozen=True)
+class _KeyFile:
+    """What the password field of the JWT bearer grant gives: the PEM key, and what a key file says beside it."""
+
+    private_key: str = field(repr=False)
+    issuer: str = ""
+    audience: str = ""
+    key_id: str = ""
+    subject: str = ""
+    client_secret: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+
+
+def _key_file(conn_id: str, password: str | None) -> _KeyFile:
+    """
+    The service-account key in the password field: a PEM key, a Google JSON key file (``private_key``,
+    ``client_email``, ``private_key_id``, ``token_uri``) or a Box app config JSON (``boxAppSettings.clientID``,
+    ``clientSecret``, ``appAuth.publicKeyID``, ``privateKey``, ``passphrase``, and ``enterpriseID``).
+    """
     key = (password or "").strip()
-    fields: Mapping[str, Any] = {}
-    if key.startswith("{"):
-        try:
-            fields = json.loads(key)
-        except (ValueError, RecursionError):
+    if not key.startswith("{"):
+        if "-----BEGIN" not in key:
             raise ProfileError(
-                conn_id, "password", "the service-account key is not valid JSON (paste the whole key file)"
-            ) from None
-        if not isinstance(fields, Mapping):
-            raise ProfileError(conn_id, "password", "the service-account key must be a JSON object")
-        private_key = fields.get("private_key")
-        if not isinstance(private_key, str) or "-----BEGIN" not in private_key:
-            raise ProfileError(
-                conn_id, "password", "the service-account key file has no PEM 'private_key' (is it the right file?)"
+                conn_id, "password", "expected a PEM private key or a JSON service-account key file (content not shown)"
             )
-        key = private_key
-    elif "-----BEGIN" not in key:
+        return _KeyFile(private_key=key)
+    try:
+        fields = json.loads(key)
+    except (ValueError, RecursionError):
         raise ProfileError(
-            conn_id, "password", "expected a PEM private key or a JSON service-account key file (content not shown)"
+            conn_id, "password", "the service-account key is not valid JSON (paste the whole key file)"
+        ) from None
+    if not isinstance(fields, Mapping):
+        raise ProfileError(conn_id, "password", "the service-account key must be a JSON object")
+    box = fields.get("boxAppSettings")
+    if isinstance(box, Mapping):
+        return _box_app_config(conn_id, fields, box)
+    private_key = fields.get("private_key")
+    if not isinstance(private_key, str) or "-----BEGIN" not in private_key:
+        raise ProfileError(
+            conn_id, "password", "the service-account key file has no PEM 'private_key' (is it the right file?)"
         )
-    issuer = p.text("jwt_issuer") or (login or "").strip() or _text_of(fields, "client_email")
+    return _KeyFile(
+        private_key=private_key,
+        issuer=_text_of(fields, "client_email"),
+        audience=_text_of(fields, "token_uri"),
+        key_id=_text_of(fields, "private_key_id"),
+    )
+
+
+def _box_app_config(conn_id: str, fields: Mapping[str, Any], box: Mapping[str, Any]) -> _KeyFile:
+    """Box's JWT app config (https://developer.box.com/guides/authentication/jwt/without-sdk/)."""
+    app_auth = box.get("appAuth")
+    app_auth = app_auth if isinstance(app_auth, Mapping) else {}
+    private_key = app_auth.get("privateKey")
+    if not isinstance(private_key, str) or "-----BEGIN" not in private_key:
+        raise ProfileError(
+            conn_id, "password", "the Box app config has no PEM 'boxAppSettings.appAuth.privateKey' (add a key pair)"
+        )
+    passphrase = app_auth.get("passphrase")
+    enterprise = fields.get("enterpriseID")
+    return _KeyFile(
+        private_key=private_key,
+        issuer=_text_of(box, "clientID"),
+        key_id=_text_of(app_auth, "publicKeyID"),
+        subject=str(enterprise).strip() if isinstance(enterprise, (str, int)) else "",
+        client_secret=_text_of(box, "clientSecret") or None,
+        passphrase=passphrase if isinstance(passphrase, str) and passphrase else None,
+    )
+
+
+def _jwt_bearer(
+    conn_id: str, p: _FieldReader, login: str | None, password: str | None
+) -> tuple[JwtBearer, str | None, str | None]:
+    """
+    The assertion settings, with the key parsed (and decrypted), the client secret a key file holds (Box's)
+    and the passphrase used (the field's, else the key file's).
+    """
+    from airflow_oauth_connector.exceptions import JwtMaterialError, KeyPassphraseError
+    from airflow_oauth_connector.jwt_material import load_signing_key
+
+    check_secret(conn_id, GrantType.JWT_BEARER, None, password)
+    key_file = _key_file(conn_id, password)
+    issuer = p.text("jwt_issuer") or (login or "").strip() or key_file.issuer
     if not issuer:
         raise ProfileError(conn_id, "jwt_issuer", "the assertion's issuer is required (the client ID or client_email)")
-    return JwtBearer(
-        private_key=key,
+    algorithm = p.text("jwt_algorithm") or "RS256"
+    passphrase = _passphrase(p) or key_file.passphrase
+    try:
+        signing_key, _kid = load_signing_key(key_file.private_key, algorithm, passphrase)
+    except KeyPassphraseError as exc:
+        raise p.fail(PASSPHRASE_FIELD, str(exc)) from None
+    except JwtMaterialError as exc:
+        if str(exc).startswith("unsupported signing algorithm"):
+            raise p.fail("jwt_algorithm", str(exc)) from None
+        raise p.fail("password", f"the service-account key {exc} (content not shown)") from None
+    settings = JwtBearer(
+        private_key=key_file.private_key,
         issuer=issuer,
-        audience=p.text("jwt_audience") or _text_of(fields, "token_uri") or None,
-        subject=p.text("jwt_subject"),
-        key_id=p.text("jwt_key_id") or _text_of(fields, "private_key_id") or None,
-        algorithm=p.text("jwt_algorithm") or "RS256",
+        audience=p.text("jwt_audience") or key_file.audience or None,
+        subject=p.text("jwt_subject") or key_file.subject or None,
+        key_id=p.text("jwt_key_id") or key_file.key_id or None,
+        algorithm=algorithm,
         lifetime=p.number("jwt_lifetime", 3600.0, minimum=1),
         scope_in_claim=p.boolean("jwt_scope_in_claim", False),
         claims=p.string_map("jwt_claims"),
+        signing_key=signing_key,
     )
+    return settings, key_file.client_secret, passphrase
 
 
 def _text_of(fields: Mapping[str, Any], name: str) -> str:

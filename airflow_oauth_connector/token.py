@@ -178,9 +178,10 @@ def lookup(payload: Any, path: str) -> Any:
 
 
 def known_secrets(profile: OAuthProfile, token: Token | None = None) -> list[str]:
-    """The secrets a text about ``profile`` may contain (client secret, refresh token, user password, and the
-    ``token``'s access and refresh tokens): what a message shown, logged or recorded has redacted."""
-    values = [profile.client_secret, profile.refresh_token, profile.user_password]
+    """The secrets a text about ``profile`` may contain (client secret, refresh token, user password, private key
+    passphrase, and the ``token``'s access and refresh tokens): what a message shown, logged or recorded has
+    redacted."""
+    values = [profile.client_secret, profile.refresh_token, profile.user_password, profile.key_passphrase]
     if token is not None:
         values += [token.access_token, token.refresh_token]
     return [value for value in values if value]

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import tenacity
 
+from airflow_oauth_connector import capture
 from airflow_oauth_connector.exceptions import (
     AuthorizationRequiredError,
     EndpointUnreachableError,
@@ -289,7 +290,7 @@ class TokenManager:
 
     def _obtain(self, previous: Token | None) -> Token:
         if not self.profile.grant_type.needs_person:
-            return self.client.obtain_without_person()
+            return capture.after_grant(self.profile, self.client.obtain_without_person(), self.client)
         refresh_token, origin = self._refresh_source(previous)
         if not refresh_token:
             raise AuthorizationRequiredError(self.profile.conn_id)

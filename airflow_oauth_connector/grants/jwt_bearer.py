@@ -54,6 +54,8 @@ def grant_params(profile: OAuthProfile, token_url: str) -> dict[str, str]:
 
 
 def _signing_key(conn_id: str, settings: JwtBearer) -> Any:
+    if settings.signing_key is not None:  # parsed (and decrypted) with the profile
+        return settings.signing_key
     key_type = _KEY_TYPES.get(settings.algorithm[:2])
     if key_type is None:
         raise ProfileError(conn_id, "jwt_algorithm", f"unsupported algorithm {settings.algorithm[:20]!r}")

@@ -130,3 +130,37 @@ def make_jwt(**claims: object) -> str:
     from joserfc.jwk import OctKey
 
     return jwt.encode({"alg": "HS256"}, {"sub": "w", **claims}, OctKey.import_key("k" * 32))
+
+
+def rsa_private_pem(passphrase: str | None = None, *, traditional: bool = False) -> str:
+    """A new 2048-bit RSA private key as PEM: PKCS#8 (or traditional), encrypted with ``passphrase`` if given."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+    )
+    fmt = serialization.PrivateFormat.TraditionalOpenSSL if traditional else serialization.PrivateFormat.PKCS8
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
+
+
+def box_app_config(
+    private_key: str,
+    *,
+    passphrase: str | None = None,
+    client_id: str = "box-client-id",
+    client_secret: str = "box-client-secret-Sentinel",
+    public_key_id: str = "kid-box-1",
+    enterprise_id: str = "1234567",
+) -> str:
+    """Box's JWT app config JSON as its developer console downloads it (guides/authentication/jwt/without-sdk)."""
+    app_auth: dict[str, Any] = {"publicKeyID": public_key_id, "privateKey": private_key}
+    if passphrase is not None:
+        app_auth["passphrase"] = passphrase
+    return jsonlib.dumps(
+        {
+            "boxAppSettings": {"clientID": client_id, "clientSecret": client_secret, "appAuth": app_auth},
+            "enterpriseID": enterprise_id,
+        }
+    )

@@ -103,3 +103,29 @@ def test_complete_adds_callback_and_post_authorization_values_to_the_token() -> 
     token = capture.complete(profile, Token(access_token=ACCESS), {"realmId": "r-9"}, Client())
     assert token.captured == {"realmId": "r-9", "who": "u-1"}
     assert dict(capture.complete(_profile(), Token(access_token=ACCESS), {}, Client()).captured) == {}
+
+
+def test_after_grant_adds_the_post_authorization_values_to_a_machine_token() -> None:
+    transport = FakeTransport()
+    transport.route("GET", WHOAMI, lambda _r: (200, {}, {"user": {"id": "svc-1"}}))
+    profile = make_profile({"post_authorize": {"url": WHOAMI, "capture": {"who": "user.id"}}})
+
+    class Client:
+        session = _session(transport)
+
+    token = capture.after_grant(profile, Token(access_token=ACCESS), Client())
+    assert dict(token.captured) == {"who": "svc-1"}
+    assert capture.after_grant(make_profile(), Token(access_token=ACCESS), Client()).captured == {}
+
+
+def test_a_failed_call_after_a_machine_grant_says_try_again_not_authorize() -> None:
+    transport = FakeTransport()
+    transport.route("GET", WHOAMI, lambda _r: (500, {}, {"error": "down"}))
+    profile = make_profile({"post_authorize": {"url": WHOAMI, "capture": {"who": "user.id"}}})
+
+    class Client:
+        session = _session(transport)
+
+    with pytest.raises(CaptureError, match="try again") as caught:
+        capture.after_grant(profile, Token(access_token=ACCESS), Client())
+    assert "authorize" not in str(caught.value).lower()

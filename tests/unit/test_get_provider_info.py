@@ -11,7 +11,7 @@ from airflow_oauth_connector.profile import OAuthProfile
 
 CONN_FIELDS = conn_fields()
 
-SECRET_KEYS = {"refresh_token", "user_password"}
+SECRET_KEYS = {"refresh_token", "user_password", "jwt_key_passphrase"}
 #: Named by the issue (RFC 8693's parameter names); masked by Airflow for the word "token", though they hold a
 #: path and URNs. Masking hides them in the UI, which costs nothing: they are no secret, but no harm when hidden.
 MASKED_BY_NAME = {"subject_token_file", "subject_token_type", "requested_token_type"}
@@ -80,9 +80,19 @@ def test_enum_defaults_are_accepted_by_the_profile_parser():
             password = {
                 "private_key_jwt": _ec_pem(),
                 "client_secret_jwt": "k" * 32,
-                "jwt_bearer": "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
+                "jwt_bearer": _rsa_pem(),
             }.get(value, "pw")
             OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password=password, extra=fields)
+
+
+def _rsa_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _ec_pem() -> str:

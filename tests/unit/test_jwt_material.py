@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
-from airflow_oauth_connector.exceptions import JwtMaterialError
+from airflow_oauth_connector.exceptions import JwtMaterialError, KeyPassphraseError
 from airflow_oauth_connector.jwt_material import check_hmac_secret, load_signing_key, read_jwt_file
 from tests.support.builders import make_jwt
 
@@ -74,14 +74,54 @@ def test_unusable_keys_fail_with_the_problem_and_no_key_material(text: str, alg:
     assert '"d"' not in str(info.value)
 
 
-def test_encrypted_pem_is_refused_with_advice() -> None:
-    encrypted = RSA.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pw"),
+def encrypted_pem(private: object, passphrase: bytes, fmt: serialization.PrivateFormat) -> str:
+    return private.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, fmt, serialization.BestAvailableEncryption(passphrase)
     ).decode()
-    with pytest.raises(JwtMaterialError, match="encrypted PEM"):
-        load_signing_key(encrypted, "RS256")
+
+
+ENCRYPTED_FORMATS = [
+    pytest.param(serialization.PrivateFormat.PKCS8, "-----BEGIN ENCRYPTED PRIVATE KEY-----", id="pkcs8"),
+    pytest.param(serialization.PrivateFormat.TraditionalOpenSSL, "Proc-Type: 4,ENCRYPTED", id="traditional"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "marker"), ENCRYPTED_FORMATS)
+def test_encrypted_pem_opens_with_its_passphrase(fmt: serialization.PrivateFormat, marker: str) -> None:
+    passphrase = "correct horse " + str(time.time_ns())
+    pem = encrypted_pem(RSA, passphrase.encode(), fmt)
+    assert marker in pem
+    key, _kid = load_signing_key(pem, "RS256", passphrase)
+    assert isinstance(key, RSAKey)
+    assert key.as_dict(private=False)["n"] == RSAKey.import_key(pem_of(RSA)).as_dict(private=False)["n"]
+
+
+def test_an_encrypted_ec_key_opens_for_its_algorithm() -> None:
+    key, _kid = load_signing_key(encrypted_pem(EC, b"pw", serialization.PrivateFormat.PKCS8), "ES256", "pw")
+    assert isinstance(key, ECKey)
+
+
+@pytest.mark.parametrize(("fmt", "marker"), ENCRYPTED_FORMATS)
+@pytest.mark.parametrize(
+    ("passphrase", "problem"),
+    [(None, "passphrase is required"), ("", "passphrase is required"), ("wrong", "could not decrypt")],
+)
+def test_encrypted_pem_without_the_right_passphrase_is_a_passphrase_problem(
+    fmt: serialization.PrivateFormat, marker: str, passphrase: str | None, problem: str
+) -> None:
+    secret = "s3cret-passphrase"
+    pem = encrypted_pem(RSA, secret.encode(), fmt)
+    with pytest.raises(KeyPassphraseError, match=problem) as info:
+        load_signing_key(pem, "RS256", passphrase)
+    assert isinstance(info.value, JwtMaterialError)
+    assert secret not in str(info.value)
+    assert "wrong" not in str(info.value)
+    assert pem.splitlines()[2] not in str(info.value)
+
+
+def test_a_passphrase_for_an_unencrypted_key_is_not_needed() -> None:
+    key, _kid = load_signing_key(pem_of(RSA), "RS256", "unused")
+    assert isinstance(key, RSAKey)
 
 
 def test_hmac_secret_length_and_algorithm() -> None:

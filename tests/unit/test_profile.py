@@ -19,6 +19,8 @@ from airflow_oauth_connector.profile import (
     origin_of,
 )
 from airflow_oauth_connector.retry import RetryPolicy
+from airflow_oauth_connector.token import known_secrets
+from airflow_oauth_connector.validation import check_connection
 from tests.support.builders import (
     API_URL,
     AUTHORIZE_URL,
@@ -27,7 +29,9 @@ from tests.support.builders import (
     CONN_ID,
     REFRESH,
     TOKEN_URL,
+    box_app_config,
     make_profile,
+    rsa_private_pem,
 )
 
 
@@ -887,3 +891,99 @@ def test_new_fields_change_the_cache_key_only_when_set():
     assert make_profile().cache_key == make_profile({"dpop": False, "resource": ""}).cache_key
     assert make_profile().cache_key != make_profile({"dpop": True}).cache_key
     assert make_profile().cache_key != make_profile({"resource": "https://api.example.com/"}).cache_key
+
+
+# --- encrypted private keys and Box's app config (the JWT bearer grant, private_key_jwt) ---------------------
+
+PASSPHRASE = "Passphrase-Sentinel 42"
+ENCRYPTED_PEM = rsa_private_pem(PASSPHRASE)
+ENCRYPTED_TRADITIONAL_PEM = rsa_private_pem(PASSPHRASE, traditional=True)
+
+
+def _jwt_profile(password: str, **extra: object) -> OAuthProfile:
+    return make_profile({"grant_type": "jwt_bearer", **extra}, login="issuer-1", password=password)
+
+
+@pytest.mark.parametrize("pem", [ENCRYPTED_PEM, ENCRYPTED_TRADITIONAL_PEM], ids=["pkcs8", "traditional"])
+def test_an_encrypted_jwt_bearer_key_opens_with_the_passphrase_field(pem):
+    profile = _jwt_profile(pem, jwt_key_passphrase=PASSPHRASE)
+    assert profile.jwt is not None
+    assert profile.jwt.signing_key.is_private
+    assert profile.key_passphrase == PASSPHRASE
+    assert PASSPHRASE in known_secrets(profile)
+    assert PASSPHRASE not in repr(profile)
+    assert "BEGIN" not in repr(profile)
+
+
+def test_private_key_jwt_opens_an_encrypted_key_with_the_passphrase_field():
+    profile = make_profile(
+        {"client_auth": "private_key_jwt", "jwt_key_passphrase": PASSPHRASE}, password=ENCRYPTED_TRADITIONAL_PEM
+    )
+    assert profile.signing_key.is_private
+    assert PASSPHRASE in known_secrets(profile)
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"grant_type": "jwt_bearer", "jwt_key_passphrase": "not it"}, "could not decrypt the private key with the"),
+        ({"grant_type": "jwt_bearer"}, "the private key is encrypted: its passphrase is required"),
+        ({"client_auth": "private_key_jwt", "jwt_key_passphrase": "not it"}, "could not decrypt the private key"),
+        ({"client_auth": "private_key_jwt"}, "its passphrase is required"),
+        ({"grant_type": "jwt_bearer", "jwt_key_passphrase": 42}, "expected text"),
+    ],
+)
+def test_a_missing_or_wrong_passphrase_is_a_labelled_problem_of_its_field(extra, problem):
+    error = profile_error(extra, login="issuer-1", password=ENCRYPTED_PEM)
+    assert error.field == "jwt_key_passphrase"
+    assert problem in error.problem
+    settings = {"access_url": TOKEN_URL, **extra}
+    problems = check_connection(host=API_URL, login="issuer-1", password=ENCRYPTED_PEM, extra=settings)
+    assert [(p.field, p.label) for p in problems] == [("jwt_key_passphrase", "Private key passphrase")]
+    assert str(problems[0]).startswith("Private key passphrase (jwt_key_passphrase): ")
+    for text in (str(error), str(problems[0])):
+        assert "not it" not in text
+        assert PASSPHRASE not in text
+        assert ENCRYPTED_PEM.splitlines()[1] not in text
+
+
+def test_a_passphrase_keeps_its_spaces():
+    pem = rsa_private_pem(" padded ")
+    assert _jwt_profile(pem, jwt_key_passphrase=" padded ").key_passphrase == " padded "
+
+
+def test_a_box_app_config_gives_client_id_secret_kid_subject_and_passphrase():
+    config = box_app_config(ENCRYPTED_PEM, passphrase=PASSPHRASE)
+    profile = make_profile({"grant_type": "jwt_bearer", "client_auth": "body"}, login=None, password=config)
+    assert profile.client_id == "box-client-id"
+    assert profile.client_secret == "box-client-secret-Sentinel"
+    assert profile.jwt is not None
+    assert (profile.jwt.issuer, profile.jwt.subject, profile.jwt.key_id) == ("box-client-id", "1234567", "kid-box-1")
+    assert profile.jwt.private_key == ENCRYPTED_PEM
+    assert profile.key_passphrase == PASSPHRASE
+    assert {"box-client-secret-Sentinel", PASSPHRASE} <= set(known_secrets(profile))
+    assert "Sentinel" not in repr(profile)
+
+
+def test_fields_win_over_the_box_app_config():
+    config = box_app_config(ENCRYPTED_PEM, passphrase="stale")
+    profile = make_profile(
+        {"grant_type": "jwt_bearer", "jwt_subject": "987", "jwt_key_id": "kid-2", "jwt_key_passphrase": PASSPHRASE},
+        login=None,
+        password=config,
+    )
+    assert profile.jwt is not None
+    assert (profile.jwt.subject, profile.jwt.key_id, profile.key_passphrase) == ("987", "kid-2", PASSPHRASE)
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ('{"boxAppSettings": {"clientID": "c", "appAuth": {"publicKeyID": "k"}}}', "no PEM 'boxAppSettings.appAuth"),
+        ('{"boxAppSettings": {"clientID": "c"}}', "no PEM 'boxAppSettings.appAuth.privateKey'"),
+    ],
+)
+def test_a_box_app_config_without_a_key_names_what_is_missing(config, problem):
+    error = profile_error({"grant_type": "jwt_bearer"}, login=None, password=config)
+    assert error.field == "password"
+    assert problem in error.problem

@@ -441,3 +441,27 @@ def test_a_stored_token_is_announced_once_per_manager(caplog: pytest.LogCaptureF
     lines = [r.getMessage() for r in caplog.records if r.name == "airflow_oauth_connector.token_manager"]
     assert lines == ["Connection 'my_api': using the stored token, expires at 2026-11-29 02:23 UTC"]
     assert token.access_token not in caplog.text
+
+
+def test_a_machine_grant_makes_the_post_authorization_call_after_each_new_token():
+    userinfo = "https://auth.example.com/oauth/userinfo"
+    profile = make_profile(
+        host="{base_uri}/restapi/v2.1/accounts/{account_id}",
+        post_authorize={
+            "url": userinfo,
+            "capture": {"base_uri": "accounts.0.base_uri", "account_id": "accounts.0.account_id"},
+        },
+    )
+    clock = Clock()
+    tokens, transport = manager(profile, TokenServer(expires_in=300), clock)
+    answers = iter(["https://demo.docusign.net", "https://na2.docusign.net"])
+    transport.route(
+        "GET", userinfo, lambda _r: (200, {}, {"accounts": [{"base_uri": next(answers), "account_id": "18b4"}]})
+    )
+    first = tokens.get_token()
+    assert dict(first.captured) == {"base_uri": "https://demo.docusign.net", "account_id": "18b4"}
+    assert profile.resolved_base_url(first.captured) == "https://demo.docusign.net/restapi/v2.1/accounts/18b4"
+    assert transport.calls(userinfo)[0].headers["Authorization"] == f"Bearer {first.access_token}"
+    clock.now += 300
+    assert tokens.get_token().captured["base_uri"] == "https://na2.docusign.net"
+    assert len(transport.calls(userinfo)) == 2

@@ -81,7 +81,7 @@ def test_every_preset_builds_a_profile_with_example_params(slug):
         for name, p in preset.params.items()
         if p.default is None
     }
-    password = _pem_key() if slug in ("google_service_account", "salesforce_jwt") else "secret"
+    password = _pem_key() if preset.fields.get("grant_type") == "jwt_bearer" else "secret"
     built = profile(slug, params, password=password)
     assert built.provider == slug
     assert built.access_url
@@ -112,6 +112,8 @@ def _example(slug: str, name: str) -> str:
         "shop": "acme.myshopify.com",
         "user_scope": "search:read",
         "username": "etl@acme.com",
+        "user_id": "4799e5e9-1559-4915-9862-cf4713bbcacc",
+        "subject_id": "1234567",
     }.get(name, "x")
 
 
