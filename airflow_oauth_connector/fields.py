@@ -618,6 +618,17 @@ FIELDS: tuple[FieldSpec, ...] = (
         advanced=True,
         section=ADVANCED,
     ),
+    FieldSpec(
+        "renew_on",
+        "Renew signals",
+        "API answers besides a 401 that mean the token expired: it is renewed once and the request sent again. "
+        'A JSON object of "statuses" (e.g. [403]) and/or a JSON body condition, "path" (dotted) with "values", '
+        'e.g. {"statuses": [200], "path": "error", "values": ["token_expired"]} (Slack); both given, both must '
+        "hold. A body is read only from a JSON answer of at most 64 KiB (never for a streamed call).",
+        kind="json",
+        advanced=True,
+        section=ADVANCED,
+    ),
     # ------------------------------------------------------- advanced keys set in the form's Extra JSON
     FieldSpec(
         "query_param",

@@ -20,10 +20,17 @@ sent again) sit behind a small :class:`Wire` per HTTP library, so the rules belo
 2. The token is presented as the profile says (:class:`Presentation`: header name and scheme, no scheme,
    or a query parameter), then every :class:`HeaderSource` adds its headers.
 3. An answer whose status is in :attr:`RequestFlow.replay_statuses` is offered to the :class:`ReplayRule`
-   list in order; the first that claims it decides: :attr:`Replay.NEW_TOKEN` (renew the rejected token) or
-   :attr:`Replay.SAME_TOKEN` (re-attach, the rule having noted what it needed). Each rule fires at most once
-   per request, and only for a same-origin request whose body can be sent again; the replay is the
-   request that got the answer, re-attached (fresh headers from every source). Default: :class:`RefreshOn401`.
+   list in order, then to the :class:`BodyRule` list; the first that claims it decides: :attr:`Replay.NEW_TOKEN`
+   (renew the rejected token) or :attr:`Replay.SAME_TOKEN` (re-attach, the rule having noted what it needed).
+   Each rule fires at most once per request, the token is renewed at most once per request whichever rule
+   asks, and only for a same-origin request whose body can be sent again; the replay is the request that got
+   the answer, re-attached (fresh headers from every source). Default: :class:`RefreshOn401`; a connection's
+   ``renew_on`` adds a :class:`RenewOnSignal` (statuses and/or a JSON body condition: Slack's HTTP 200
+   ``token_expired``, the SP-API's 403 ``Unauthorized``).
+4. A :class:`BodyRule` sees the answer's JSON body only when the adapter may read it (:class:`BodyNeeded`):
+   a JSON type and at most :data:`MAX_INSPECTED_BODY` bytes; ``requests`` never reads a body the caller streams
+   (``stream=True``), and httpx, which cannot tell, reads only a body whose bounded length is declared. A body
+   that is not read never matches a body condition.
 
 Extension points (for features that plug in later without restructuring):
 
@@ -44,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import json
 import logging
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
@@ -58,10 +66,10 @@ from requests.auth import AuthBase
 from airflow_oauth_connector.dpop import DPoPKey, NonceMemory, api_nonce_challenge, nonce_loop_error
 from airflow_oauth_connector.exceptions import DPoPError
 from airflow_oauth_connector.profile import origin_of
-from airflow_oauth_connector.token import Token
+from airflow_oauth_connector.token import Token, lookup
 
 if TYPE_CHECKING:
-    from airflow_oauth_connector.profile import OAuthProfile
+    from airflow_oauth_connector.profile import OAuthProfile, RenewSignal
     from airflow_oauth_connector.token_manager import TokenManager
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,15 @@ class TokenNeeded:
 
 
 _FIRST_TOKEN = TokenNeeded()
+
+
+@dataclass(frozen=True)
+class BodyNeeded:
+    """Yielded by the flow: send back the JSON of the last answer's body, or ``None`` when it may not be read
+    (not JSON, larger than :data:`MAX_INSPECTED_BODY`, or a body the caller streams: :func:`inspectable`)."""
+
+
+_BODY_NEEDED = BodyNeeded()
 
 
 class TokenSource(Protocol):
@@ -164,6 +181,76 @@ class RefreshOn401:
 
 
 DEFAULT_RULES: tuple[ReplayRule, ...] = (RefreshOn401(),)
+
+
+class BodyRule(Protocol):
+    """A :class:`ReplayRule` that may read the answer's JSON body (asked of the adapter only when ``needs_body``)."""
+
+    statuses: frozenset[int]
+    needs_body: bool
+
+    def __call__(self, status: int, headers: Mapping[str, str], body: Any) -> Replay | None: ...
+
+
+#: Every status a renew signal without statuses (a body condition alone) looks at (no 1xx, no redirect).
+ANY_STATUS = frozenset((*range(200, 300), *range(400, 600)))
+
+
+class RenewOnSignal:
+    """
+    :class:`BodyRule` of the connection's ``renew_on``: an answer besides a 401 that means the token expired
+    (Slack's HTTP 200 ``{"ok": false, "error": "token_expired"}``, the SP-API's 403 ``Unauthorized``); renew the
+    token and send once more. A body condition is checked only on a JSON body the adapter could read.
+    """
+
+    def __init__(self, signal: RenewSignal) -> None:
+        self.signal = signal
+        self.statuses = signal.statuses if signal.statuses is not None else ANY_STATUS
+        self.needs_body = signal.path is not None
+
+    def __repr__(self) -> str:
+        return f"RenewOnSignal({self.signal!r})"
+
+    def __call__(self, status: int, headers: Mapping[str, str], body: Any) -> Replay | None:
+        if status not in self.statuses:
+            return None
+        if self.signal.path is not None:
+            found = lookup(body, self.signal.path) if isinstance(body, (Mapping, list)) else None
+            if found is None or isinstance(found, (Mapping, list)):
+                return None
+            if (json.dumps(found) if isinstance(found, bool) else str(found)) not in self.signal.values:
+                return None
+        return Replay.NEW_TOKEN
+
+
+# -- reading an answer's body for a BodyRule --------------------------------------------------------------------
+
+MAX_INSPECTED_BODY = 64 * 1024
+"""The largest body (declared and decoded) a :class:`BodyRule` gets to see; a larger one counts as unread."""
+
+
+def inspectable(headers: Mapping[str, str], *, length_required: bool) -> bool:
+    """
+    Whether an answer's body may be read for a :class:`BodyRule`: its type is JSON (``application/json``,
+    ``…+json``) and its declared length at most :data:`MAX_INSPECTED_BODY` (``length_required``: declared).
+    """
+    media = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        return False
+    declared = headers.get("Content-Length")
+    if declared is None:
+        return not length_required
+    return declared.strip().isdigit() and int(declared) <= MAX_INSPECTED_BODY
+
+
+def parse_body(content: bytes) -> Any:
+    """The JSON value of a read body; ``None`` when it is larger than :data:`MAX_INSPECTED_BODY` or not JSON."""
+    if len(content) > MAX_INSPECTED_BODY:
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
 
 
 # -- DPoP (RFC 9449) on API requests -------------------------------------------------------------------------
@@ -334,6 +421,8 @@ class RequestFlow:
     :param presentation: how the token is placed on a request.
     :param header_sources: further headers per request (DPoP proofs, fixed API headers).
     :param rules: one-time replays, tried in order (default: renew once after a 401).
+    :param body_rules: one-time replays that may read the answer's JSON body (the connection's renew signals),
+        tried after ``rules`` and only for a request whose body can be sent again.
     """
 
     def __init__(
@@ -343,16 +432,20 @@ class RequestFlow:
         *,
         header_sources: Sequence[HeaderSource] = (),
         rules: Sequence[ReplayRule] = DEFAULT_RULES,
+        body_rules: Sequence[BodyRule] = (),
     ) -> None:
         self.origin = origin
         self.presentation = presentation
         self.header_sources = tuple(header_sources)
         self.rules = tuple(rules)
-        self.replay_statuses: frozenset[int] = frozenset().union(*(rule.statuses for rule in self.rules))
+        self.body_rules = tuple(body_rules)
+        statuses = [rule.statuses for rule in self.rules] + [rule.statuses for rule in self.body_rules]
+        self.replay_statuses: frozenset[int] = frozenset().union(*statuses)
         self._same_origin: dict[str, bool] = {}  # "scheme://netloc" -> same origin? (bounded)
 
     @classmethod
     def for_profile(cls, profile: OAuthProfile) -> RequestFlow:
+        body_rules = () if profile.renew_on is None else (RenewOnSignal(profile.renew_on),)
         if profile.dpop:  # RFC 9449: "Authorization: DPoP <token>", a fresh proof per request, nonce replays
             proofs = DPoPProofs(profile.api_origin)
             return cls(
@@ -360,10 +453,12 @@ class RequestFlow:
                 Presentation(profile.header_name, "DPoP"),
                 header_sources=(proofs,),
                 rules=(DPoPNonceReplay(proofs), DPoPNonceLoop(), *DEFAULT_RULES),
+                body_rules=body_rules,
             )
         return cls(
             profile.api_origin,
             Presentation(profile.header_name, profile.header_prefix, profile.query_param),
+            body_rules=body_rules,
         )
 
     def __repr__(self) -> str:
@@ -403,10 +498,12 @@ class RequestFlow:
                     wire.set_header(request, name, value)
         return request
 
-    def steps(self, request: Req, wire: Wire[Req, Resp]) -> Generator[Req | TokenNeeded, Any, None]:
+    def steps(self, request: Req, wire: Wire[Req, Resp]) -> Generator[Req | TokenNeeded | BodyNeeded, Any, None]:
         """
-        The flow for one request: yields requests to send (send back the response) and :class:`TokenNeeded`
-        (send back a token). Ends when the last response is final.
+        The flow for one request: yields requests to send (send back the response), :class:`TokenNeeded`
+        (send back a token) and :class:`BodyNeeded` (send back the last response's JSON body, or ``None``).
+        Ends when the last response is final. The token is renewed at most once per request, whichever rule
+        asks for it.
         """
         if not self.applies_to(wire.url(request)):
             yield request  # another origin: sent as it is, nothing attached, never replayed
@@ -415,11 +512,15 @@ class RequestFlow:
         token: Token = yield _FIRST_TOKEN
         response: Resp = yield self.attach(request, token, wire)
         spent: set[int] = set()
+        renewed = False
         while True:
             status = wire.status(response)
             if status not in self.replay_statuses:
                 return
-            replay, index = self._claim(status, wire.headers(response), spent)
+            headers = wire.headers(response)
+            replay, index = self._claim(status, headers, spent, renewed)
+            if replay is None and replayable and not renewed and self.body_rules:
+                replay, index = yield from self._claim_by_body(status, headers, spent)
             if replay is None:
                 return
             if not replayable:
@@ -429,15 +530,36 @@ class RequestFlow:
                 return
             spent.add(index)
             if replay is Replay.NEW_TOKEN:
+                renewed = True
                 log.info("%s answered %d; renewing the access token and sending the request again", self.origin, status)
                 token = yield TokenNeeded(rejected=token)
             response = yield self.attach(answered, token, wire)
 
-    def _claim(self, status: int, headers: Mapping[str, str], spent: set[int]) -> tuple[Replay | None, int]:
+    def _claim(
+        self, status: int, headers: Mapping[str, str], spent: set[int], renewed: bool
+    ) -> tuple[Replay | None, int]:
         for index, rule in enumerate(self.rules):
             if index in spent or status not in rule.statuses:
                 continue
             replay = rule(status, headers)
+            if replay is Replay.NEW_TOKEN and renewed:
+                continue  # the token was renewed for this request already: once is the limit
+            if replay is not None:
+                return replay, index
+        return None, -1
+
+    def _claim_by_body(
+        self, status: int, headers: Mapping[str, str], spent: set[int]
+    ) -> Generator[BodyNeeded, Any, tuple[Replay | None, int]]:
+        """The :attr:`body_rules`' claim (numbered after :attr:`rules`); the body is asked for once, if needed."""
+        body: Any = None
+        asked = False
+        for index, rule in enumerate(self.body_rules, len(self.rules)):
+            if index in spent or status not in rule.statuses:
+                continue
+            if rule.needs_body and not asked:
+                body, asked = (yield _BODY_NEEDED), True
+            replay = rule(status, headers, body)
             if replay is not None:
                 return replay, index
         return None, -1
@@ -453,18 +575,47 @@ async def _aresolve(tokens: AsyncTokenSource, need: TokenNeeded) -> Token:
     return await tokens.refresh_after_rejection(need.rejected)
 
 
-Steps = Generator[Req | TokenNeeded, Any, None]
+Steps = Generator[Req | TokenNeeded | BodyNeeded, Any, None]
 
 
-def _advance(steps: Steps[Req], tokens: TokenSource, value: Any) -> Req | None:
-    """Send ``value`` (``None`` to start, else a response) into a flow; the next request, or ``None`` at its end."""
+def _no_body() -> Any:
+    return None
+
+
+def _advance(steps: Steps[Req], tokens: TokenSource, value: Any, read_body: Callable[[], Any] = _no_body) -> Req | None:
+    """
+    Send ``value`` (``None`` to start, else a response) into a flow; the next request, or ``None`` at its end.
+    ``read_body``: the JSON body of that response, when a :class:`BodyRule` asks (:class:`BodyNeeded`).
+    """
     try:
         step = steps.send(value)
-        while isinstance(step, TokenNeeded):
-            step = steps.send(_resolve(tokens, step))
+        while isinstance(step, (TokenNeeded, BodyNeeded)):
+            step = steps.send(_resolve(tokens, step) if isinstance(step, TokenNeeded) else read_body())
     except StopIteration:
         return None
     return step
+
+
+def _requests_body(response: requests.Response, streamed: bool) -> Any:
+    """
+    The JSON body of a ``requests`` answer for a :class:`BodyRule`; ``None`` for a call that streams
+    (``stream=True``: the body stays unread) or a body that is not :func:`inspectable`. Otherwise the body is read
+    here rather than by ``requests`` right after the response hooks, and kept for the caller.
+    """
+    if streamed or not inspectable(response.headers, length_required=False):
+        return None
+    return parse_body(response.content)
+
+
+async def _httpx_body(response: httpx.Response) -> Any:
+    """
+    The JSON body of an ``httpx`` answer for a :class:`BodyRule`. httpx does not tell an auth flow whether the
+    caller streams, so only a body of declared, bounded length is read (:func:`inspectable`); httpx keeps it,
+    and a caller that streams the answer gets the same bytes.
+    """
+    if not inspectable(response.headers, length_required=True):
+        return None
+    return parse_body(await response.aread())
 
 
 # -- requests adapter (the hook) ------------------------------------------------------------------------------
@@ -509,13 +660,14 @@ def _on_response(
     """Response hook of one request (also called for each redirect hop, whose copies share the hooks)."""
     if response.status_code not in replay_statuses:
         return response  # the flow would end here: skip resuming it (the hot path)
+    streamed = bool(send_kwargs.get("stream"))
     replayed: list[requests.Response] = []
-    retry = _advance(steps, tokens, response)
+    retry = _advance(steps, tokens, response, functools.partial(_requests_body, response, streamed))
     while retry is not None:
         replayed.append(response)
         response = response.connection.send(retry, **send_kwargs)
         response.request = retry
-        retry = _advance(steps, tokens, response)
+        retry = _advance(steps, tokens, response, functools.partial(_requests_body, response, streamed))
     if replayed:
         response.history = [*replayed, *response.history]
     return response
@@ -580,8 +732,11 @@ class AsyncOAuthAuth(httpx.Auth):
         while True:
             try:
                 step = steps.send(value)
-                while isinstance(step, TokenNeeded):
-                    step = steps.send(await _aresolve(self.tokens, step))
+                while isinstance(step, (TokenNeeded, BodyNeeded)):
+                    answer = await (
+                        _aresolve(self.tokens, step) if isinstance(step, TokenNeeded) else _httpx_body(value)
+                    )
+                    step = steps.send(answer)
             except StopIteration:
                 return
             value = yield step

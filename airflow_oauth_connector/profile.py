@@ -178,6 +178,21 @@ class PostAuthorizeCall:
 
 
 @dataclass(frozen=True)
+class RenewSignal:
+    """
+    API answers besides a 401 that mean the token expired or was revoked (``renew_on``): the token is renewed
+    once and the request sent again. Both parts given: both must hold.
+    """
+
+    statuses: frozenset[int] | None = None
+    """The answer's HTTP status is one of these; ``None``: any status (the body condition alone decides)."""
+    path: str | None = None
+    """Dotted path into the answer's JSON body (``error``, ``errors.0.code``); ``None``: the status alone decides."""
+    values: frozenset[str] = frozenset()
+    """What the value at ``path`` is when the token expired (compared as text: ``true``, ``403``, ``token_expired``)."""
+
+
+@dataclass(frozen=True)
 class OAuthProfile:
     """Everything needed to obtain and use tokens for one connection. Secrets never appear in repr."""
 
@@ -232,6 +247,8 @@ class OAuthProfile:
     """Fixed headers on every API call; values may hold ``{name}`` placeholders of captured values."""
     captured: Mapping[str, str] = field(default_factory=_frozen)
     """Values captured when the connection was authorized (saved in its extra beside the refresh token)."""
+    renew_on: RenewSignal | None = None
+    """Answers besides a 401 that mean the API refused the token as expired (renew once, send again)."""
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -474,6 +491,7 @@ class OAuthProfile:
             post_authorize=_post_authorize(p, allow_http),
             api_headers=api_headers,
             captured=p.string_map("captured"),
+            renew_on=_renew_on(p),
             signing_alg=signing_alg,
             key_id=key_id,
             signing_key=signing_key,
@@ -560,6 +578,51 @@ def _response_map(p: _FieldReader, grant_type: GrantType) -> ResponseMap:
         capture=p.string_map("capture_response"),
         error_map=p.string_map("error_map"),
     )
+
+
+_RENEW_ON_KEYS = ("statuses", "path", "values")
+
+
+def _renew_on(p: _FieldReader) -> RenewSignal | None:
+    """``renew_on``: ``{"statuses": [403]}`` and/or ``{"path": "error", "values": ["token_expired"]}``."""
+    data = p.json_object("renew_on")
+    if not data:
+        return None
+    unknown = sorted(str(k) for k in data if k not in _RENEW_ON_KEYS)
+    if unknown:
+        raise p.fail(
+            "renew_on",
+            f"unknown key(s) {', '.join(unknown)[:80]}; expected an object with 'statuses', 'path', 'values'",
+        )
+    statuses = None if data.get("statuses") is None else _renew_statuses(p, data["statuses"])
+    path, values = data.get("path"), data.get("values")
+    if path is None and values is None:
+        if statuses is None:
+            raise p.fail("renew_on", "give 'statuses' (e.g. [403]) and/or 'path' with 'values' (a JSON body condition)")
+        return RenewSignal(statuses=statuses)
+    path = path.strip() if isinstance(path, str) else None
+    if not path or any(ch.isspace() or ch == "\0" for ch in path):
+        raise p.fail("renew_on.path", 'expected a dotted path into the JSON answer, e.g. "error" or "errors.0.code"')
+    if not isinstance(values, list) or not values:
+        raise p.fail("renew_on.values", 'expected a list of what the value at "path" is then, e.g. ["token_expired"]')
+    texts = []
+    for value in values:
+        if isinstance(value, (dict, list)) or value is None:
+            raise p.fail("renew_on.values", "each value must be a string, number or boolean")
+        texts.append(json.dumps(value) if isinstance(value, bool) else str(value))
+    return RenewSignal(statuses=statuses, path=path, values=frozenset(texts))
+
+
+def _renew_statuses(p: _FieldReader, value: Any) -> frozenset[int]:
+    """HTTP statuses 200-599 but no redirect (a redirect is followed, not judged)."""
+    if not isinstance(value, list) or not value:
+        raise p.fail("renew_on.statuses", "expected a list of HTTP statuses, e.g. [403]")
+    for status in value:
+        if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599 or 300 <= status <= 399:
+            raise p.fail(
+                "renew_on.statuses", f"{json.dumps(status)[:20]} is not an HTTP status 200-299 or 400-599 (e.g. 403)"
+            )
+    return frozenset(value)
 
 
 def _post_authorize(p: _FieldReader, allow_http: bool) -> PostAuthorizeCall | None:
@@ -1008,6 +1071,7 @@ def field_check(
         "scope_separator": lambda: p.prefix(name, " "),
         "capture_callback": lambda: p.names(name),
         "resource": lambda: _resources(p),
+        "renew_on": lambda: _renew_on(p),
         "redirect_uri": lambda: p.url(name, allow_http=True),
         "client_key": lambda: _client_cert(conn_id, p.text("client_cert"), p.text(name)),
     }

@@ -151,7 +151,8 @@ class TokenManager:
 
     def refresh_after_rejection(self, rejected: Token) -> Token:
         """
-        The API rejected ``rejected`` (HTTP 401): renew it, unless another caller already did.
+        The API rejected ``rejected`` (HTTP 401, or an answer the profile's ``renew_on`` declares): renew it, unless
+        another caller already did.
         """
         with self.store.lock(self.key):
             token = self.store.load(self.key)

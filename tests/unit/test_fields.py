@@ -40,6 +40,7 @@ LEGACY_FORM_KEYS = {
     "refresh_url", "custom_grant_type", "grant_params", "username", "user_password", "jwt_subject",
     "jwt_audience", "jwt_issuer", "response_map", "expires_format", "capture_response", "capture_callback",
     "code_param", "post_authorize", "api_headers", "header_name", "header_prefix", "refresh_token",
+    "renew_on",  # added later: API answers besides a 401 that mean the token expired
 }  # fmt: skip
 #: Form extras added since (new keys: no stored connection holds another name for them).
 ADDED_FORM_KEYS = {"jwt_key_passphrase"}

@@ -15,6 +15,8 @@ from airflow_oauth_connector.profile import (
     ClientAuthMethod,
     GrantType,
     OAuthProfile,
+    RenewSignal,
+    field_check,
     is_loopback_host,
     origin_of,
 )
@@ -987,3 +989,52 @@ def test_a_box_app_config_without_a_key_names_what_is_missing(config, problem):
     error = profile_error({"grant_type": "jwt_bearer"}, login=None, password=config)
     assert error.field == "password"
     assert problem in error.problem
+
+
+# -- renew_on: API answers besides a 401 that mean the token expired ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"statuses": [403]}, RenewSignal(statuses=frozenset({403}))),
+        (
+            '{"statuses": [200], "path": " error ", "values": ["token_expired", "invalid_auth"]}',  # JSON text
+            RenewSignal(statuses=frozenset({200}), path="error", values=frozenset({"token_expired", "invalid_auth"})),
+        ),
+        (
+            {"path": "expired", "values": [True, 40001]},
+            RenewSignal(path="expired", values=frozenset({"true", "40001"})),
+        ),
+    ],
+)
+def test_renew_on_is_parsed_into_the_profile(value, expected):
+    assert make_profile(renew_on=value).renew_on == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "problem"),
+    [
+        ("[403]", "renew_on", "expected a JSON object, got list"),
+        ({"status": [403]}, "renew_on", "unknown key(s) status; expected an object with 'statuses', 'path', 'values'"),
+        ({"statuses": 403}, "renew_on.statuses", "expected a list of HTTP statuses, e.g. [403]"),
+        ({"statuses": []}, "renew_on.statuses", "expected a list of HTTP statuses, e.g. [403]"),
+        ({"statuses": ["403"]}, "renew_on.statuses", '"403" is not an HTTP status 200-299 or 400-599 (e.g. 403)'),
+        ({"statuses": [302]}, "renew_on.statuses", "302 is not an HTTP status 200-299 or 400-599 (e.g. 403)"),
+        ({"statuses": [True]}, "renew_on.statuses", "true is not an HTTP status 200-299 or 400-599 (e.g. 403)"),
+        ({"path": "error"}, "renew_on.values", 'expected a list of what the value at "path" is then'),
+        ({"values": ["x"]}, "renew_on.path", 'expected a dotted path into the JSON answer, e.g. "error"'),
+        ({"path": "error", "values": [{"x": 1}]}, "renew_on.values", "each value must be a string, number or boolean"),
+        ({"statuses": None}, "renew_on", "give 'statuses' (e.g. [403]) and/or 'path' with 'values'"),
+    ],
+)
+def test_a_bad_renew_on_names_its_part(value, field, problem):
+    with pytest.raises(ProfileError) as info:
+        field_check(CONN_ID, {"renew_on": value}, "renew_on", kind="json")()
+    assert (info.value.field, info.value.problem[: len(problem)]) == (field, problem)
+
+
+def test_renew_on_leaves_the_cache_key_alone():
+    assert make_profile().cache_key == make_profile(renew_on={"statuses": [403]}).cache_key

@@ -466,3 +466,14 @@ def test_settings_error_without_the_preset_outcome_applies_it_itself(calls):
     )
     assert [p.field for p in error.problems] == ["pkce", "scope"]
     assert (calls.count("apply_preset"), calls.count("parse_applied")) == (1, 0)
+
+
+# ------------------------------------------------------------------------------------------ renew signals
+def test_renew_on_problems_are_labelled_and_a_good_one_passes():
+    assert problems({"renew_on": {"statuses": [200], "path": "error", "values": ["token_expired"]}}) == []
+    assert texts({"renew_on": {"statuses": [403, 700]}}) == [
+        "Renew signals (renew_on.statuses): 700 is not an HTTP status 200-299 or 400-599 (e.g. 403)"
+    ]
+    assert texts({"renew_on": "{oops"}) == ["Renew signals (renew_on): not valid JSON near character 1"]
+    (problem,) = problems({"renew_on": {"path": "error"}})
+    assert (problem.field, problem.label) == ("renew_on.values", "Renew signals")

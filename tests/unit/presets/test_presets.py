@@ -236,3 +236,19 @@ def test_a_merged_mapping_given_as_json_text_is_decoded_by_the_same_rules():
     with pytest.raises(ProfileError) as info:
         apply_preset("crm", {"provider": "google", "authorize_params": "[" * 5000}, None)
     assert (info.value.field, info.value.problem) == ("authorize_params", "not valid JSON: nested too deeply")
+
+
+def test_slack_and_amazon_declare_their_expired_token_answers():
+    slack = profile("slack", {"user_scope": "search:read"}).renew_on
+    assert slack is not None
+    assert slack.statuses == frozenset({200})
+    assert slack.path == "error"
+    assert {"token_expired", "invalid_auth", "token_revoked"} == slack.values
+    amazon = profile("amazon_sp_api", {"region": "eu", "application_id": "amzn1.sp.solution.abc"}).renew_on
+    assert amazon is not None
+    assert amazon.statuses == frozenset({403})
+    assert (amazon.path, amazon.values) == ("errors.0.code", frozenset({"Unauthorized"}))
+    mine = profile("slack", {"user_scope": ""}, renew_on={"statuses": [401, 403]}).renew_on  # own setting wins
+    assert mine is not None
+    assert mine.statuses == frozenset({401, 403})
+    assert mine.path is None
