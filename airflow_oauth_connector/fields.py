@@ -455,7 +455,10 @@ FIELDS: tuple[FieldSpec, ...] = (
         "access_params",
         "Token parameters",
         'Extra parameters on every token request, refreshes included, as a JSON object {"query": {...}, '
-        '"headers": {...}, "body": {...}} of strings, e.g. {"body": {"audience": "https://api.example.com"}}.',
+        '"headers": {...}, "body": {...}} of strings, e.g. {"body": {"audience": "https://api.example.com"}}. '
+        'For one kind of request only, the same parts go under "exchange" (the authorization-code exchange), '
+        '"refresh" (refresh-token requests) or "grant" (client credentials, password, JWT bearer, custom, token '
+        'exchange) and win over the shared ones, e.g. {"exchange": {"body": {"expiring": "1"}}}.',
         kind="json",
         advanced=True,
         section=ADVANCED,

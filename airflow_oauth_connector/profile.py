@@ -124,13 +124,69 @@ def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
 
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class TokenRequestKind(str, enum.Enum):
+    """The kinds of token request a token parameter can be scoped to (the sections of ``access_params``)."""
+
+    EXCHANGE = "exchange"
+    """The authorization-code exchange (and the device-code grant): a person's authorization becomes tokens."""
+    REFRESH = "refresh"
+    """A refresh-token request."""
+    GRANT = "grant"
+    """A new token from a grant that needs no person (client credentials, password, JWT bearer, custom, ...)."""
+
+    @classmethod
+    def of(cls, grant_type: object) -> TokenRequestKind:
+        """The kind of a token request by the ``grant_type`` it sends."""
+        if grant_type == "refresh_token":
+            return cls.REFRESH
+        if grant_type in ("authorization_code", DEVICE_CODE_GRANT):
+            return cls.EXCHANGE
+        return cls.GRANT
+
+
+_REQUEST_KINDS = tuple(kind.value for kind in TokenRequestKind)
+
+
 @dataclass(frozen=True)
-class AccessParams:
-    """Extra parameters merged into every token request (refreshes included)."""
+class RequestParams:
+    """Extra query parameters, headers and body parameters of a token request."""
 
     query: Mapping[str, str] = field(default_factory=_frozen)
     headers: Mapping[str, str] = field(default_factory=_frozen)
     body: Mapping[str, str] = field(default_factory=_frozen)
+
+    def over(self, base: RequestParams) -> RequestParams:
+        """These parameters laid over ``base`` part by part (a name in both takes this one's value)."""
+        return RequestParams(
+            query=_frozen({**base.query, **self.query}),
+            headers=_frozen({**base.headers, **self.headers}),
+            body=_frozen({**base.body, **self.body}),
+        )
+
+
+@dataclass(frozen=True)
+class AccessParams(RequestParams):
+    """
+    The token parameters (``access_params``): ``query``, ``headers`` and ``body`` go on every token request,
+    refreshes included; a section per kind of request (``exchange``, ``refresh``, ``grant``) adds its own parts
+    to that kind only, winning over the shared ones.
+    """
+
+    exchange: RequestParams = field(default_factory=RequestParams)
+    refresh: RequestParams = field(default_factory=RequestParams)
+    grant: RequestParams = field(default_factory=RequestParams)
+
+    def for_request(self, kind: TokenRequestKind | None) -> RequestParams:
+        """What a request of ``kind`` carries (``None``: a request that is no token request, e.g. PAR)."""
+        shared = RequestParams(self.query, self.headers, self.body)
+        return shared if kind is None else self.section(kind).over(shared)
+
+    def section(self, kind: TokenRequestKind) -> RequestParams:
+        sections = {TokenRequestKind.EXCHANGE: self.exchange, TokenRequestKind.REFRESH: self.refresh}
+        return sections.get(kind, self.grant)
 
 
 @dataclass(frozen=True)
@@ -322,6 +378,13 @@ class OAuthProfile:
             "dpop" if self.dpop else "",
             self.subject_token_file or "",
             self.requested_token_type or "",
+            # Scoped token parameters that shape the renewed token; the exchange's are left out: they apply
+            # once, at authorization, and the token already authorized stays valid when they change.
+            *(
+                json.dumps({"body": dict(part.body), "query": dict(part.query)}, sort_keys=True)
+                for part in (self.access_params.refresh, self.access_params.grant)
+                if part.body or part.query
+            ),
         ]
         if any(later):
             material += "\n" + "\n".join(later)
@@ -1020,17 +1083,31 @@ class _FieldReader:
 
     def access_params(self, name: str) -> AccessParams:
         data = self.json_object(name)
-        unknown = sorted(str(k) for k in data if k not in _ACCESS_PARAM_PARTS)
+        unknown = sorted(str(k) for k in data if k not in (*_ACCESS_PARAM_PARTS, *_REQUEST_KINDS))
         if unknown:
             raise self.fail(
                 name,
-                f"unknown part(s) {', '.join(unknown)[:80]}; expected an object with 'query', 'headers', 'body'",
+                f"unknown part(s) {', '.join(unknown)[:80]}; expected an object with 'query', 'headers', 'body' "
+                "and, for one kind of token request only, 'exchange', 'refresh' or 'grant' holding the same parts",
             )
+        shared = self._request_params(name, {part: data[part] for part in _ACCESS_PARAM_PARTS if part in data})
+        sections = {kind: self._request_params(f"{name}.{kind}", data.get(kind)) for kind in _REQUEST_KINDS}
+        return AccessParams(query=shared.query, headers=shared.headers, body=shared.body, **sections)
+
+    def _request_params(self, name: str, value: Any) -> RequestParams:
+        """The ``query`` / ``headers`` / ``body`` parts of ``value`` (a JSON object; ``None``: none)."""
+        if value is None or value == "":
+            return RequestParams()
+        if not isinstance(value, Mapping):
+            raise self.fail(name, f"expected a JSON object with 'query', 'headers', 'body', got {type(value).__name__}")
+        unknown = sorted(str(k) for k in value if k not in _ACCESS_PARAM_PARTS)
+        if unknown:
+            raise self.fail(name, f"unknown part(s) {', '.join(unknown)[:80]}; expected 'query', 'headers', 'body'")
         parts = {
-            part: (self.header_map if part == "headers" else self.string_map)(f"{name}.{part}", data.get(part) or {})
+            part: (self.header_map if part == "headers" else self.string_map)(f"{name}.{part}", value.get(part) or {})
             for part in _ACCESS_PARAM_PARTS
         }
-        return AccessParams(**parts)
+        return RequestParams(**parts)
 
 
 # -- the parser's checks one field at a time (airflow_oauth_connector.validation reports every bad field) -----

@@ -25,7 +25,7 @@ from airflow_oauth_connector.exceptions import (
     TokenResponseError,
 )
 from airflow_oauth_connector.grants import authorization_code, jwt_bearer, token_exchange
-from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod
+from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod, TokenRequestKind
 from airflow_oauth_connector.redaction import drop_query, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
 from airflow_oauth_connector.token import Token, parse_token_body
@@ -182,7 +182,8 @@ class TokenClient:
         dpop_jwk: Mapping[str, Any] | None = None,
     ) -> Token:
         """
-        Send a grant to the token endpoint with the profile's token parameters; parse the answer.
+        Send a grant to the token endpoint with the profile's token parameters (the shared ones and those of
+        the request's kind, told by its ``grant_type``: exchange, refresh or grant); parse the answer.
 
         With ``dpop`` the token is requested bound to a key pair (the previous token's on a refresh, else a
         new one), which is kept with the token.
@@ -193,7 +194,8 @@ class TokenClient:
         key = self._dpop_key(dpop_jwk) if self.profile.dpop else None
         url = endpoint or self.endpoints.token_url
         try:
-            payload = self.post_form(url, grant_params, dpop_key=key)
+            kind = TokenRequestKind.of(grant)
+            payload = self.post_form(url, grant_params, dpop_key=key, kind=kind)
             token = Token.from_payload(
                 payload,
                 now=self._clock(),
@@ -245,16 +247,22 @@ class TokenClient:
         return DPoPKey.generate()
 
     def post_form(
-        self, endpoint: str, params: Mapping[str, str | Sequence[str]], *, dpop_key: DPoPKey | None = None
+        self,
+        endpoint: str,
+        params: Mapping[str, str | Sequence[str]],
+        *,
+        dpop_key: DPoPKey | None = None,
+        kind: TokenRequestKind | None = None,
     ) -> dict[str, Any]:
         """
         Send ``params`` to an endpoint of the authorization server (token, device authorization) the way
-        every token request goes: the profile's token parameters merged in, client authentication, the
-        request shape (form or JSON body, or GET with a query), the retry policy, a bounded body, OAuth
-        errors raised as typed exceptions. Returns the parsed payload.
+        every token request goes: the profile's token parameters merged in (with those scoped to ``kind``,
+        a token request's kind; ``None``: the shared ones only), client authentication, the request shape
+        (form or JSON body, or GET with a query), the retry policy, a bounded body, OAuth errors raised as
+        typed exceptions. Returns the parsed payload.
         """
         profile = self.profile
-        extra = profile.access_params
+        extra = profile.access_params.for_request(kind)
         query_url = _with_query(endpoint, extra.query)
         form = urlencode({**extra.body, **params}, doseq=True)
         method = profile.access_method.value

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_oauth_connector.exceptions import AuthorizationError, TokenEndpointError
-from airflow_oauth_connector.profile import OAuthProfile, check_endpoint_url
+from airflow_oauth_connector.profile import DEVICE_CODE_GRANT, OAuthProfile, check_endpoint_url
 
 if TYPE_CHECKING:
     from airflow_oauth_connector.token import Token
     from airflow_oauth_connector.token_client import TokenClient
 
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+DEVICE_GRANT = DEVICE_CODE_GRANT
 DEVICE_URL_KEY = "device_url"
 SLOW_DOWN_STEP = 5.0
 DEFAULT_EXPIRES_IN = 1800.0

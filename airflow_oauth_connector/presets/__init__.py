@@ -20,6 +20,8 @@ CUSTOM = "custom"
 
 #: Fields whose values a preset and the connection combine instead of one replacing the other.
 _MERGED_MAPPINGS = ("authorize_params", "api_headers", "grant_params", "response_map", "capture_response", "error_map")
+#: Fields of nested objects that combine at every level (``access_params``: part by part, section by section).
+_MERGED_NESTED = ("access_params",)
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SLUG = re.compile(r"^[a-z0-9_]+$")
 
@@ -111,8 +113,9 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> Ap
     The connection's fields and host (and the preset's slug) with its preset laid under its own fields.
 
     Any field the connection sets (non-empty) wins; mapping fields such as ``authorize_params`` combine key by
-    key; the preset's refresh-token scopes are added to the connection's scopes. ``{param}`` placeholders
-    are filled from ``provider_params``; other placeholders (values captured at authorization) stay.
+    key, and ``access_params`` at every level (a token parameter the connection sets wins); the preset's
+    refresh-token scopes are added to the connection's scopes. ``{param}`` placeholders are filled from
+    ``provider_params``; other placeholders (values captured at authorization) stay.
     """
     from airflow_oauth_connector.exceptions import ProfileError
     from airflow_oauth_connector.json_field import json_object
@@ -141,6 +144,9 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> Ap
     for name in _MERGED_MAPPINGS:
         if isinstance(filled.get(name), Mapping) and name in own:
             merged[name] = {**filled[name], **json_object(conn_id, name, own[name])}
+    for name in _MERGED_NESTED:
+        if isinstance(filled.get(name), Mapping) and name in own:
+            merged[name] = _nested_merge(filled[name], json_object(conn_id, name, own[name]))
     extra_scope = preset.scope_extra.get(grant)
     if extra_scope:
         scopes = str(merged.get("scope") or "").replace(",", " ").split()
@@ -153,6 +159,18 @@ def _layer(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in top.items():
         below = merged.get(key)
         merged[key] = {**below, **value} if isinstance(below, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+def _nested_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, objects in both merged the same way (anything else: ``top``'s value wins)."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = _nested_merge(below, value)
+        else:
+            merged[key] = value
     return merged
 
 

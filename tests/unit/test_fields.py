@@ -25,7 +25,14 @@ from airflow_oauth_connector.fields import (
     ui_field_behaviour,
 )
 from airflow_oauth_connector.presets import load_preset, preset_names
-from airflow_oauth_connector.profile import ClientAuthMethod, ExpiresFormat, GrantType, TokenBody, TokenMethod
+from airflow_oauth_connector.profile import (
+    ClientAuthMethod,
+    ExpiresFormat,
+    GrantType,
+    TokenBody,
+    TokenMethod,
+    TokenRequestKind,
+)
 
 #: What get_provider_info() declares for the connection form (built when asked, not at import).
 CONN_FIELDS = conn_fields()
@@ -211,9 +218,18 @@ def test_grants_and_required_for_name_real_grant_types():
     assert not client_credentials & {"authorize_url", "pkce", "redirect_uri", "device_url", "refresh_token"}
 
 
+def test_token_parameters_describe_every_kind_of_request_they_can_be_scoped_to():
+    description = BY_NAME["access_params"].description
+    assert all(f'"{kind.value}"' in description for kind in TokenRequestKind)
+    # the section names stay readable in Airflow: none contains a word its secrets masker hides
+    masked = ("token", "secret", "authorization", "password", "private_key")
+    assert not [kind.value for kind in TokenRequestKind if any(word in kind.value for word in masked)]
+
+
 def test_label_for_names_nested_keys_by_their_field():
     assert label_for("access_params") == "Token parameters"
     assert label_for("access_params.query") == "Token parameters"
+    assert label_for("access_params.exchange.body") == "Token parameters"
     assert label_for("post_authorize.url") == "Post-authorization call"
     assert label_for("extra") == "Extra"
     assert label_for("no_such_key") == "no_such_key"

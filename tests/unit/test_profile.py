@@ -16,6 +16,8 @@ from airflow_oauth_connector.profile import (
     GrantType,
     OAuthProfile,
     RenewSignal,
+    RequestParams,
+    TokenRequestKind,
     field_check,
     is_loopback_host,
     origin_of,
@@ -211,6 +213,77 @@ def test_access_params_are_read_only():
     params = make_profile({"access_params": ACCESS_PARAMS}).access_params
     with pytest.raises(TypeError):
         params.body["audience"] = "other"  # type: ignore[index]
+
+
+def test_access_params_sections_scope_parts_to_one_kind_of_request():
+    params = make_profile(
+        {
+            "access_params": json.dumps(
+                {
+                    "body": {"audience": "a", "mode": "shared"},
+                    "exchange": {"body": {"expiring": 1, "mode": "exchange"}},
+                    "refresh": {"headers": {"X-Refresh": "yes"}, "query": None},
+                    "grant": None,
+                }
+            )
+        }
+    ).access_params
+    assert dict(params.body) == {"audience": "a", "mode": "shared"}
+    assert dict(params.exchange.body) == {"expiring": "1", "mode": "exchange"}
+    exchange = params.for_request(TokenRequestKind.EXCHANGE)
+    assert dict(exchange.body) == {"audience": "a", "mode": "exchange", "expiring": "1"}
+    refresh = params.for_request(TokenRequestKind.REFRESH)
+    assert (dict(refresh.body), dict(refresh.headers)) == ({"audience": "a", "mode": "shared"}, {"X-Refresh": "yes"})
+    assert (
+        params.for_request(TokenRequestKind.GRANT)
+        == params.for_request(None)
+        == RequestParams(params.query, params.headers, params.body)
+    )
+
+
+def test_access_params_without_sections_are_the_same_on_every_request():
+    params = make_profile({"access_params": ACCESS_PARAMS}).access_params
+    assert all(params.for_request(kind) == params.for_request(None) for kind in TokenRequestKind)
+    assert dict(params.for_request(TokenRequestKind.REFRESH).body) == dict(params.body)
+
+
+@pytest.mark.parametrize(
+    ("grant_type", "kind"),
+    [
+        ("authorization_code", TokenRequestKind.EXCHANGE),
+        ("urn:ietf:params:oauth:grant-type:device_code", TokenRequestKind.EXCHANGE),
+        ("refresh_token", TokenRequestKind.REFRESH),
+        ("client_credentials", TokenRequestKind.GRANT),
+        ("urn:ietf:params:oauth:grant-type:jwt-bearer", TokenRequestKind.GRANT),
+        ("account_credentials", TokenRequestKind.GRANT),
+    ],
+)
+def test_a_token_requests_kind_follows_its_grant_type(grant_type, kind):
+    assert TokenRequestKind.of(grant_type) is kind
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "problem"),
+    [
+        (
+            {"exchange": ["a"]},
+            "access_params.exchange",
+            "expected a JSON object with 'query', 'headers', 'body', got list",
+        ),
+        (
+            {"refresh": {"form": {}}},
+            "access_params.refresh",
+            "unknown part(s) form; expected 'query', 'headers', 'body'",
+        ),
+        ({"grant": {"body": {"a": {"b": 1}}}}, "access_params.grant.body", "value of 'a' must be a string"),
+        ({"exchange": {"headers": {"bad header": "1"}}}, "access_params.exchange.headers", "'bad header' is not a"),
+        ({"exchange": {"body": ["a"]}}, "access_params.exchange.body", "expected a JSON object, got list"),
+    ],
+)
+def test_access_params_section_problems_name_the_section(value, field, problem):
+    error = profile_error({"access_params": value})
+    assert error.field == field
+    assert error.problem.startswith(problem)
 
 
 @pytest.mark.parametrize("encode", [json.dumps, lambda value: value], ids=["json-string", "dict"])
@@ -887,6 +960,18 @@ def test_client_assertion_file_needs_no_secret_and_token_exchange_defaults():
     assert profile.dpop is True
     assert profile.par is True
     assert make_profile().par is False
+
+
+def test_scoped_token_parameters_and_the_cache_key():
+    def key(**sections: object) -> str:
+        return make_profile({"access_params": {"body": {"audience": "a"}, **sections}}).cache_key
+
+    plain = make_profile({"access_params": {"body": {"audience": "a"}}}).cache_key
+    assert key(refresh={}, grant=None) == plain
+    # the exchange's parameters apply once, at authorization: the token authorized already stays valid
+    assert key(exchange={"body": {"x": "1"}}) == plain
+    assert key(refresh={"body": {"x": "1"}}) != plain
+    assert key(grant={"query": {"x": "1"}}) != plain
 
 
 def test_new_fields_change_the_cache_key_only_when_set():

@@ -10,7 +10,9 @@ from airflow_oauth_connector.exceptions import (
     InvalidGrantError,
     TokenResponseError,
 )
-from tests.support.builders import CLIENT_SECRET, TOKEN_URL, make_client, make_profile
+from airflow_oauth_connector.grants.device import DEVICE_GRANT
+from airflow_oauth_connector.token_client import TokenClient
+from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, TOKEN_URL, make_client, make_profile
 from tests.support.fake_http import FakeTransport, TokenServer, form, query
 
 
@@ -69,6 +71,81 @@ def test_grant_parameters_win_over_token_parameters():
     profile = make_profile(access_params={"body": {"grant_type": "password"}})
     make_client(profile, transport).client_credentials()
     assert form(transport.requests[0])["grant_type"] == "client_credentials"
+
+
+#: Token parameters shared by every request, and one of each kind's own (Shopify's ``expiring`` on the exchange).
+SCOPED_PARAMS = {
+    "body": {"audience": "api", "mode": "shared"},
+    "exchange": {"body": {"expiring": "1", "mode": "exchange"}, "headers": {"X-Step": "exchange"}},
+    "refresh": {"body": {"mode": "refresh"}, "query": {"r": "1"}},
+    "grant": {"body": {"mode": "grant"}, "headers": {"X-Step": "grant"}},
+}
+
+
+def _scoped_client(transport: FakeTransport, **fields: object) -> TokenClient:
+    transport.route("POST", TOKEN_URL, TokenServer())
+    profile = make_profile(access_params=SCOPED_PARAMS, authorize_url=AUTHORIZE_URL, **fields)
+    return make_client(profile, transport)
+
+
+def test_exchange_parameters_go_on_the_code_exchange_only():
+    transport = FakeTransport()
+    client = _scoped_client(transport, grant_type="authorization_code")
+    client.exchange_code("the-code", code_verifier=None, redirect_uri="http://127.0.0.1:8000/cb")
+    client.refresh("refresh-0")
+    exchange, refresh = transport.requests
+    assert form(exchange) == {
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "redirect_uri": "http://127.0.0.1:8000/cb",
+        "audience": "api",
+        "expiring": "1",
+        "mode": "exchange",
+    }
+    assert exchange.headers["X-Step"] == "exchange"
+    assert query(exchange) == {}
+    assert form(refresh) == {
+        "grant_type": "refresh_token",
+        "refresh_token": "refresh-0",
+        "audience": "api",
+        "mode": "refresh",
+    }
+    assert query(refresh) == {"r": "1"}
+    assert "X-Step" not in refresh.headers
+
+
+@pytest.mark.parametrize(
+    ("fields", "grant_type"),
+    [
+        ({}, "client_credentials"),
+        ({"grant_type": "password", "username": "u", "user_password": "p"}, "password"),
+        ({"grant_type": "custom", "custom_grant_type": "account_credentials"}, "account_credentials"),
+    ],
+)
+def test_grant_parameters_go_on_new_grants_that_need_no_person(fields, grant_type):
+    transport = FakeTransport()
+    _scoped_client(transport, **fields).obtain_without_person()
+    (sent,) = transport.requests
+    assert form(sent)["grant_type"] == grant_type
+    assert (form(sent)["mode"], form(sent)["audience"], sent.headers["X-Step"]) == ("grant", "api", "grant")
+    assert "expiring" not in form(sent)
+
+
+def test_the_device_code_poll_is_an_exchange():
+    transport = FakeTransport()
+    client = _scoped_client(transport, grant_type="authorization_code")
+    client.request_token({"grant_type": DEVICE_GRANT, "device_code": "dc"})
+    assert form(transport.requests[0])["mode"] == "exchange"
+
+
+def test_scoped_parameters_stay_off_requests_that_are_no_token_requests():
+    transport = FakeTransport()
+    transport.route(
+        "POST", "https://auth.example.com/par", lambda r: (201, {}, {"request_uri": "urn:x", "expires_in": 60})
+    )
+    profile = make_profile(access_params=SCOPED_PARAMS)
+    make_client(profile, transport).post_form("https://auth.example.com/par", {"client_id": "client-1"})
+    assert form(transport.requests[0]) == {"client_id": "client-1", "audience": "api", "mode": "shared"}
 
 
 def test_refresh_without_new_refresh_token_keeps_the_old_one():

@@ -37,6 +37,8 @@ def texts(extra: dict[str, Any] | str | None = None, **standard: Any) -> list[st
         {},
         {"grant_type": "client_credentials", "scope": "read", "access_params": {"body": {"audience": API}}},
         {"access_params": json.dumps({"query": {"a": "1"}, "headers": {"X-Tenant": "t"}})},  # JSON text, as stored
+        {"access_params": {"body": {"audience": API}, "exchange": {"body": {"expiring": "1"}}, "refresh": {}}},
+        {"provider": "shopify", "provider_params": {"shop": "acme.myshopify.com"}, "access_url": None},
         {"grant_type": "authorization_code", "authorize_url": AUTHORIZE, "redirect_uri": "http://localhost:8080/cb"},
         {"grant_type": "authorization_code", "issuer_url": "https://auth.example.com", "access_url": None},
         {"access_url": "http://127.0.0.1:8000/token"},  # plain http on loopback
@@ -46,7 +48,7 @@ def texts(extra: dict[str, Any] | str | None = None, **standard: Any) -> list[st
     ],
 )
 def test_valid_settings_have_no_problem(extra):
-    host = None if extra.get("provider") == "microsoft" else API
+    host = None if extra.get("provider") in ("microsoft", "shopify") else API
     assert problems(extra, host=host) == []
     OAuthProfile.from_fields("c", host=host, login="client-id", password="s3cret", extra=extra_with(extra))
 
@@ -76,6 +78,23 @@ def test_json_field_names_label_key_and_position():
             "'body'",
         ),
         ({"headers": {"bad header": "x"}}, "Token parameters (access_params.headers): 'bad header' is not a valid"),
+        (
+            {"exchange": {"body": {"expiring": ["1"]}}},
+            "Token parameters (access_params.exchange.body): value of 'expiring' must be a string, number or boolean",
+        ),
+        (
+            {"refresh": {"bodyy": {}}},
+            "Token parameters (access_params.refresh): unknown part(s) bodyy; expected 'query', 'headers', 'body'",
+        ),
+        (
+            {"grant": "expiring=1"},
+            "Token parameters (access_params.grant): expected a JSON object with 'query', 'headers', 'body', got str",
+        ),
+        (
+            {"exchnage": {}},
+            "Token parameters (access_params): unknown part(s) exchnage; expected an object with 'query', 'headers', "
+            "'body' and, for one kind of token request only, 'exchange', 'refresh' or 'grant'",
+        ),
     ],
 )
 def test_access_params_shape(value, expected):
