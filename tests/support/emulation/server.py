@@ -83,19 +83,34 @@ class ProviderEmulation:
             return style["status"], {"Content-Type": "application/x-www-form-urlencoded"}, urlencode(body).encode()
         return style["status"], {"Content-Type": "application/json"}, json.dumps(body).encode()
 
-    def _issue(self, *, refresh: bool, previous_refresh: str | None = None, person: bool = True) -> dict[str, Any]:
+    def _issue(
+        self,
+        *,
+        refresh: bool,
+        previous_refresh: str | None = None,
+        person: bool = True,
+        expiring: bool | None = None,
+    ) -> dict[str, Any]:
+        """
+        A token response; ``expiring``: what the exchange asked for where the client chooses (``token.
+        expiring_when``): True, an expiring token with a refresh token (``expiring_response``); False, a
+        token that never expires, without one (``response``); None: as the spec says.
+        """
         now = time.time()
         access = "at-" + secrets.token_urlsafe(12)
-        self.access[access] = now + TOKEN_LIFETIME if self.spec.get("expiring", True) else float("inf")
+        expires = self.spec.get("expiring", True) if expiring is None else expiring
+        self.access[access] = now + TOKEN_LIFETIME if expires else float("inf")
         new_refresh: str | None = None
         rotates = self.token.get("rotation", False)
-        if self.token.get("refresh_tokens", True) and person and (not refresh or rotates):
+        issues_refresh = self.token.get("refresh_tokens", True) if expiring is None else expiring
+        if issues_refresh and person and (not refresh or rotates):
             new_refresh = "rt-" + secrets.token_urlsafe(12)
             self.refresh[new_refresh] = Grant(new_refresh)
             if previous_refresh:
                 self.refresh.pop(previous_refresh, None)
                 self.used_refresh.add(previous_refresh)
-        template = self.token.get("refresh_response" if refresh else "response") or self.token["response"]
+        kind = "refresh_response" if refresh else ("expiring_response" if expiring else "response")
+        template = self.token.get(kind) or self.token["response"]
         values = {
             "$access": access,
             "$refresh": new_refresh,
@@ -217,9 +232,14 @@ class ProviderEmulation:
         if record["challenge"] and not params.get("code_verifier"):
             return self._error("invalid_grant")
         self.stats["exchange"] += 1
-        return self._reply(self._issue(refresh=False))
+        opt_in = self.token.get("expiring_when")  # body parameters by which the exchange asks for an expiring token
+        expiring = None if opt_in is None else all(params.get(k) == v for k, v in opt_in.items())
+        return self._reply(self._issue(refresh=False, expiring=expiring))
 
     def _refresh(self, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        allowed = self.token.get("refresh_params")  # the documented parameters of a refresh: no others accepted
+        if allowed is not None and set(params) - set(allowed):
+            return self._error("invalid_request")
         presented = params.get("refresh_token", "")
         if presented in self.used_refresh:
             self.stats["reuse"] += 1

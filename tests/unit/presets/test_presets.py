@@ -12,7 +12,7 @@ import yaml
 
 from airflow_oauth_connector.exceptions import CapturedValueMissingError, ProfileError
 from airflow_oauth_connector.presets import apply_preset, load_preset, preset_names
-from airflow_oauth_connector.profile import GrantType, OAuthProfile, fill_placeholders
+from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenRequestKind, fill_placeholders
 
 PRESETS = Path(str(resources.files("airflow_oauth_connector.presets")))
 SCHEMA = json.loads((PRESETS / "schema.json").read_text())
@@ -136,6 +136,25 @@ def test_explicit_fields_override_the_preset_and_mappings_combine():
     assert p.base_url == "https://sheets.googleapis.com/v4"
     assert dict(p.authorize_params) == {"access_type": "offline", "prompt": "select_account", "hd": "acme.com"}
     assert profile("hubspot", client_auth="header").client_auth.value == "header"
+
+
+SHOP = {"shop": "acme.myshopify.com"}
+
+
+def test_shopify_asks_for_expiring_offline_tokens_on_the_code_exchange_only():
+    params = profile("shopify", SHOP).access_params
+    assert dict(params.for_request(TokenRequestKind.EXCHANGE).body) == {"expiring": "1"}
+    assert dict(params.for_request(TokenRequestKind.REFRESH).body) == {}
+    assert "expiring" in " ".join(load_preset("shopify").raw["quirks"])
+
+
+def test_a_connections_token_parameters_combine_with_the_presets():
+    own = {"headers": {"X-Trace": "1"}, "refresh": {"body": {"a": "b"}}}
+    params = profile("shopify", SHOP, access_params=json.dumps(own)).access_params
+    assert (dict(params.headers), dict(params.exchange.body)) == ({"X-Trace": "1"}, {"expiring": "1"})
+    assert dict(params.refresh.body) == {"a": "b"}
+    opted_out = profile("shopify", SHOP, access_params={"exchange": {"body": {"expiring": "0"}}}).access_params
+    assert dict(opted_out.for_request(TokenRequestKind.EXCHANGE).body) == {"expiring": "0"}
 
 
 def test_refresh_token_scopes_are_added_to_the_users_own():
