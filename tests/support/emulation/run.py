@@ -52,14 +52,19 @@ def cases(specs: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, An
     return {name: (emulation, case) for emulation, spec in specs.items() for name, case in spec["presets"].items()}
 
 
-def _rsa_key() -> tuple[str, str]:
+#: The passphrase of the encrypted key in the Box app config (Box's developer console encrypts it).
+BOX_PASSPHRASE = "box-passphrase+/= 1"
+
+
+def _rsa_key(passphrase: str | None = None) -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     )
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private.decode(), public.decode()
 
@@ -67,17 +72,31 @@ def _rsa_key() -> tuple[str, str]:
 def signing_keys(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
     """
     Key pairs for the JWT bearer cases: the private half becomes the connection's password (a Google JSON key
-    file, or a PEM key), the public half is registered with the emulation (``token.jwt.public_key``).
+    file, a Box app config JSON with an encrypted key, or a PEM key), the public half is registered with the
+    emulation (``token.jwt.public_key``).
     """
     passwords: dict[str, str] = {}
     for name, (emulation, case) in cases(specs).items():
         kind = case.get("service_account")
         if not kind:
             continue
-        private, public = _rsa_key()
+        private, public = _rsa_key(BOX_PASSPHRASE if kind == "box_json" else None)
         rules = specs[emulation]["token"]["jwt"]
         rules["public_key"] = public
-        if kind == "google_json":
+        if kind == "box_json":
+            rules["kid"] = "box-kid-7f3a"
+            client = specs[emulation]["client"]
+            passwords[name] = json.dumps(
+                {
+                    "boxAppSettings": {
+                        "clientID": client["id"],
+                        "clientSecret": client["secret"],
+                        "appAuth": {"publicKeyID": rules["kid"], "privateKey": private, "passphrase": BOX_PASSPHRASE},
+                    },
+                    "enterpriseID": rules["subject"],
+                }
+            )
+        elif kind == "google_json":
             rules.update(issuer="etl@acme-prod.iam.gserviceaccount.com", kid="9f1c2b3a4d")
             passwords[name] = json.dumps(
                 {
@@ -98,6 +117,20 @@ def signing_keys(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
 # -- Airflow connections -----------------------------------------------------------------------------------
 
 
+#: Service-account key kinds that are JSON files naming their account (no login needed).
+KEY_FILES = ("google_json", "box_json")
+
+
+def person_grant(case: str, spec: dict[str, Any]) -> bool:
+    """Whether the case's grant needs a person: its connection's grant type, else its preset's."""
+    from airflow_oauth_connector.presets import load_preset
+
+    grant = spec.get("connection", {}).get("grant_type") or load_preset(spec.get("preset", case)).fields.get(
+        "grant_type", "client_credentials"
+    )
+    return grant == "authorization_code"
+
+
 def conn_id_of(case: str) -> str:
     return f"preset_{case}"
 
@@ -111,8 +144,8 @@ def create_connection(
     extra = {"provider": spec.get("preset", case), "redirect_uri": redirect_uri, **spec.get("connection", {})}
     login: str | None = emulation["client"]["id"]
     password = emulation["client"]["secret"]
-    if spec.get("service_account"):  # a Google key file names its account; a PEM key goes with the client id
-        login, password = (None if spec["service_account"] == "google_json" else login), key
+    if spec.get("service_account"):  # a key file names its account; a PEM key goes with the client id
+        login, password = (None if spec["service_account"] in KEY_FILES else login), key
     with create_session() as session:
         session.query(Connection).filter(Connection.conn_id == conn_id_of(case)).delete()
         session.add(
@@ -216,6 +249,10 @@ def wrong_secret_error(case: str, emulation: dict[str, Any], spec: dict[str, Any
         document = json.loads(key or "{}")
         document["private_key"] = _rsa_key()[0]
         login, password = None, json.dumps(document)
+    elif spec.get("service_account") == "box_json":  # a key Box does not know, encrypted like Box's
+        document = json.loads(key or "{}")
+        document["boxAppSettings"]["appAuth"]["privateKey"] = _rsa_key(BOX_PASSPHRASE)[0]
+        login, password = None, json.dumps(document)
     elif spec.get("service_account"):
         password = _rsa_key()[0]
     profile = OAuthProfile.from_fields("wrong", host=None, login=login, password=password, extra=extra)
@@ -253,11 +290,7 @@ def run_main(work: Path, results_file: Path) -> int:
             create_connection(name, emu, spec, keys.get(name), "https://airflow.example.com/oauth-connector/callback")
             record = results[name]
             try:
-                if (
-                    "authorize" in emu
-                    and not spec.get("service_account")
-                    and spec.get("connection", {}).get("grant_type") != "client_credentials"
-                ):
+                if "authorize" in emu and not spec.get("service_account") and person_grant(name, spec):
                     record["mode"] = mode
                     record["authorize"] = authorize_with_cli(name, mode)
                     record["captured"] = stored_extra(name).get("captured", {})

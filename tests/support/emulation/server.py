@@ -41,6 +41,7 @@ class ProviderEmulation:
     access: dict[str, float] = field(default_factory=dict)  # access token -> expiry (server clock)
     refresh: dict[str, Grant] = field(default_factory=dict)  # live refresh token -> grant
     used_refresh: set[str] = field(default_factory=set)
+    used_jti: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(
         default_factory=lambda: {
             "authorize": 0,
@@ -174,7 +175,8 @@ class ProviderEmulation:
             params.update({k: v for k, v in query.items() if spec.get("query_params_allowed")})
         self._accept = headers.get("accept", "")
         grant = params.get("grant_type")
-        if grant != JWT_BEARER and not self._creds_ok(headers, params):
+        jwt_creds = grant == JWT_BEARER and bool(spec.get("jwt", {}).get("client_auth"))  # Box: id+secret too
+        if (grant != JWT_BEARER or jwt_creds) and not self._creds_ok(headers, params):
             return self._error("invalid_client")
         with self.lock:
             if grant == "authorization_code":
@@ -203,7 +205,10 @@ class ProviderEmulation:
             return self._error("invalid_request")
 
     def _assertion_ok(self, params: dict[str, str]) -> bool:
-        """RFC 7523 2.1 as the spec's ``jwt`` says: RS256 by the registered key; iss, sub, aud, exp, scope, kid."""
+        """
+        RFC 7523 2.1 as the spec's ``jwt`` says: RS256 by the registered key; iss, sub, aud, exp, scope, kid, the
+        provider's own claims (Box's ``box_sub_type``) and, with ``jti``, a unique 16-128 character ``jti``.
+        """
         from joserfc import jwt
         from joserfc.jwk import import_key
 
@@ -223,7 +228,16 @@ class ProviderEmulation:
             and claims.get("iat", 0) <= now + 5
             and now < claims.get("exp", 0) <= now + rules.get("max_lifetime", 3600) + 5
             and token.header.get("kid") == rules.get("kid")
+            and all(claims.get(name) == value for name, value in rules.get("claims", {}).items())
+            and (not rules.get("jti") or self._fresh_jti(claims.get("jti")))
         )
+
+    def _fresh_jti(self, jti: Any) -> bool:
+        """A ``jti`` of 16 to 128 characters never seen before (Box refuses a replayed assertion)."""
+        if not isinstance(jti, str) or not 16 <= len(jti) <= 128 or jti in self.used_jti:
+            return False
+        self.used_jti.add(jti)
+        return True
 
     def _exchange(self, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         record = self.codes.pop(params.get("code", ""), None)
