@@ -9,6 +9,8 @@ its own. The connection's ``extra`` may hold tokens: never print or log what :fu
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,27 @@ def defined_connection(conn_id: str) -> Connection:
         return ConnectionModel.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
         raise OAuthConnectorError(f"Connection {conn_id!r} is not defined") from None
+
+
+#: The ids Airflow's Test of a connection's settings gives its copy (``airflow.utils.strings.get_random_string()``).
+_TEST_COPY_ID = re.compile(r"[A-Za-z0-9]{8}")
+
+
+def is_test_copy(conn_id: str) -> bool:
+    """
+    Whether connection ``conn_id`` is the copy Airflow's Test makes (``POST /api/v2/connections/test``, the
+    Connections page's Test button): a random id of 8 letters and digits, defined only by the
+    ``AIRFLOW_CONN_<ID>`` environment variable the route exports for the test (and removes after), not stored
+    in the metadata database. Nothing of its test should be kept under that id: no one will ever look it up.
+    ``False`` when the metadata database cannot be asked (the test is then recorded as any connection's).
+    """
+    if not _TEST_COPY_ID.fullmatch(conn_id) or f"AIRFLOW_CONN_{conn_id.upper()}" not in os.environ:
+        return False
+    try:
+        with session_scope(None) as db:
+            return find_connection(db, conn_id) is None
+    except Exception:  # no metadata database here (e.g. a task): not a copy that can be told
+        return False
 
 
 def stored_profile(conn_id: str, *, session: Session | None = None) -> OAuthProfile:

@@ -42,7 +42,7 @@ from airflow_oauth_connector.profile import (
 from airflow_oauth_connector.redaction import drop_query, redact, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry, send_with_retry_async
 from airflow_oauth_connector.status import Where, as_token_status, recording_where
-from airflow_oauth_connector.store import TokenStore
+from airflow_oauth_connector.store import MemoryTokenStore, TokenStore
 from airflow_oauth_connector.store.factory import store_for
 from airflow_oauth_connector.token import Token, known_secrets
 from airflow_oauth_connector.token_client import TokenClient
@@ -407,12 +407,14 @@ class OAuthConnectorHook(BaseHook):
         test without a token request. The outcome is recorded as happening in ``"test"`` (the Connections
         page's Test, the OAuth profiles page's Test): refused settings as an ``invalid_settings`` failure of
         the connection, the token request's failure or success in the profile's status (a success clears a
-        failure); the status views show the last one.
+        failure); the status views show the last one. The Connections page tests a copy under a random id:
+        its outcome is recorded on the stored connection(s) with the same settings, nothing under that id.
         """
         try:
             conn = self.get_connection(self.oauth_conn_id)
         except Exception as exc:
             return False, f"Could not read the connection: {type(exc).__name__}"
+        self._keep_test_copy_private()
         problems = self._take_profile(conn)
         if problems:
             listed = "; ".join(str(problem) for problem in problems)
@@ -441,6 +443,19 @@ class OAuthConnectorHook(BaseHook):
         )
         self._share_test_outcome()
         return True, message
+
+    def _keep_test_copy_private(self) -> None:
+        """
+        The copy Airflow's Connections page tests under a random id
+        (:func:`~airflow_oauth_connector.authorization.repository.is_test_copy`) keeps its token and outcome in
+        a store of this hook alone: nothing is left under that id in the shared store (a token, a status record,
+        a lock file with every Test pressed). The outcome goes to the stored connection(s) it copies
+        (:meth:`_share_test_outcome`). A store given to the hook is the caller's and stays.
+        """
+        from airflow_oauth_connector.authorization.repository import is_test_copy
+
+        if self._token_store is None and is_test_copy(self.oauth_conn_id):
+            self._token_store = MemoryTokenStore()
 
     def _take_profile(self, conn: Any) -> list[FieldProblem]:
         """

@@ -114,3 +114,36 @@ def test_load_profile_looks_up_in_airflows_order_with_one_query(db: Any, monkeyp
     assert (profile.client_id, profile.scope) == ("env-client", "env")  # the environment wins, as in a task
     assert queries == []
     assert repository.stored_profile(stored).scope == "read"  # writes still go to the stored row
+
+
+def test_is_test_copy_tells_airflows_copy_under_a_random_id(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy of Airflow's Test: 8 letters and digits, defined by its AIRFLOW_CONN_<ID> alone, not stored."""
+    from airflow.utils.strings import get_random_string
+
+    copy = get_random_string()
+    assert repository.is_test_copy(copy) is False  # no variable: nothing Airflow's Test made
+    monkeypatch.setenv(f"AIRFLOW_CONN_{copy.upper()}", json.dumps({"conn_type": "oauth_connector"}))
+    assert repository.is_test_copy(copy) is True
+    stored = add_connection()
+    monkeypatch.setenv(f"AIRFLOW_CONN_{stored.upper()}", json.dumps({"conn_type": "oauth_connector"}))
+    assert repository.is_test_copy(stored) is False  # not Airflow's shape of id (and stored)
+    for other in ("my_api_1", "abc1234", "abcd12345"):  # not 8 letters and digits
+        monkeypatch.setenv(f"AIRFLOW_CONN_{other.upper()}", json.dumps({"conn_type": "oauth_connector"}))
+        assert repository.is_test_copy(other) is False
+
+
+def test_is_test_copy_is_false_for_a_stored_id_or_without_a_database(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(Connection(conn_id="Stored12", conn_type="oauth_connector", host="https://api.example.com"))
+    monkeypatch.setenv("AIRFLOW_CONN_STORED12", json.dumps({"conn_type": "oauth_connector"}))
+    assert repository.is_test_copy("Stored12") is False  # stored under that id: its own records are its own
+
+    def no_database(session: Any) -> Any:
+        raise RuntimeError("no metadata database in a task")
+
+    monkeypatch.setenv("AIRFLOW_CONN_ABCD1234", json.dumps({"conn_type": "oauth_connector"}))
+    monkeypatch.setattr(repository, "session_scope", no_database)
+    assert repository.is_test_copy("aBcD1234") is False

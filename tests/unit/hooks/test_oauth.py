@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import re
+from typing import Any
 
 import pytest
 
@@ -373,3 +375,137 @@ def test_a_store_that_cannot_record_the_refusal_does_not_change_the_tests_answer
     assert message.startswith("Invalid settings, no token requested: Access token URL (access_url)")
     assert f"Connection {conn_id!r}: could not record the test in the token store (TokenStoreError)" in caplog.text
     assert CLIENT_SECRET not in caplog.text
+
+
+# -- Airflow's Connections-page Test: a copy under a random id, nothing kept under that id -----------------------
+
+
+def _press_airflow_test(fields: dict[str, Any]) -> tuple[bool, str, str]:
+    """
+    What ``POST /api/v2/connections/test`` does (airflow/api_fastapi/core_api/routes/public/connections.py): the
+    form's connection ``fields`` under a random id, exported as ``AIRFLOW_CONN_<ID>`` for the test and removed
+    after; returns the test's answer and the random id.
+    """
+    from airflow.models import Connection
+    from airflow.utils.strings import get_random_string
+
+    transient = get_random_string()
+    copy = Connection(conn_id=transient, **fields)
+    variable = f"AIRFLOW_CONN_{transient.upper()}"
+    os.environ[variable] = copy.get_uri()
+    try:
+        success, message = copy.test_connection()
+    finally:
+        os.environ.pop(variable, None)
+    return success, message, transient
+
+
+def _stored_fields(conn_id: str, **changes: str) -> dict[str, Any]:
+    """The stored connection's fields, as the route merges them into the copy it tests (with ``changes``)."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        stored = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
+        assert stored is not None
+        return {"conn_type": stored.conn_type, "host": stored.host, "login": stored.login,
+                "password": stored.password, "extra": stored.extra, **changes}  # fmt: skip
+
+
+@pytest.fixture
+def stored_db(tmp_path):
+    from tests.support.connection_table import connection_table
+
+    with connection_table(tmp_path / "connections.db"):
+        yield
+
+
+def _token_server(monkeypatch, handler=None) -> FakeTransport:
+    """Every session's requests go to a fake token endpoint (the route builds the hook itself)."""
+    import requests
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, handler or TokenServer())
+    monkeypatch.setattr(requests.Session, "get_adapter", lambda self, url: transport)
+    return transport
+
+
+def _files(directory) -> set[str]:
+    return {path.name for path in directory.iterdir()} if directory.exists() else set()
+
+
+@pytest.mark.parametrize("outcome", ["success", "failure"])
+def test_an_airflow_test_records_on_the_stored_connection_and_nothing_under_its_random_id(
+    stored_db, file_token_store, monkeypatch, outcome
+):
+    from airflow_oauth_connector.authorization import connection_status, load_profile
+    from airflow_oauth_connector.status import settings_key
+    from airflow_oauth_connector.store.codec import key_digest
+    from tests.support.authorization import add_connection, extra_for
+
+    refuse = lambda r: (401, {}, {"error": "invalid_client", "error_description": "unknown client"})  # noqa: E731
+    transport = _token_server(monkeypatch, refuse if outcome == "failure" else None)
+    conn_id = add_connection(extra_for("client_credentials"))
+    twin = load_profile(conn_id)
+    success, message, transient = _press_airflow_test(_stored_fields(conn_id))
+    assert success is (outcome == "success"), message
+    assert len(transport.calls(TOKEN_URL)) == 1
+    status = connection_status(conn_id)  # what the profiles page and 'status' show for the stored connection
+    if outcome == "success":
+        assert (status.state, status.last_failure) == ("ready", None)
+        assert status.last_success is not None
+    else:
+        assert status.state == "failing"
+        assert status.last_failure is not None
+        assert (status.last_failure.kind, status.last_failure.where) == ("invalid_client", "test")
+    # Nothing under the copy's key (its token, status record, lock) nor its settings key: the stored connection's
+    # status record (and the lock of its update) is all the token store holds
+    copy_keys = {key_digest(f"{transient}:{twin.cache_key.split(':', 1)[1]}"), key_digest(settings_key(transient))}
+    assert not {name.split(".")[0] for name in _files(file_token_store)} & copy_keys
+    assert _files(file_token_store) == {f"{key_digest(twin.cache_key)}.status", f"{key_digest(twin.cache_key)}.lock"}
+
+
+def test_an_airflow_test_of_refused_settings_leaves_nothing_in_the_store(stored_db, file_token_store, monkeypatch):
+    import json
+
+    from airflow_oauth_connector.authorization import connection_status
+    from tests.support.authorization import add_connection, extra_for
+
+    transport = _token_server(monkeypatch)
+    conn_id = add_connection(extra_for("client_credentials"))
+    refused = json.dumps(extra_for("client_credentials", access_url="http://auth.example.com/oauth/token"))
+    success, message, _ = _press_airflow_test(_stored_fields(conn_id, extra=refused))
+    assert not success
+    assert message.startswith("Invalid settings, no token requested: Access token URL (access_url): must use https")
+    assert transport.calls(TOKEN_URL) == []
+    assert _files(file_token_store) == set()  # no invalid_settings record under the copy's random id
+    assert connection_status(conn_id).state == "not_tested"  # other settings than the stored ones: not its test
+
+
+def test_an_airflow_test_of_unsaved_settings_leaves_nothing_in_the_store(stored_db, file_token_store, monkeypatch):
+    """The Add connection form's Test before Save: no stored twin to record on, nothing kept under the random id."""
+    import json
+
+    from tests.support.authorization import SECRET, extra_for
+
+    transport = _token_server(monkeypatch)
+    fields = {"conn_type": "oauth_connector", "host": API_URL, "login": "client-1", "password": SECRET,
+              "extra": json.dumps(extra_for("client_credentials"))}  # fmt: skip
+    success, message, _ = _press_airflow_test(fields)
+    assert success, message
+    assert len(transport.calls(TOKEN_URL)) == 1
+    assert _files(file_token_store) == set()
+
+
+def test_a_connection_of_an_id_of_its_own_keeps_its_test_records(stored_db, file_token_store, monkeypatch):
+    """Only Airflow's copies are kept private: a connection defined by its variable alone records its test."""
+    from airflow_oauth_connector.authorization import load_profile
+    from airflow_oauth_connector.store.codec import key_digest
+
+    _token_server(monkeypatch)
+    conn_id = set_connection(monkeypatch, "my_env_api")
+    success, message = OAuthConnectorHook(conn_id).test_connection()
+    assert success, message
+    key = key_digest(load_profile(conn_id).cache_key)
+    assert {f"{key}.token", f"{key}.status"} <= _files(file_token_store)
