@@ -560,6 +560,42 @@ def test_a_test_refused_for_invalid_settings_shows_on_the_page_until_a_test_of_v
     assert "class='failure'" not in row
 
 
+def test_the_connections_test_route_records_on_the_stored_connection_and_nothing_under_its_random_id(
+    server: ApiServer, admin_api: requests.Session, auth_server: Any
+) -> None:
+    """
+    ``POST /api/v2/connections/test`` (the Connections page's Test) tests a copy under a random id: the stored
+    connection's row shows the outcome, and the token store (the file store in $AIRFLOW_HOME) gains nothing but
+    the stored connection's status record and its lock, press after press.
+    """
+    good, bad = f"cc_copy_ok_{secrets.token_hex(3)}", f"cc_copy_bad_{secrets.token_hex(3)}"
+    secrets_by_id = {good: auth_server.client("cc").client_secret, bad: "wrong-" + secrets.token_urlsafe(20)}
+    for conn_id, secret in secrets_by_id.items():
+        _add_cc_connection(server, admin_api, auth_server, conn_id, secret)
+    printed = _run_python(
+        server,
+        "from airflow_oauth_connector.authorization import load_profile\n"
+        "from airflow_oauth_connector.store.codec import key_digest\n"
+        f"for conn_id in {list(secrets_by_id)!r}: print('digest', key_digest(load_profile(conn_id).cache_key))\n",
+    )
+    digests = re.findall(r"^digest ([0-9a-f]{64})$", printed, re.M)
+    assert len(digests) == 2, printed[-2000:]
+    tokens = server.airflow_home / "oauth_connector" / "tokens"
+    before = {path.name for path in tokens.iterdir()} if tokens.exists() else set()
+    for _ in range(2):
+        for conn_id, secret in secrets_by_id.items():
+            body = connection(auth_server, "cc", secret=secret)
+            body = {**body, "connection_id": conn_id, "extra": json.dumps(body["extra"])}
+            resp = admin_api.post(server.url("/api/v2/connections/test"), json=body, timeout=120)
+            assert resp.status_code == 200, resp.text[:300]
+            assert resp.json()["status"] is (conn_id == good), resp.text[:300]
+    added = {path.name for path in tokens.iterdir()} - before
+    assert added == {f"{digest}.{kind}" for digest in digests for kind in ("status", "lock")}
+    page = PageSession(server, "admin").page
+    assert "state-ready" in _row_html(page, good)
+    assert "data-kind='invalid_client' data-where='test'" in _row_html(page, bad)
+
+
 def test_connections_page_test_button_shows_the_hooks_messages(
     server: ApiServer, admin_api: requests.Session, auth_server: Any
 ) -> None:
