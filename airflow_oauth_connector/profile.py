@@ -406,7 +406,7 @@ class OAuthProfile:
                 json_object(conn.conn_id, "extra", conn.extra, max_chars=MAX_EXTRA_CHARS)
                 extra = conn.extra_dejson
         extra = json_object(conn.conn_id, "extra", extra)
-        return cls.from_fields(
+        profile = cls.from_fields(
             conn.conn_id,
             host=conn.host,
             port=conn.port,
@@ -414,6 +414,13 @@ class OAuthProfile:
             password=conn.password,
             extra=extra,
         )
+        # Airflow masks the password field whole and the extra's secret keys; a key file in the password field
+        # (Box's app config) holds a client secret and a passphrase of its own, masked here like them.
+        from airflow_oauth_connector.redaction import register_secret
+
+        register_secret(profile.client_secret)
+        register_secret(profile.key_passphrase)
+        return profile
 
     @classmethod
     def from_fields(

@@ -1123,3 +1123,20 @@ def test_a_bad_renew_on_names_its_part(value, field, problem):
 
 def test_renew_on_leaves_the_cache_key_alone():
     assert make_profile().cache_key == make_profile(renew_on={"statuses": [403]}).cache_key
+
+
+def test_from_connection_registers_the_box_config_secrets_with_the_masker(monkeypatch):
+    import airflow.sdk.log
+
+    masked: list[object] = []
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda value, name=None: masked.append(value))
+    config = box_app_config(ENCRYPTED_PEM, passphrase=PASSPHRASE)
+    conn = Connection(
+        conn_id="box",
+        conn_type="oauth_connector",
+        password=config,
+        extra=json.dumps({"provider": "box_jwt"}),
+    )
+    profile = OAuthProfile.from_connection(conn)
+    assert profile.client_secret == "box-client-secret-Sentinel"
+    assert {"box-client-secret-Sentinel", PASSPHRASE} <= {v for v in masked if isinstance(v, str)}
