@@ -285,9 +285,10 @@ class OAuthConnectorHook(BaseHook):
         Call ``endpoint`` (relative to the base URL) with the token attached; retried by the policy.
 
         ``options``: :class:`CallOptions` and requests' own per-request options (:class:`RunOptions`). A 401
-        renews the token and replays once. With ``check_response`` a final non-2xx status raises
-        :class:`ApiResponseError`. ``replayable`` overrides whether the request may be re-sent after a
-        failure that it may have survived on the server (default: only idempotent methods).
+        (or an answer the connection's ``renew_on`` declares) renews the token and replays once. With
+        ``check_response`` a final non-2xx status raises :class:`ApiResponseError`. ``replayable`` overrides
+        whether the request may be re-sent after a failure that it may have survived on the server (default:
+        only idempotent methods).
         """
         url, verb, policy = self._target(endpoint, method, options.get("retry"))
         request = self.session.request
@@ -317,9 +318,9 @@ class OAuthConnectorHook(BaseHook):
     ) -> httpx.Response:
         """
         :meth:`run` in an event loop: the same URL rules, retry policy, token handling (renew and replay once
-        after a 401) and response check. ``client``: one of your own (e.g. from :meth:`async_client`); default:
-        a client shared in the running loop by every hook with the same TLS settings (keep-alive connections,
-        no per-call set-up). ``options``: :class:`CallOptions`.
+        after a 401 or a ``renew_on`` signal) and response check. ``client``: one of your own (e.g. from
+        :meth:`async_client`); default: a client shared in the running loop by every hook with the same TLS
+        settings (keep-alive connections, no per-call set-up). ``options``: :class:`CallOptions`.
         """
         unknown = options.keys() - CallOptions.__optional_keys__
         if unknown:

@@ -91,6 +91,10 @@ def test_preset_whole_flow(flows: dict[str, dict[str, Any]], case: str) -> None:
     else:
         assert renewals(middle) == renewals(before), "a token that does not expire was renewed"
         assert renewed == first
+    if r["renew_signal"]:  # the API called a token expired that the client held valid (renew_on)
+        assert middle["api_401"] - before["api_401"] == 1, "the API's expired-token answer came once, then the replay"
+        assert renewals(middle) - renewals(before) == 1, "one renewal for the API's expired-token answer"
+        assert after["api_401"] - middle["api_401"] == 1, "the new process renewed on the same answer, once"
     # a new process reuses the grant: the stored (and, with rotation, rotated) refresh token works
     assert r["new_process"]["status"] == 200, r["new_process"]
     assert after["exchange"] == before["exchange"], "the new process must not need a new authorization"

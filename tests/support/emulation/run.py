@@ -320,6 +320,8 @@ def run_main(work: Path, results_file: Path) -> int:
             record["stats"] = {"before_expiry": before[name], "after_expiry": middle[name], "after_new_process": after}
             record["expiring"] = specs[emulation].get("expiring", True)
             record["rotation"] = bool(specs[emulation]["token"].get("rotation"))
+            # the token looked valid to the client when the API decided it expired: the API's answer renews it
+            record["renew_signal"] = "stated_expires_in" in specs[emulation]["token"]
             record["person"] = "authorize" in record
             record["wrong_secret_error"] = wrong_secret_error(name, specs[emulation], spec, keys.get(name))
             record["expected_wrong_secret_error"] = spec.get(

@@ -49,7 +49,7 @@ class ProviderEmulation:
             "refresh": 0,
             "grant": 0,
             "api": 0,
-            "api_401": 0,
+            "api_401": 0,  # API calls refused for the token (401, or the provider's own expired-token answer)
             "reuse": 0,
             "post_authorize": 0,
         }
@@ -112,14 +112,16 @@ class ProviderEmulation:
                 self.used_refresh.add(previous_refresh)
         kind = "refresh_response" if refresh else ("expiring_response" if expiring else "response")
         template = self.token.get(kind) or self.token["response"]
+        # what the response states (a provider that decides a token expired earlier states more than it keeps)
+        stated = float(self.token.get("stated_expires_in", TOKEN_LIFETIME))
         values = {
             "$access": access,
             "$refresh": new_refresh,
-            "$expires_in": int(TOKEN_LIFETIME),
-            "$expires_in_text": str(int(TOKEN_LIFETIME)),
-            "$expires_at": int(now + TOKEN_LIFETIME),
-            "$expires_at_ms": int((now + TOKEN_LIFETIME) * 1000),
-            "$expires_iso": datetime.fromtimestamp(now + TOKEN_LIFETIME, tz=timezone.utc).isoformat(),
+            "$expires_in": int(stated),
+            "$expires_in_text": str(int(stated)),
+            "$expires_at": int(now + stated),
+            "$expires_at_ms": int((now + stated) * 1000),
+            "$expires_iso": datetime.fromtimestamp(now + stated, tz=timezone.utc).isoformat(),
             "$now_ms": str(int(now * 1000)),
             "$other": "other-" + secrets.token_urlsafe(8),
         }
