@@ -235,7 +235,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "login",
         "Client ID",
-        "The client ID the provider issued (JWT bearer: the issuer, else the key file's client_email).",
+        "The client ID the provider issued (JWT bearer: the issuer, else the key file's client_email or Box clientID).",
         required_for=tuple(g for g in GRANT_NAMES if g != "jwt_bearer"),
         section=STANDARD,
         standard=True,
@@ -401,8 +401,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "jwt_subject",
         "JWT subject",
-        "The 'sub' claim (the user to act as: Google domain-wide delegation, Salesforce username). The key goes "
-        "in the Client secret field (PEM, or a Google JSON key file).",
+        "The 'sub' claim (the user to act as: Google domain-wide delegation, Salesforce username, DocuSign user "
+        "ID; default: a Box app config's enterpriseID). The key goes in the Client secret field (PEM, a Google "
+        "JSON key file or a Box app config JSON).",
         grants=("jwt_bearer",),
         section=OTHER_GRANTS,
     ),

@@ -8,6 +8,7 @@ key material, passphrases or token contents.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -91,8 +92,14 @@ def is_encrypted_pem(pem: str) -> bool:
     return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in pem or "Proc-Type: 4,ENCRYPTED" in pem
 
 
+@functools.lru_cache(maxsize=64)
 def _pem_private_key(pem: str, passphrase: str | None) -> tuple[str, Any]:
-    """The JWK key type of a PEM private key and the key (parsed, and decrypted, with cryptography)."""
+    """
+    The JWK key type of a PEM private key and the key (parsed, and decrypted, with cryptography).
+
+    Kept for the process (a refusal is not): cryptography checks an RSA key as it loads it, ~40 ms, and a
+    connection's profile is parsed by every hook and by the OAuth profiles page.
+    """
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key

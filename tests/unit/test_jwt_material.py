@@ -177,3 +177,16 @@ def test_expired_jwt_file(tmp_path: Path) -> None:
 def test_directory_instead_of_file(tmp_path: Path) -> None:
     with pytest.raises(JwtMaterialError, match="is a directory"):
         read_jwt_file(str(tmp_path))
+
+
+def test_a_pem_key_is_parsed_once_per_process_and_a_wrong_passphrase_still_fails() -> None:
+    from airflow_oauth_connector import jwt_material
+
+    pem = encrypted_pem(RSA, b"right", serialization.PrivateFormat.PKCS8)
+    first, _ = load_signing_key(pem, "RS256", "right")
+    hits = jwt_material._pem_private_key.cache_info().hits
+    second, _ = load_signing_key(pem, "PS256", "right")
+    assert jwt_material._pem_private_key.cache_info().hits == hits + 1
+    assert first.as_dict(private=False)["n"] == second.as_dict(private=False)["n"]
+    with pytest.raises(KeyPassphraseError, match="could not decrypt"):
+        load_signing_key(pem, "RS256", "wrong")
