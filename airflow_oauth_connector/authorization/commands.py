@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 from airflow_oauth_connector.authorization.repository import (
     extra_of,
-    find_connection,
-    profile_of,
     session_scope,
     stored_connection,
+    stored_twins,
     write_extra,
 )
 from airflow_oauth_connector.status import INVALID_SETTINGS, Failure, TokenStatus, Where, settings_key, update_status
@@ -131,34 +130,19 @@ def record_settings_test(
     )
 
 
-def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]:
+def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus, *, skip: str | None = None) -> list[str]:
     """
     Record a test's ``outcome`` on the stored connections it tested; returns their ids.
 
     Airflow's Connections page tests a copy of the connection under a random id (``POST
     /api/v2/connections/test`` exports it as ``AIRFLOW_CONN_<random>``), so the hook's own status record is
     not the stored connection's. Every stored ``oauth_connector`` connection with the same credentials and
-    endpoints (the same cache key but for the id) gets the outcome too: its failure (kind, message, time,
-    ``test``) or its success. Nothing happens for a connection that is itself stored, or for unsaved settings
-    that differ from every stored connection. A twin whose store fails is logged and skipped.
+    endpoints (:func:`~.repository.stored_twins`) gets the outcome: its failure (kind, message, time, ``test``)
+    or its success — but ``skip``, the twin the test ran as, which has it already. Nothing happens for a
+    connection that is itself stored, or for unsaved settings that differ from every stored connection. A twin
+    whose store fails is logged and skipped.
     """
-    from airflow.models import Connection as ConnectionModel
-    from sqlalchemy import select
-
-    from airflow_oauth_connector.profile import CONN_TYPE
-
-    digest = profile.cache_key.split(":", 1)[1]
-    twins: list[OAuthProfile] = []
-    with session_scope(None) as db:
-        if find_connection(db, profile.conn_id) is not None:
-            return []
-        for conn in db.scalars(select(ConnectionModel).where(ConnectionModel.conn_type == CONN_TYPE)):
-            try:
-                twin = profile_of(conn)
-            except Exception:  # noqa: S112 - an invalid stored connection is not the one tested
-                continue
-            if twin.cache_key.split(":", 1)[1] == digest:
-                twins.append(twin)
+    twins = [twin for twin in stored_twins(profile) if twin.conn_id != skip]
     for twin in twins:
         update_status(
             functools.partial(store_for, twin),

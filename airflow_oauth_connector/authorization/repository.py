@@ -75,6 +75,30 @@ def is_test_copy(conn_id: str) -> bool:
         return False
 
 
+def stored_twins(profile: OAuthProfile) -> list[OAuthProfile]:
+    """
+    The stored ``oauth_connector`` connections a test copy stands for, sorted by id: those with the copy's
+    credentials and endpoints (its cache key but for the id). ``[]`` when ``profile``'s own id is stored (it is
+    not a copy) or when no stored connection has its settings (unsaved or changed settings).
+    """
+    from airflow.models import Connection as ConnectionModel
+    from sqlalchemy import select
+
+    digest = profile.cache_key.split(":", 1)[1]
+    twins: list[OAuthProfile] = []
+    with session_scope(None) as db:
+        if find_connection(db, profile.conn_id) is not None:
+            return []
+        for conn in db.scalars(select(ConnectionModel).where(ConnectionModel.conn_type == CONN_TYPE)):
+            try:
+                twin = profile_of(conn)
+            except Exception:  # noqa: S112 - an invalid stored connection is not the one tested
+                continue
+            if twin.cache_key.split(":", 1)[1] == digest:
+                twins.append(twin)
+    return sorted(twins, key=lambda twin: twin.conn_id)
+
+
 def stored_profile(conn_id: str, *, session: Session | None = None) -> OAuthProfile:
     """
     The profile of connection ``conn_id`` as stored in the Airflow metadata database.

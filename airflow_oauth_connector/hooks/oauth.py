@@ -123,6 +123,7 @@ class OAuthConnectorHook(BaseHook):
         self._timeout = timeout
         self._retry_override = retry
         self._token_store = token_store
+        self._tested_as: tuple[OAuthProfile, str] | None = None  # a test copy's profile, and the twin it ran as
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -415,11 +416,15 @@ class OAuthConnectorHook(BaseHook):
             conn = self.get_connection(self.oauth_conn_id)
         except Exception as exc:
             return False, f"Could not read the connection: {type(exc).__name__}"
-        self._keep_test_copy_private()
+        copy = self._keep_test_copy_private()
         problems = self._take_profile(conn)
         if problems:
             listed = "; ".join(str(problem) for problem in problems)
             return False, f"Invalid settings, no token requested: {listed}"
+        if copy:
+            refused = self._test_as_stored_twin()
+            if refused:
+                return False, refused
         try:
             profile = self.profile  # parsed by _take_profile: nothing is read again
             started = time.monotonic()
@@ -445,18 +450,47 @@ class OAuthConnectorHook(BaseHook):
         self._share_test_outcome()
         return True, message
 
-    def _keep_test_copy_private(self) -> None:
+    def _keep_test_copy_private(self) -> bool:
         """
-        The copy Airflow's Connections page tests under a random id
-        (:func:`~airflow_oauth_connector.authorization.repository.is_test_copy`) keeps its token and outcome in
-        a store of this hook alone: nothing is left under that id in the shared store (a token, a status record,
-        a lock file with every Test pressed). The outcome goes to the stored connection(s) it copies
-        (:meth:`_share_test_outcome`). A store given to the hook is the caller's and stays.
+        Whether this is the copy Airflow's Connections page tests under a random id
+        (:func:`~airflow_oauth_connector.authorization.repository.is_test_copy`); such a copy keeps what it
+        records in a store of this hook alone: nothing is left under that id in the shared store (a token, a
+        status record, a lock file with every Test pressed). A store given to the hook is the caller's and stays.
         """
         from airflow_oauth_connector.authorization.repository import is_test_copy
 
         if self._token_store is None and is_test_copy(self.oauth_conn_id):
             self._token_store = MemoryTokenStore()
+            return True
+        return False
+
+    def _test_as_stored_twin(self) -> str | None:
+        """
+        Run the copy's test as the stored connection it copies (the first of its
+        :func:`~airflow_oauth_connector.authorization.repository.stored_twins`): with that connection's token
+        store and key, so a refresh uses the newest refresh token the store holds (tasks may have rotated the
+        one in the connection's extra away) and the rotated one is saved where tasks read it; the outcome is
+        recorded on it as a test. Unsaved settings that would send a refresh token are refused instead
+        (returned as the test's message): the rotated refresh token would be kept nowhere, and the saved
+        connection's one may then be dead.
+        """
+        from airflow_oauth_connector.authorization.repository import stored_twins
+
+        twins = stored_twins(self.profile)
+        if twins:
+            self._tested_as = (self.profile, twins[0].conn_id)
+            self.__dict__["profile"] = twins[0]
+            self._token_store = None
+            for name in ("retry_policy", "token_client", "tokens"):
+                self.__dict__.pop(name, None)
+            return None
+        if self.profile.refresh_token and self.profile.grant_type.needs_person:
+            return (
+                "Not tested: these settings differ from the saved connection's, and testing them would send its "
+                "refresh token (a refresh may rotate it, and the new one would be kept nowhere). Save the "
+                "connection, then press Test (or use Test on Admin > OAuth profiles)"
+            )
+        return None
 
     def _take_profile(self, conn: Any) -> list[FieldProblem]:
         """
@@ -494,7 +528,9 @@ class OAuthConnectorHook(BaseHook):
             from airflow_oauth_connector.authorization.commands import share_test_outcome
 
             tokens = self.tokens
-            share_test_outcome(self.profile, as_token_status(tokens.store.load_status(tokens.key)))
+            outcome = as_token_status(tokens.store.load_status(tokens.key))
+            copy, twin = self._tested_as or (self.profile, None)
+            share_test_outcome(copy, outcome, skip=twin)
         except Exception as exc:
             self.log.warning(
                 "Connection test: could not record the outcome on the stored connection (%s)", type(exc).__name__

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
@@ -10,8 +11,8 @@ from airflow_oauth_connector.exceptions import ApiResponseError, ForeignOriginEr
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.status import TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
-from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL, set_connection
-from tests.support.fake_http import FakeTransport, TokenServer, bearer, query
+from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL, make_token, set_connection
+from tests.support.fake_http import FakeTransport, TokenServer, bearer, form, query
 
 
 @pytest.fixture
@@ -459,11 +460,62 @@ def test_an_airflow_test_records_on_the_stored_connection_and_nothing_under_its_
         assert status.state == "failing"
         assert status.last_failure is not None
         assert (status.last_failure.kind, status.last_failure.where) == ("invalid_client", "test")
-    # Nothing under the copy's key (its token, status record, lock) nor its settings key: the stored connection's
-    # status record (and the lock of its update) is all the token store holds
+    # Nothing under the copy's key (its token, status record, lock) nor its settings key: the test ran as the
+    # stored connection, so its key holds the status record, the lock and (after a success) the new token
     copy_keys = {key_digest(f"{transient}:{twin.cache_key.split(':', 1)[1]}"), key_digest(settings_key(transient))}
     assert not {name.split(".")[0] for name in _files(file_token_store)} & copy_keys
-    assert _files(file_token_store) == {f"{key_digest(twin.cache_key)}.status", f"{key_digest(twin.cache_key)}.lock"}
+    kept = {f"{key_digest(twin.cache_key)}.{kind}" for kind in ("status", "lock")}
+    if outcome == "success":
+        kept.add(f"{key_digest(twin.cache_key)}.token")  # the tested token serves the stored connection's tasks
+    assert _files(file_token_store) == kept
+
+
+def test_an_airflow_test_of_an_authorized_connection_refreshes_with_the_stored_chain_and_keeps_the_rotation(
+    stored_db, file_token_store, monkeypatch
+):
+    """
+    Tasks rotated the refresh token after authorization, so the connection's extra holds a dead one: the
+    Connections page's Test (a copy under a random id) must refresh with the newest one the store holds and save
+    the rotated one where tasks read it — a replay of the dead one is what reuse detection revokes a grant for.
+    """
+    from airflow_oauth_connector.authorization import connection_status, load_profile
+    from airflow_oauth_connector.store import store_for
+    from airflow_oauth_connector.token import refresh_origin
+    from tests.support.authorization import add_connection, extra_for
+
+    server = TokenServer()
+    server.valid_refresh = {"refresh-rotated"}  # "refresh-0", the extra's, was rotated away by a task
+    transport = _token_server(monkeypatch, server)
+    conn_id = add_connection(extra_for(refresh_token="refresh-0"))
+    twin = load_profile(conn_id)
+    store = store_for(twin)
+    store.save(
+        twin.cache_key, make_token("access-old", refresh="refresh-rotated").with_origin(refresh_origin("refresh-0"))
+    )
+    success, message, _ = _press_airflow_test(_stored_fields(conn_id))
+    assert success, message
+    assert [form(call)["refresh_token"] for call in transport.calls(TOKEN_URL)] == ["refresh-rotated"]
+    kept = store.load(twin.cache_key)
+    assert kept is not None
+    assert kept.refresh_token == "refresh-1"  # the rotated one, where the stored connection's tasks read it
+    assert server.valid_refresh == {"refresh-1"}
+    assert (connection_status(conn_id).state, connection_status(conn_id).last_failure) == ("authorized", None)
+
+
+def test_an_airflow_test_of_changed_settings_of_an_authorized_connection_sends_no_refresh_token(
+    stored_db, file_token_store, monkeypatch
+):
+    """Changed settings have no stored twin: a refresh would rotate the saved connection's token into nowhere."""
+    from tests.support.authorization import add_connection, extra_for
+
+    transport = _token_server(monkeypatch)
+    conn_id = add_connection(extra_for(refresh_token="refresh-0"))
+    changed = json.dumps(extra_for(refresh_token="refresh-0", scope="read write admin"))
+    success, message, _ = _press_airflow_test(_stored_fields(conn_id, extra=changed))
+    assert not success
+    assert message.startswith("Not tested: these settings differ from the saved connection's")
+    assert transport.calls(TOKEN_URL) == []
+    assert _files(file_token_store) == set()
 
 
 def test_an_airflow_test_of_refused_settings_leaves_nothing_in_the_store(stored_db, file_token_store, monkeypatch):
