@@ -11,7 +11,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 3.1: the task runner catches airflow.exceptions' class
+    from airflow.exceptions import AirflowFailException  # type: ignore[attr-defined,no-redef,unused-ignore]
 
 if TYPE_CHECKING:
     from typing_extensions import Self

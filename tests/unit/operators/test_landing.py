@@ -155,9 +155,7 @@ def test_landing_arguments_are_checked_at_parse_time(wired):
 
 
 def test_a_mark_that_cannot_be_stored_fails_without_retry_and_says_how_to_store_it(wired, monkeypatch):
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from airflow_oauth_connector.exceptions import IncrementalMarkError
+    from airflow_oauth_connector.exceptions import AirflowFailException, IncrementalMarkError
 
     dest = RecordingDestination(wired)
     monkeypatch.setattr(Incremental, "load", lambda self, key: None)
