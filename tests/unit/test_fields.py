@@ -107,6 +107,8 @@ def test_a_newcomer_meets_provider_and_grant_type_first_then_essentials_then_adv
         ("jwt_subject", "JWT subject (JWT bearer only)"),
         ("access_params", "Token parameters (advanced)"),
         ("store_backend", "Token store (advanced)"),
+        ("jwt_key_passphrase", "Private key passphrase (advanced)"),
+        ("post_authorize", "Post-authorization call (advanced)"),
         ("host", "API base URL (required)"),
         ("login", "Client ID (required except for JWT bearer)"),
         ("password", "Client secret (required)"),
@@ -127,6 +129,18 @@ def test_labels_say_required_grant_only_or_advanced(name, form_label):
 )
 def test_descriptions_lead_with_the_requirement(name, lead):
     assert BY_NAME[name].form_description.startswith(lead)
+
+
+def test_the_key_passphrase_is_a_masked_password_field_of_every_grant():
+    spec = BY_NAME["jwt_key_passphrase"]
+    assert (spec.kind, spec.grants, spec.section, spec.in_form) == ("password", None, ADVANCED, True)
+    assert CONN_FIELDS["jwt_key_passphrase"]["schema"]["format"] == "password"
+    assert "passphrase" in spec.name  # what Airflow's secrets masker looks for
+
+
+def test_the_post_authorization_call_applies_to_grants_without_a_person_too():
+    assert BY_NAME["post_authorize"].grants is None
+    assert BY_NAME["post_authorize"].applies_to("jwt_bearer")
 
 
 def test_client_authentication_label_no_longer_collides_with_a_grant_type():
