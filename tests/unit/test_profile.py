@@ -1140,4 +1140,3 @@ def test_from_connection_registers_the_box_config_secrets_with_the_masker(monkey
     profile = OAuthProfile.from_connection(conn)
     assert profile.client_secret == "box-client-secret-Sentinel"
     assert {"box-client-secret-Sentinel", PASSPHRASE} <= {v for v in masked if isinstance(v, str)}
-
