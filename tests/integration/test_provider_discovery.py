@@ -192,6 +192,8 @@ EXPECTED_WIDGETS: dict[str, tuple[str | list[str], str | None, list[str] | None]
     "api_headers": (_OBJECT, None, None),
     "header_name": (_STRING, None, None),
     "header_prefix": (_STRING, None, None),
+    "renew_on": (_OBJECT, None, None),
+    "jwt_key_passphrase": (_STRING, "password", None),
 }
 
 

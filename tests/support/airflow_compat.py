@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import airflow
+
+AIRFLOW_MINOR: tuple[int, int] = tuple(int(part) for part in airflow.__version__.split(".")[:2])  # type: ignore[assignment]
+"""The installed Airflow's minor line, e.g. ``(3, 3)``."""
+
 try:  # Airflow 3.2+
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 except ImportError:  # Airflow 3.1
@@ -38,9 +43,7 @@ def wait_for_in_process_api_startup() -> None:
     so a task's first call can arrive before the services registry exists (``'State' object has no
     attribute 'svcs_registry'`` and the task fails). Airflow 3.3 waits; here the tests wait the same way.
     """
-    import airflow
-
-    if tuple(int(part) for part in airflow.__version__.split(".")[:2]) >= (3, 3):
+    if AIRFLOW_MINOR >= (3, 3):
         return
     import time
 

@@ -11,6 +11,7 @@ from airflow_oauth_connector.exceptions import ApiResponseError, ForeignOriginEr
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.status import TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
+from tests.support.airflow_compat import AIRFLOW_MINOR
 from tests.support.builders import API_URL, CLIENT_SECRET, TOKEN_URL, make_token, set_connection
 from tests.support.fake_http import FakeTransport, TokenServer, bearer, form, query
 
@@ -261,10 +262,14 @@ def test_aload_profile_refuses_an_extra_that_is_not_json(monkeypatch):
 
     body = {"conn_type": "oauth_connector", "host": API_URL, "login": "c", "password": "s", "extra": "{not json"}
     monkeypatch.setenv("AIRFLOW_CONN_NOT_JSON", json.dumps(body))
-    with pytest.raises(ProfileError, match="extra") as async_error:
+    # Airflow 3.1's environment-variable backend cannot read such a connection at all ("isn't defined", both
+    # ways); from 3.2 it hands the extra over and the profile refuses it. Either way both reads agree.
+    expected = ProfileError if AIRFLOW_MINOR >= (3, 2) else Exception
+    with pytest.raises(expected, match="extra" if expected is ProfileError else "not_json") as async_error:
         asyncio.run(OAuthConnectorHook("not_json").aload_profile())
-    with pytest.raises(ProfileError, match="extra") as sync_error:
+    with pytest.raises(expected) as sync_error:
         _ = OAuthConnectorHook("not_json").profile
+    assert type(async_error.value) is type(sync_error.value)
     assert str(async_error.value) == str(sync_error.value)
 
 
