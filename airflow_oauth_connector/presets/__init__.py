@@ -132,7 +132,7 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> Ap
             conn_id, "provider", f"unknown provider {str(raw_slug)[:40]!r}; expected one of: {valid}"
         ) from None
     values = _provider_params(conn_id, preset, extra.get("provider_params"))
-    own = {k: v for k, v in extra.items() if v is not None and v != "" and k not in ("provider", "provider_params")}
+    own = _chosen(preset, {k: v for k, v in extra.items() if k not in ("provider", "provider_params")})
     grant = str(own.get("grant_type") or preset.fields.get("grant_type") or "client_credentials")
     layered: dict[str, Any] = {**preset.fields, **preset.grant_fields.get(grant, {})}
     for name, fields in preset.param_fields.items():
@@ -152,6 +152,35 @@ def apply_preset(conn_id: str, extra: Mapping[str, Any], host: str | None) -> Ap
         scopes = str(merged.get("scope") or "").replace(",", " ").split()
         merged["scope"] = " ".join(scopes + [s for s in extra_scope.split() if s not in scopes])
     return Applied(slug, merged, host if host and host.strip() else preset_host)
+
+
+def _chosen(preset: Preset, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    The fields the connection chose: set (non-empty), and not a form default standing in for the preset's value.
+
+    Airflow's connection form stores every field's default when the user leaves it alone (grant type "Client
+    credentials", client authentication "header", PKCE on, form-encoded token requests), so a stored default
+    where the preset sets another value means "not chosen": the preset's value is used. The grant type is kept
+    where the preset offers that grant (its ``grant_fields``), as a choice the form showed; to differ from a
+    preset in another field, set a value other than the form's default, or use the custom provider.
+    """
+    from airflow_oauth_connector.fields import FORM_DEFAULTS
+
+    chosen: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None or value == "":
+            continue
+        stands_in = name in FORM_DEFAULTS and value == FORM_DEFAULTS[name] and _sets_otherwise(preset, name, value)
+        if stands_in and not (name == "grant_type" and value in preset.grant_fields):
+            continue
+        chosen[name] = value
+    return chosen
+
+
+def _sets_otherwise(preset: Preset, name: str, value: Any) -> bool:
+    """Whether the preset sets field ``name`` to something else than ``value`` (in any of its layers)."""
+    layers = (preset.fields, *preset.grant_fields.values(), *preset.param_fields.values())
+    return any(name in layer and layer[name] != value for layer in layers)
 
 
 def _layer(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

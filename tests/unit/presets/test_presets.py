@@ -138,7 +138,47 @@ def test_explicit_fields_override_the_preset_and_mappings_combine():
     )
     assert p.base_url == "https://sheets.googleapis.com/v4"
     assert dict(p.authorize_params) == {"access_type": "offline", "prompt": "select_account", "hd": "acme.com"}
-    assert profile("hubspot", client_auth="header").client_auth.value == "header"
+    assert profile("xero", client_auth="body").client_auth.value == "body"  # Xero's preset says header
+
+
+#: What Airflow's Connections form stores for the fields a user leaves alone (tests/integration/
+#: test_connection_form.py shows it storing them: provider, grant type, client authentication, ...).
+CLASSIC_FORM_DEFAULTS = {
+    "grant_type": "client_credentials",
+    "client_auth": "header",
+    "pkce": True,
+    "par": False,
+    "access_body": "form",
+    "access_method": "POST",
+}
+
+
+@pytest.mark.parametrize(
+    ("slug", "grant", "client_auth", "pkce", "access_body"),
+    [
+        ("box", "authorization_code", "body", True, "form"),
+        ("notion", "authorization_code", "header", False, "json"),
+        ("zoom", "custom", "header", True, "form"),
+        ("box_ccg", "client_credentials", "body", True, "form"),
+        ("microsoft", "client_credentials", "body", True, "form"),  # it offers client credentials: kept
+    ],
+)
+def test_form_defaults_left_alone_take_the_presets_values(slug, grant, client_auth, pkce, access_body):
+    from airflow_oauth_connector.fields import FORM_DEFAULTS
+
+    assert {name: FORM_DEFAULTS[name] for name in CLASSIC_FORM_DEFAULTS} == CLASSIC_FORM_DEFAULTS
+    preset = load_preset(slug)
+    params = {name: p.choices[0] if p.choices else _example(slug, name) for name, p in preset.params.items()}
+    built = profile(slug, params, **CLASSIC_FORM_DEFAULTS)
+    assert built.grant_type.value == grant
+    assert built.client_auth.value == client_auth
+    assert built.pkce is pkce
+    assert built.access_body.value == access_body
+
+
+def test_a_value_other_than_the_forms_default_still_overrides_the_preset():
+    built = profile("box", grant_type="authorization_code", client_auth="none", pkce=False)
+    assert (built.client_auth.value, built.pkce) == ("none", False)
 
 
 SHOP = {"shop": "acme.myshopify.com"}
