@@ -488,6 +488,10 @@ class OAuthProfile:
             raise ProfileError(conn_id, "login", "the client ID is required")
         check_secret(conn_id, grant_type, client_auth, password)
         secret = key_secret if jwt_bearer else (password or None)
+        if jwt_bearer and secret is None and client_auth in (ClientAuthMethod.HEADER, ClientAuthMethod.BODY):
+            # the assertion authenticates; with no client secret (a plain key) there is none to send, and
+            # Airflow's form stores "header" for a client authentication left alone
+            client_auth = ClientAuthMethod.NONE
         if not jwt_bearer:
             passphrase = _passphrase(p)
         signing_alg, key_id, signing_key = _assertion_signing(p, client_auth, secret, passphrase)

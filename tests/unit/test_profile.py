@@ -1140,3 +1140,17 @@ def test_from_connection_registers_the_box_config_secrets_with_the_masker(monkey
     profile = OAuthProfile.from_connection(conn)
     assert profile.client_secret == "box-client-secret-Sentinel"
     assert {"box-client-secret-Sentinel", PASSPHRASE} <= {v for v in masked if isinstance(v, str)}
+
+
+@pytest.mark.parametrize("client_auth", ["header", "body"])
+def test_a_jwt_bearer_key_without_a_client_secret_sends_no_empty_one(client_auth):
+    """Airflow's form stores client authentication "header" when left alone: a plain key has no secret to send."""
+    profile = _jwt_profile(rsa_private_pem(), client_auth=client_auth)
+    assert profile.client_secret is None
+    assert profile.client_auth is ClientAuthMethod.NONE
+
+
+def test_a_jwt_bearer_key_file_with_its_client_secret_keeps_its_client_authentication():
+    profile = _jwt_profile(box_app_config(rsa_private_pem()), client_auth="body")
+    assert profile.client_secret
+    assert profile.client_auth is ClientAuthMethod.BODY
