@@ -3,7 +3,9 @@
 What a newcomer meets in Add Connection: the OAuth settings in folding sections in the order they are filled,
 dropdowns with readable names, required fields marked, invalid JSON refused before Save; and what the form
 cannot check (an http token URL on a public host) is named by its label when Test is pressed, before any
-token request. Airflow 3.2+ (3.1 builds the form from WTForms widgets, without sections or JSON editors).
+token request; a provider preset chosen there wins over the defaults the form stores for every field left
+alone (the profiles page, the authorization request and the CLI show the preset's settings). Airflow 3.2+
+(3.1 builds the form from WTForms widgets, without sections or JSON editors).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from airflow_oauth_connector.fields import ADVANCED, AUTHORIZATION_CODE, ESSENTIALS, OTHER_GRANTS
-from tests.support.airflow_server import ApiServer, serving_airflow
+from airflow_oauth_connector.fields import ADVANCED, AUTHORIZATION_CODE, ESSENTIALS, FORM_DEFAULTS, OTHER_GRANTS
+from tests.support.airflow_server import ApiServer, run_python, serving_airflow
 from tests.support.browser import browser_unavailable, chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -158,6 +161,96 @@ def test_add_form_guides_refuses_bad_json_and_test_names_the_bad_field(
     assert extra["access_params"] == TOKEN_PARAMS
     assert (extra["provider"], extra["grant_type"], extra["client_auth"]) == ("custom", "client_credentials", "header")
     assert extra["access_url"] == "http://auth.example.com/oauth/token"
+
+
+def test_a_preset_chosen_on_the_form_wins_over_the_defaults_the_form_stores(
+    server: ApiServer, admin_api: requests.Session
+) -> None:
+    """
+    Notion chosen, only the client ID and secret typed: the form stores every other field's default (client
+    credentials, PKCE on, form-encoded), yet the profile is Notion's — authorization code without PKCE, a JSON
+    token body — on the OAuth profiles page, in the authorization request it sends the browser to, in the CLI.
+    """
+    from playwright.sync_api import expect
+
+    conn_id = f"form_notion_{secrets.token_hex(3)}"
+    authorize_requests: list[str] = []
+    with chromium() as browser:
+        page = _signed_in_page(browser, server)
+        try:
+            page.goto(server.url("/connections"))
+            page.get_by_role("button", name="Add Connection").click()
+            dialog = page.get_by_role("dialog")
+            dialog.locator("input[name='connection_id']").fill(conn_id)
+            connection_type = dialog.get_by_role("combobox").first
+            connection_type.click(force=True)
+            connection_type.fill("OAuth 2.0 API")
+            page.keyboard.press("Enter")
+            dialog.locator("input[name='login']").fill("notion-client-id")
+            dialog.locator("input[name='password']").fill("notion-secret-" + secrets.token_hex(4))
+            dialog.get_by_role("button", name=ESSENTIALS).click()
+            provider = dialog.get_by_role("combobox", name="Provider", exact=True)
+            provider.click(force=True)
+            provider.fill("Notion")
+            page.keyboard.press("Enter")
+            expect(dialog.locator("#element_provider")).to_contain_text("Notion")
+            expect(dialog.get_by_text("Client credentials", exact=True)).to_be_visible()  # left alone
+            save = dialog.get_by_role("button", name="Save")
+            expect(save).to_be_enabled()
+            save.click()
+            expect(page.get_by_role("status").filter(has_text=re.compile("created", re.I)).last).to_be_visible()
+
+            # The OAuth profiles page: an authorization-code row, its redirect URI, an Authorize button.
+            page.goto(server.url("/oauth-connector/"))
+            row = page.locator(f"tr[data-conn-id='{conn_id}']")
+            expect(row).to_contain_text("authorization code")
+            shown_redirect = row.locator("code").first.inner_text()
+            page.route(
+                "https://api.notion.com/**",
+                lambda route: (authorize_requests.append(route.request.url), route.fulfill(body="Notion"))[1],
+            )
+            row.get_by_role("button", name="Authorize").click()
+            expect(page.get_by_text("Notion", exact=True)).to_be_visible()
+        except Exception:
+            _save_artifacts(page, "connection-form-preset")
+            raise
+        page.context.close()
+
+    # What the form stored: the preset, and every field left alone at the form's default.
+    stored = admin_api.get(server.url(f"/api/v2/connections/{conn_id}"), timeout=30).json()
+    extra = json.loads(stored["extra"])
+    assert extra["provider"] == "notion"
+    left_alone = {name: extra.get(name) for name in ("grant_type", "client_auth", "pkce", "access_body")}
+    assert left_alone == {
+        "grant_type": "client_credentials",
+        "client_auth": "header",
+        "pkce": True,
+        "access_body": "form",
+    }
+    assert left_alone == {name: FORM_DEFAULTS[name] for name in left_alone}  # what the rule knows as defaults
+
+    # The browser went to Notion's authorization page, without a PKCE challenge, back to the redirect URI shown.
+    assert shown_redirect == server.url("/oauth-connector/callback")
+    [authorize_url] = authorize_requests
+    parts = urlsplit(authorize_url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.notion.com/v1/oauth/authorize"
+    assert (query["response_type"], query["client_id"], query["owner"]) == ("code", "notion-client-id", "user")
+    assert query["redirect_uri"] == shown_redirect
+    assert "code_challenge" not in query
+
+    # The CLI, run where the api-server runs: the same grant; and the profile's token request is Notion's.
+    env = {**server.env, "PYTHONPATH": str(REPO)}
+    out = run_python(server.airflow_home, env, "-m", "airflow_oauth_connector.cli", "status", conn_id, "--json")
+    [status] = json.loads(out[out.index("[\n") :])  # after what Airflow's logging printed first
+    assert (status["grant_type"], status["state"]) == ("authorization_code", "not_authorized")
+    script = (
+        "import json; from airflow_oauth_connector.authorization.repository import load_profile; "
+        f"p = load_profile({conn_id!r}); "
+        "print(json.dumps([p.grant_type.value, p.client_auth.value, p.pkce, p.access_body.value, p.access_url]))"
+    )
+    profile = json.loads(run_python(server.airflow_home, env, "-c", script).strip().splitlines()[-1])
+    assert profile == ["authorization_code", "header", False, "json", "https://api.notion.com/v1/oauth/token"]
 
 
 def test_a_json_field_stored_as_text_by_an_earlier_version_stays_valid(

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from airflow_oauth_connector.plugins import bundle
-from tests.support.airflow_server import ApiServer, serving_airflow
+from tests.support.airflow_server import ApiServer, run_python, serving_airflow
 from tests.support.browser import browser_unavailable, chromium, sign_in
 from tests.support.connections import connection
 
@@ -196,17 +196,7 @@ def test_plugin_is_registered_with_menu_entry_and_app(server: ApiServer, admin_a
 def _run_python(server: ApiServer, script: str, timeout: float = 120) -> str:
     """Run ``script`` with the api-server's AIRFLOW_HOME, DB and keys (server context: DB connections)."""
     env = {**server.env, "_AIRFLOW_PROCESS_CONTEXT": "server", "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=str(server.airflow_home),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-3000:]}"
-    return result.stdout
+    return run_python(server.airflow_home, env, "-c", script, timeout=timeout)
 
 
 def test_browser_signs_in_authorizes_and_a_hook_uses_the_refresh_token(

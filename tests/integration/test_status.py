@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.support.airflow_deployment import Deployment, postgres_available, start_deployment
-from tests.support.airflow_server import airflow_env
+from tests.support.airflow_server import run_python
 from tests.support.connections import connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -55,17 +53,7 @@ def deployment(auth_server: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def _cli(deployment: Deployment, *args: str) -> str:
     """``airflow-oauth-connector *args`` with the deployment's environment, as an operator runs it; stdout."""
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow_oauth_connector.cli", *args],
-        env=airflow_env(deployment.home, deployment.env),
-        cwd=str(deployment.home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+    return run_python(deployment.home, deployment.env, "-m", "airflow_oauth_connector.cli", *args)
 
 
 def _status(deployment: Deployment, conn_id: str) -> dict[str, Any]:

@@ -138,6 +138,25 @@ def migrate_db(
     run_airflow(airflow_home, "db", "migrate", env=env, timeout=timeout)
 
 
+def run_python(airflow_home: Path, env: Mapping[str, str | None], *args: str, timeout: float = 120.0) -> str:
+    """
+    ``python *args`` (this interpreter, e.g. ``-m airflow_oauth_connector.cli status``) bound to ``airflow_home``
+    with ``env`` (an api-server's or a deployment's: its DB and keys), as an operator runs it there: its
+    stdout; fails the test with the output if it exits non-zero.
+    """
+    result = subprocess.run(
+        [sys.executable, *args],
+        env=airflow_env(airflow_home, env),
+        cwd=str(airflow_home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout[-2000:]}\nstderr:\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
 # ------------------------------------------------------------------------------------------------ api-server
 @dataclass
 class ApiServer:
