@@ -143,7 +143,7 @@ _COMMANDS: dict[str, tuple[str, tuple[_Arg, ...]]] = {
     "authorize": ("authorize a connection (authorization-code grant) and store its refresh token", _AUTHORIZE_ARGS),
     "status": (
         "show each connection's status: not tested / ready / authorized / failing with the last failure (kind, "
-        "time, where), token expiry, last success",
+        "time, where), token expiry, the refresh token's stated expiry, last success",
         _STATUS_ARGS,
     ),
     "check": ("check connections' settings (no request is sent) and list every invalid one", _CHECK_ARGS),
@@ -220,7 +220,11 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     elif not statuses:
         console.say("No oauth_connector connections in the Airflow metadata database.")
     for status in statuses if not args.as_json else []:
-        console.say(f"{status.conn_id}: {status.describe()}")
+        description = status.describe()
+        console.say(f"{status.conn_id}: {description}")
+        refresh_expiry = status.refresh_expiry_text()
+        if refresh_expiry and refresh_expiry not in description:
+            console.say(f"  {refresh_expiry}")
         if status.last_success is not None:
             console.say(f"  last success: {authorization.format_time(status.last_success)}")
     return EXIT_FAILURE if any(s.state == "error" for s in statuses) else EXIT_OK

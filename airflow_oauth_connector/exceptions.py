@@ -247,6 +247,34 @@ class ReauthorizationRequiredError(AuthorizationRequiredError):
         )
 
 
+REFRESH_TOKEN_EXPIRED = "refresh_token_expired"
+"""The failure kind of a refresh not sent because the refresh token's stated lifetime has passed."""
+
+
+class RefreshTokenExpiredError(ReauthorizationRequiredError):
+    """
+    The refresh token's lifetime, as the token response stated it (``refresh_token_expires_in``), has passed:
+    no refresh is sent (the server would answer ``invalid_grant``) until a person authorizes the connection again.
+    """
+
+    def __init__(self, conn_id: str, *, expired_at: float | None) -> None:
+        import datetime
+
+        when = (
+            " at " + datetime.datetime.fromtimestamp(expired_at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            if expired_at
+            else ""
+        )
+        self.kind = REFRESH_TOKEN_EXPIRED
+        self.expired_at = expired_at
+        AuthorizationRequiredError.__init__(
+            self,
+            conn_id,
+            f"its refresh token expired{when} (the lifetime the provider stated with it), so no refresh was "
+            f"sent (the provider would reject it)",
+        )
+
+
 class CapturedValueMissingError(OAuthConnectorError):
     """A call needs a value captured at authorization (``{name}`` in the base URL or a header) that is not held."""
 

@@ -558,7 +558,8 @@ FIELDS: tuple[FieldSpec, ...] = (
         "response_map",
         "Token response paths",
         'Where the token response keeps its fields, as a JSON object of dotted paths: {"access_token": '
-        '"authed_user.access_token", "refresh_token": ..., "expires": ..., "token_type": ..., "scope": ...}; '
+        '"authed_user.access_token", "refresh_token": ..., "expires": ..., "refresh_expires": ..., "token_type": ..., '
+        '"scope": ...}; '
         "a|b tries a, then b.",
         kind="json",
         advanced=True,

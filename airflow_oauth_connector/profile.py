@@ -115,7 +115,7 @@ JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 _TOKEN_BODIES = {"form": TokenBody.FORM, "json": TokenBody.JSON}
 _TOKEN_METHODS = {"post": TokenMethod.POST, "get": TokenMethod.GET}
 _EXPIRES_FORMATS = {f.value: f for f in ExpiresFormat} | {"iso8601": ExpiresFormat.TIMESTAMP}
-_RESPONSE_MAP_KEYS = ("access_token", "refresh_token", "expires", "token_type", "scope")
+_RESPONSE_MAP_KEYS = ("access_token", "refresh_token", "expires", "refresh_expires", "token_type", "scope")
 _TOKEN_STORES = {name: name for name in StoreBackend.names()}
 _ACCESS_PARAM_PARTS = ("query", "headers", "body")
 
@@ -196,6 +196,8 @@ class ResponseMap:
     access_token: str = "access_token"
     refresh_token: str = "refresh_token"
     expires: str = "expires_in"
+    refresh_expires: str = "refresh_token_expires_in|x_refresh_token_expires_in"
+    """The refresh token's lifetime in seconds (GitHub, Shopify, LinkedIn, Pinterest; QuickBooks' ``x_`` name)."""
     token_type: str = "token_type"
     scope: str = "scope"
     expires_format: ExpiresFormat = ExpiresFormat.SECONDS

@@ -72,6 +72,15 @@ def format_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def format_duration(seconds: float) -> str:
+    """``12 days``, ``5 hours``, ``1 minute``: how long until a time, as shown (whole units, rounded down)."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count = int(seconds // size)
+        if count >= 1:
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return "less than a minute"
+
+
 def settings_key(conn_id: str) -> str:
     """
     The status key of a Test of connection ``conn_id`` that failed on its settings: with settings that do not

@@ -37,6 +37,8 @@ class Token:
     """Values kept with the grant (token-response fields, callback parameters, a post-authorization call)."""
     dpop_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
     """The private JWK of the DPoP key this token is bound to (RFC 9449); stored, encrypted, with the token."""
+    refresh_expires_at: float | None = None
+    """Epoch seconds at which the refresh token expires, as the token response stated (``None``: not stated)."""
 
     @property
     def is_dpop(self) -> bool:
@@ -76,6 +78,10 @@ class Token:
     def expires_in(self, now: float) -> float | None:
         return None if self.expires_at is None else self.expires_at - now
 
+    def refresh_expired(self, now: float) -> bool:
+        """True when the token response stated a lifetime for the refresh token and it has passed."""
+        return self.refresh_token is not None and self.refresh_expires_at is not None and self.refresh_expires_at <= now
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for token stores (which encrypt it)."""
         return {
@@ -88,6 +94,7 @@ class Token:
             "origin": self.origin,
             "captured": dict(self.captured),
             **({"dpop_jwk": dict(self.dpop_jwk)} if self.dpop_jwk else {}),
+            **({"refresh_expires_at": self.refresh_expires_at} if self.refresh_expires_at is not None else {}),
         }
 
     @classmethod
@@ -102,6 +109,7 @@ class Token:
             origin=data.get("origin") or None,
             captured=MappingProxyType({str(k): str(v) for k, v in (data.get("captured") or {}).items()}),
             dpop_jwk=MappingProxyType(dict(data["dpop_jwk"])) if isinstance(data.get("dpop_jwk"), Mapping) else None,
+            refresh_expires_at=_optional_float(data.get("refresh_expires_at")),
         )
 
     @classmethod
@@ -114,6 +122,7 @@ class Token:
         previous_refresh_token: str | None = None,
         mapping: ResponseMap | None = None,
         previous_captured: Mapping[str, str] | None = None,
+        previous_refresh_expires_at: float | None = None,
     ) -> Token:
         """
         Build a token from a parsed token-endpoint payload, reading fields where ``mapping`` says.
@@ -122,6 +131,11 @@ class Token:
         (``default_lifetime`` then applies; with the ``fixed`` format it always does). A refresh response
         without a new refresh token keeps ``previous_refresh_token`` (RFC 6749 6); captured values the
         response does not repeat are kept from ``previous_captured``.
+
+        The refresh token's lifetime (``refresh_token_expires_in`` seconds, where ``mapping`` says) is kept as
+        ``refresh_expires_at``. A response that does not state it keeps ``previous_refresh_expires_at`` only
+        when it keeps the previous refresh token too (the same token, the same expiry); a new refresh token
+        whose lifetime is not stated has an unknown one (``None``), never the one of the token it replaced.
         """
         mapping = mapping or ResponseMap()
         access_token = lookup(payload, mapping.access_token)
@@ -135,6 +149,14 @@ class Token:
         if lifetime is None or mapping.expires_format is ExpiresFormat.FIXED:
             lifetime = default_lifetime
         refresh_token = lookup(payload, mapping.refresh_token)
+        if not isinstance(refresh_token, str) or not refresh_token:
+            refresh_token = previous_refresh_token
+        refresh_lifetime = _parse_expires_in(lookup(payload, mapping.refresh_expires))
+        refresh_expires_at: float | None = None
+        if refresh_token and refresh_lifetime:
+            refresh_expires_at = now + refresh_lifetime
+        elif refresh_token and refresh_token == previous_refresh_token:
+            refresh_expires_at = previous_refresh_expires_at
         scope = lookup(payload, mapping.scope)
         if isinstance(scope, list):
             scope = " ".join(str(s) for s in scope)
@@ -147,10 +169,11 @@ class Token:
             access_token=access_token,
             token_type=_normalise_token_type(lookup(payload, mapping.token_type)),
             expires_at=None if lifetime is None else now + lifetime,
-            refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else previous_refresh_token,
+            refresh_token=refresh_token,
             scope=scope if isinstance(scope, str) and scope else None,
             issued_at=now,
             captured=MappingProxyType(captured),
+            refresh_expires_at=refresh_expires_at,
         )
 
 

@@ -153,7 +153,8 @@ class TokenClient:
     def refresh(self, refresh_token: str, *, previous: Token | None = None) -> Token:
         """
         Use a refresh token (RFC 6749 6) at the refresh URL (default: the token URL). A response without a
-        new refresh token keeps the old one; captured values the response does not repeat are kept.
+        new refresh token keeps the old one (and the expiry ``previous`` states for it); captured values the
+        response does not repeat are kept.
         """
         params = grants.refresh_token_params(refresh_token)
         try:
@@ -168,6 +169,7 @@ class TokenClient:
             params,
             previous_refresh_token=refresh_token,
             previous_captured=None if previous is None else previous.captured,
+            previous_refresh_expires_at=None if previous is None else previous.refresh_expires_at,
             endpoint=self.profile.refresh_url,
             dpop_jwk=None if previous is None else previous.dpop_jwk,
         )
@@ -178,6 +180,7 @@ class TokenClient:
         *,
         previous_refresh_token: str | None = None,
         previous_captured: Mapping[str, str] | None = None,
+        previous_refresh_expires_at: float | None = None,
         endpoint: str | None = None,
         dpop_jwk: Mapping[str, Any] | None = None,
     ) -> Token:
@@ -203,6 +206,7 @@ class TokenClient:
                 previous_refresh_token=previous_refresh_token,
                 mapping=self.profile.response,
                 previous_captured=previous_captured,
+                previous_refresh_expires_at=previous_refresh_expires_at,
             )
         except (TokenEndpointError, TokenResponseError) as exc:
             raise exc.located(self.profile.conn_id, url=drop_query(url)) from None

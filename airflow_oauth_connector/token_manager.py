@@ -12,10 +12,12 @@ import tenacity
 
 from airflow_oauth_connector import capture
 from airflow_oauth_connector.exceptions import (
+    REFRESH_TOKEN_EXPIRED,
     AuthorizationRequiredError,
     EndpointUnreachableError,
     InvalidGrantError,
     ReauthorizationRequiredError,
+    RefreshTokenExpiredError,
     TokenStoreError,
 )
 from airflow_oauth_connector.profile import GrantType, OAuthProfile
@@ -133,7 +135,7 @@ class TokenManager:
         if token is not None and self._usable(token):
             return self._serve_stored(token)
         if self.profile.grant_type.needs_person:  # a dead grant: fail now rather than queue for the lock
-            self._fail_fast(self._status(), self._chain(token))
+            self._fail_fast(self._status(), self._chain(token), token)
         with self.store.lock(self.key):
             token = self.store.load(self.key)
             if token is not None and self._usable(token):
@@ -220,16 +222,33 @@ class TokenManager:
         """The origin of the refresh-token chain a refresh from ``previous`` continues."""
         return self._refresh_source(previous)[1]
 
-    def _fail_fast(self, status: TokenStatus, chain: str | None) -> None:
+    def _fail_fast(self, status: TokenStatus, chain: str | None, previous: Token | None = None) -> None:
         """Raise if this grant is known dead (a newer grant, or a record without a chain, is not)."""
         if status.needs_reauthorization and status.chain is not None and status.chain == chain:
             failure = status.failure
+            if failure is not None and failure.kind == REFRESH_TOKEN_EXPIRED:
+                expired_at = None if previous is None else previous.refresh_expires_at
+                raise RefreshTokenExpiredError(self.profile.conn_id, expired_at=expired_at)
             raise ReauthorizationRequiredError(
                 self.profile.conn_id,
                 kind=failure.kind if failure else "invalid_grant",
                 at=failure.at if failure else None,
                 where=failure.where if failure else None,
             )
+
+    def _refuse_expired(self, previous: Token | None, status: TokenStatus, chain: str | None) -> None:
+        """
+        Do not send a refresh token whose stated lifetime has passed (the server would answer ``invalid_grant``):
+        record the grant as needing re-authorization and raise. Only the stored chain's refresh token has a known
+        lifetime; the connection's own (a newer grant, or nothing stored) is sent.
+        """
+        if previous is None or self._superseded(previous) or not previous.refresh_expired(self._clock()):
+            return
+        error = RefreshTokenExpiredError(self.profile.conn_id, expired_at=previous.refresh_expires_at)
+        failure = Failure(kind=REFRESH_TOKEN_EXPIRED, message=str(error), at=self._clock(), where=current_where())
+        self._record(replace(status, chain=chain).failed(failure, AuthState.NEEDS_REAUTHORIZATION))
+        log.warning("Connection %r: %s", self.profile.conn_id, error)
+        raise error
 
     def _guard_refresh(self, previous: Token | None) -> TokenStatus:
         """
@@ -238,7 +257,8 @@ class TokenManager:
         """
         status = self._status()
         chain = self._chain(previous)
-        self._fail_fast(status, chain)
+        self._fail_fast(status, chain, previous)
+        self._refuse_expired(previous, status, chain)
         attempt = 1
         lost = status.in_flight
         if lost is not None and lost.chain == chain:
@@ -298,7 +318,9 @@ class TokenManager:
         chain = previous if previous is not None and previous.refresh_token == refresh_token else None
         # Values captured at authorization live with the stored chain, else in the connection's extra.
         captured = {**self.profile.captured, **(chain.captured if chain is not None else {})}
-        base = Token(access_token="-", captured=captured) if captured else None
+        # The refresh token's stated expiry carries over a refresh that keeps that same refresh token.
+        expiry = chain.refresh_expires_at if chain is not None else None
+        base = Token(access_token="-", captured=captured, refresh_expires_at=expiry) if captured or expiry else None
         return self.client.refresh(refresh_token, previous=base).with_origin(origin)
 
     def _refresh_source(self, previous: Token | None) -> tuple[str | None, str | None]:

@@ -23,6 +23,7 @@ from airflow_oauth_connector.status import (
     Failure,
     TokenStatus,
     as_token_status,
+    format_duration,
     format_time,
     settings_key,
 )
@@ -45,14 +46,19 @@ STATES: tuple[State, ...] = (
 )
 """
 ``not_authorized``: an authorization-code connection no person authorized yet. ``authorized``: it holds a
-grant. ``needs_reauthorization``: its refresh token was rejected (or the access token expired with no refresh
-token). ``not_tested``: a machine grant (client credentials, ...) with no token request recorded yet.
+grant (its description says when its refresh token expires, if the token response stated it).
+``needs_reauthorization``: its refresh token was rejected, or has expired (the lifetime the token response
+stated has passed), or the access token expired with no refresh token. ``not_tested``: a machine grant
+(client credentials, ...) with no token request recorded yet.
 ``ready``: a machine grant whose last token request succeeded (or whose token is cached). ``failing``: the
 last token request failed (see ``last_failure``); the next success clears it. ``error``: the connection or
 its token store cannot be read.
 """
 
 _MAX_ERROR = 600
+
+REFRESH_WARNING_SECONDS = 7 * 86400
+"""A refresh token expiring within this time is described with "authorize again before then"."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,21 @@ class ProfileStatus:
     """The last token request's failure, if the last outcome recorded is a failure."""
     last_success: float | None = None
     """Epoch seconds of the last successful token request (a Test, a task, an authorization)."""
+    refresh_expires_at: float | None = None
+    """Epoch seconds at which the refresh token in use expires, as its token response stated (``None``: not
+    stated, or no refresh token)."""
+
+    def refresh_expiry_text(self, now: float | None = None) -> str | None:
+        """``refresh token expires in 12 days`` / ``refresh token expired at ... — authorize again`` (``None``:
+        no stated expiry)."""
+        if self.refresh_expires_at is None:
+            return None
+        now = time.time() if now is None else now
+        left = self.refresh_expires_at - now
+        if left <= 0:
+            return f"refresh token expired at {format_time(self.refresh_expires_at)} — authorize again"
+        text = f"refresh token expires in {format_duration(left)}"
+        return text + (" — authorize again before then" if left <= REFRESH_WARNING_SECONDS else "")
 
     def describe(self, now: float | None = None) -> str:
         """One line for people, e.g. ``authorized; token expires at 2026-11-29 12:00 UTC``."""
@@ -138,15 +159,21 @@ class ProfileStatus:
             text = "no token cached yet (obtained on first use)"
         if self.state == "authorized" and not self.refresh_token_present:
             text += "; no refresh token: authorize again when the token expires"
+        refresh_expiry = self.refresh_expiry_text(now)
+        if refresh_expiry:
+            text += f"; {refresh_expiry}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
         """
         JSON-ready form (for the UI): every field (times as epoch seconds or ``null``; ``last_failure`` as
-        ``{kind, message, at, where}`` or ``null``), plus ``description``, the one-line :meth:`describe`.
+        ``{kind, message, at, where}`` or ``null``), plus ``description``, the one-line :meth:`describe`, and
+        ``refresh_expiry_text`` (:meth:`refresh_expiry_text`, or ``null``).
         """
         data = asdict(self)
-        data["description"] = self.describe()
+        now = time.time()
+        data["description"] = self.describe(now)
+        data["refresh_expiry_text"] = self.refresh_expiry_text(now)
         return data
 
 
@@ -183,10 +210,15 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
         state = "needs_reauthorization"
     elif failure is not None and state in ("ready", "not_tested", "authorized"):
         state = "failing"
-    expired = token is not None and token.expires_at is not None and token.expires_at <= time.time()
+    now = time.time()
+    expired = token is not None and token.expires_at is not None and token.expires_at <= now
     if state == "authorized" and not refresh_present and expired:
         state = "needs_reauthorization"
         last_error = last_error or "the access token expired and there is no refresh token"
+    refresh_expires_at = _refresh_expiry(token, newer_grant)
+    if state == "authorized" and refresh_expires_at is not None and refresh_expires_at <= now:
+        state = "needs_reauthorization"  # the next refresh would be rejected: token managers do not send it
+        last_error = last_error or f"the refresh token expired at {format_time(refresh_expires_at)}: authorize again"
     issued = token.issued_at if token is not None and token.issued_at > 0 else None
     return ProfileStatus(
         conn_id=profile.conn_id,
@@ -199,7 +231,16 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
         refresh_token_present=refresh_present,
         last_failure=failure,
         last_success=record.last_success,
+        refresh_expires_at=refresh_expires_at,
     )
+
+
+def _refresh_expiry(token: Token | None, newer_grant: bool) -> float | None:
+    """The stated expiry of the refresh token the next refresh uses: the stored chain's, unless a newer grant
+    replaced it (the connection's own refresh token has no known lifetime)."""
+    if token is None or newer_grant or not token.refresh_token:
+        return None
+    return token.refresh_expires_at
 
 
 def connection_status(conn_id: str, store: TokenStore | None = None) -> ProfileStatus:

@@ -75,6 +75,8 @@ class ProfileRow:
     """The last token request's failure, when the last outcome recorded is one."""
     last_success: str | None = None
     """When a token request last succeeded (formatted)."""
+    refresh_expiry: str | None = None
+    """When the refresh token expires, as its token response stated (``refresh token expires in 12 days``)."""
 
     @property
     def can_authorize(self) -> bool:
@@ -151,7 +153,7 @@ def profiles_page(
             f"<td><strong>{conn}</strong>{redirect}</td>"
             f"<td>{escape(row.grant_type.replace('_', ' '))}</td>"
             f"<td><span class='state state-{escape(row.state)}'>{escape(row.state.replace('_', ' '))}</span>"
-            f"{_status_detail(row)}</td>"
+            f"{_status_detail(row)}{_refresh_expiry(row)}</td>"
             f"<td>{escape(row.scope) if row.scope else '&mdash;'}</td>"
             f"<td>{escape(row.last_refresh) if row.last_refresh else '&mdash;'}{_last_success(row)}</td>"
             f"<td><div class='actions'>{''.join(actions)}</div></td></tr>"
@@ -191,6 +193,13 @@ def _status_detail(row: ProfileRow) -> str:
         f"Last failure: <strong>{escape(failure.kind)}</strong>{when} in <code>{escape(failure.where)}</code>"
         f"{message}</div>"
     )
+
+
+def _refresh_expiry(row: ProfileRow) -> str:
+    """The refresh token's stated expiry, unless the description shown already says it."""
+    if not row.refresh_expiry or (row.failure is None and row.refresh_expiry in row.description):
+        return ""
+    return f"<div class='desc refresh-expiry'>{escape(row.refresh_expiry)}</div>"
 
 
 def _last_success(row: ProfileRow) -> str:

@@ -197,6 +197,7 @@ def profile_row(conn_id: str, request: Request) -> ProfileRow:
         redirect_uri=redirect_uri_for(profile) if profile is not None else None,
         failure=_row_failure(status.last_failure),
         last_success=authorization.format_time(status.last_success) if status.last_success else None,
+        refresh_expiry=status.refresh_expiry_text(),
     )
 
 

@@ -103,3 +103,22 @@ def test_preset_whole_flow(flows: dict[str, dict[str, Any]], case: str) -> None:
         assert after["refresh"] > middle["refresh"]
     # the provider's own error style becomes the typed error
     assert r["wrong_secret_error"] == r["expected_wrong_secret_error"]
+    # a refresh token lifetime the token response states (refresh_token_expires_in) is captured with the token
+    exchange, refresh = _stated_refresh_lifetimes(r["emulation"])
+    for answer, stated in ((r["first_call"], exchange), (r["after_expiry"], refresh)):
+        expected = stated if answer["refresh_token_held"] else None
+        assert answer["refresh_lifetime"] == (None if expected is None else pytest.approx(expected, abs=0.01))
+
+
+def _stated_refresh_lifetimes(emulation: str) -> tuple[float | None, float | None]:
+    """The refresh token lifetime the emulation's code exchange and refresh responses state (None: none)."""
+    token = load_specs()[emulation]["token"]
+    exchange = token.get("expiring_response") if "expiring_when" in token else None
+    exchange = exchange or token["response"]
+    refresh = token.get("refresh_response") or token["response"]
+
+    def stated(template: dict[str, Any]) -> float | None:
+        value = template.get("refresh_token_expires_in", template.get("x_refresh_token_expires_in"))
+        return None if value is None else float(value)
+
+    return stated(exchange), stated(refresh)

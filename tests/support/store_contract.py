@@ -7,6 +7,7 @@ the in-process memory store), so locks are checked across threads and across sto
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +55,13 @@ class StoreContract:
         store.delete(KEY)
         assert store.load(KEY) is None
         store.delete(KEY)  # deleting nothing is fine
+
+    def test_the_refresh_tokens_stated_expiry_is_kept(self, store: Any) -> None:
+        token = dataclasses.replace(make_token(), refresh_expires_at=1767225600.0)
+        store.save(KEY, token)
+        loaded = store.load(KEY)
+        assert loaded == token
+        assert loaded.refresh_expires_at == 1767225600.0
 
     def test_lock_is_reentrant_in_one_thread_and_per_key(self, store: Any) -> None:
         with store.lock(KEY), store.lock(KEY), store.lock("other:key"):

@@ -169,6 +169,39 @@ def test_status_shows_the_last_failure_and_the_last_success(monkeypatch: pytest.
     }
 
 
+def test_status_shows_the_refresh_tokens_stated_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from airflow_oauth_connector.authorization import FailureInfo, ProfileStatus
+
+    soon = time.time() + 3 * 86400 + 600
+    failing = ProfileStatus(
+        "crm",
+        "authorization_code",
+        "failing",
+        refresh_token_present=True,
+        last_failure=FailureInfo(kind="unreachable", message="down", at=None, where="test"),
+        refresh_expires_at=soon,
+    )
+    authorized = ProfileStatus(
+        "crm", "authorization_code", "authorized", refresh_token_present=True, refresh_expires_at=soon
+    )
+    statuses = {"a": failing, "b": authorized}
+    monkeypatch.setattr(cli.authorization, "connection_status", lambda conn_id: statuses[conn_id])
+    out = io.StringIO()
+    assert main(["status", "a", "b"], stdout=out) == 0
+    expiry = "refresh token expires in 3 days — authorize again before then"
+    assert out.getvalue().splitlines() == [
+        "crm: last failure: unreachable in test: down",
+        f"  {expiry}",
+        f"crm: authorized; no token cached yet (obtained on first use); {expiry}",
+    ]
+    out = io.StringIO()
+    assert main(["status", "a", "--json"], stdout=out) == 0
+    [data] = json.loads(out.getvalue())
+    assert (data["refresh_expires_at"], data["refresh_expiry_text"]) == (soon, expiry)
+
+
 def test_a_failed_authorization_is_recorded_as_in_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_oauth_connector.exceptions import InvalidGrantError
 

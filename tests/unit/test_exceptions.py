@@ -7,6 +7,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_oauth_connector import exceptions as exc
 from airflow_oauth_connector.exceptions import (
+    REFRESH_TOKEN_EXPIRED,
     ApiResponseError,
     AuthorizationRequiredError,
     EndpointUnreachableError,
@@ -16,6 +17,8 @@ from airflow_oauth_connector.exceptions import (
     InvalidScopeError,
     OAuthConnectorError,
     ProfileError,
+    ReauthorizationRequiredError,
+    RefreshTokenExpiredError,
     TokenEndpointError,
     TokenResponseError,
     UnauthorizedClientError,
@@ -108,6 +111,15 @@ def test_authorization_required_error():
     assert "Connection 'my_conn' needs authorization: it has not been authorized yet." in str(error)
     assert "refresh_token" in str(error)
     assert "the refresh token was revoked" in str(AuthorizationRequiredError("c", "the refresh token was revoked"))
+
+
+def test_refresh_token_expired_error_says_when_and_what_to_do():
+    error = RefreshTokenExpiredError("my_conn", expired_at=1_795_915_380.0)
+    assert isinstance(error, ReauthorizationRequiredError)
+    assert (error.conn_id, error.kind, error.expired_at) == ("my_conn", REFRESH_TOKEN_EXPIRED, 1_795_915_380.0)
+    assert "its refresh token expired at 2026-11-29 01:23 UTC" in str(error)
+    assert "Authorize it from the 'OAuth profiles' page" in str(error)
+    assert "its refresh token expired (the lifetime" in str(RefreshTokenExpiredError("c", expired_at=None))
 
 
 def test_foreign_origin_error():

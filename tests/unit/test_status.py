@@ -28,6 +28,7 @@ from airflow_oauth_connector.status import (
     as_token_status,
     current_where,
     failure_kind,
+    format_duration,
     recording_where,
     settings_key,
     status_from_dict,
@@ -294,3 +295,19 @@ def test_update_status_with_lock_reads_and_saves_under_the_keys_lock() -> None:
     update_status(store, "k", lambda status: status.succeeded(30.0), conn_id="c", what="x")  # the caller's lock
     assert seen == [("load", True), ("save", True), ("load", False), ("save", False)]
     assert store.load_status("k") == TokenStatus(last_success=30.0, last_refresh=30.0)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (12 * 86400 + 7200, "12 days"),
+        (86400, "1 day"),
+        (5 * 3600 + 59, "5 hours"),
+        (3600, "1 hour"),
+        (20 * 60 + 30, "20 minutes"),
+        (60, "1 minute"),
+        (59, "less than a minute"),
+    ],
+)
+def test_format_duration_says_the_largest_whole_unit(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text

@@ -16,6 +16,7 @@ from airflow_oauth_connector.exceptions import (
     TokenResponseError,
     UnauthorizedClientError,
 )
+from airflow_oauth_connector.profile import ResponseMap
 from airflow_oauth_connector.token import Token, parse_token_body
 
 NOW = 1_700_000_000.0
@@ -178,6 +179,84 @@ def test_repr_hides_tokens():
 def test_token_is_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Token(access_token="at").access_token = "other"  # type: ignore[misc]
+
+
+# --- the refresh token's stated lifetime ---------------------------------------------------------------------
+DAY = 86400.0
+
+
+@pytest.mark.parametrize("field", ["refresh_token_expires_in", "x_refresh_token_expires_in"])
+def test_the_refresh_token_lifetime_is_kept_as_its_expiry(field: str) -> None:
+    token = from_payload({"access_token": "at", "refresh_token": "rt", field: 90 * DAY})
+    assert token.refresh_expires_at == NOW + 90 * DAY
+    assert not token.refresh_expired(NOW + 90 * DAY - 1)
+    assert token.refresh_expired(NOW + 90 * DAY)
+
+
+def test_a_lifetime_given_as_text_is_read_too() -> None:  # GitHub's documented example sends a string
+    token = from_payload({"access_token": "at", "refresh_token": "rt", "refresh_token_expires_in": "15811200"})
+    assert token.refresh_expires_at == NOW + 15811200
+
+
+@pytest.mark.parametrize("value", [None, 0, -5, "soon", True, float("nan")])
+def test_no_usable_lifetime_is_an_unknown_expiry(value: object) -> None:
+    token = from_payload({"access_token": "at", "refresh_token": "rt", "refresh_token_expires_in": value})
+    assert token.refresh_expires_at is None
+    assert not token.refresh_expired(NOW + 10_000 * DAY)
+
+
+def test_a_lifetime_without_any_refresh_token_is_dropped() -> None:
+    token = from_payload({"access_token": "at", "refresh_token_expires_in": 90 * DAY})
+    assert (token.refresh_token, token.refresh_expires_at) == (None, None)
+
+
+def _refreshed(payload: dict, *, previous_expiry: float | None) -> Token:
+    return Token.from_payload(
+        payload,
+        now=NOW,
+        default_lifetime=None,
+        previous_refresh_token="rt-old",
+        previous_refresh_expires_at=previous_expiry,
+    )
+
+
+def test_a_refresh_that_keeps_the_refresh_token_keeps_its_expiry() -> None:
+    kept = _refreshed({"access_token": "at"}, previous_expiry=NOW + 5 * DAY)
+    assert (kept.refresh_token, kept.refresh_expires_at) == ("rt-old", NOW + 5 * DAY)
+    restated_same = _refreshed({"access_token": "at", "refresh_token": "rt-old"}, previous_expiry=NOW + 5 * DAY)
+    assert restated_same.refresh_expires_at == NOW + 5 * DAY
+
+
+def test_a_rotated_refresh_token_has_its_own_lifetime_or_an_unknown_one() -> None:
+    stated = _refreshed(
+        {"access_token": "at", "refresh_token": "rt-new", "refresh_token_expires_in": 90 * DAY},
+        previous_expiry=NOW + 5 * DAY,
+    )
+    assert stated.refresh_expires_at == NOW + 90 * DAY
+    unstated = _refreshed({"access_token": "at", "refresh_token": "rt-new"}, previous_expiry=NOW + 5 * DAY)
+    assert (unstated.refresh_token, unstated.refresh_expires_at) == ("rt-new", None)
+
+
+def test_a_refresh_restating_the_lifetime_of_the_kept_token_updates_it() -> None:  # LinkedIn: the time left
+    token = _refreshed({"access_token": "at", "refresh_token_expires_in": 3 * DAY}, previous_expiry=NOW + 5 * DAY)
+    assert (token.refresh_token, token.refresh_expires_at) == ("rt-old", NOW + 3 * DAY)
+
+
+def test_the_response_map_says_where_the_refresh_lifetime_is() -> None:
+    mapping = ResponseMap(refresh_token="data.rt", refresh_expires="data.rt_ttl")
+    payload = {"access_token": "at", "data": {"rt": "rt", "rt_ttl": 600}, "refresh_token_expires_in": 1}
+    token = Token.from_payload(payload, now=NOW, default_lifetime=None, mapping=mapping)
+    assert (token.refresh_token, token.refresh_expires_at) == ("rt", NOW + 600)
+
+
+def test_the_refresh_expiry_survives_the_stored_form_and_old_records_still_load() -> None:
+    token = from_payload({"access_token": "at", "refresh_token": "rt", "refresh_token_expires_in": 60 * DAY})
+    stored = json.loads(json.dumps(token.to_dict()))
+    assert stored["refresh_expires_at"] == NOW + 60 * DAY
+    assert Token.from_dict(stored) == token
+    old = {k: v for k, v in stored.items() if k != "refresh_expires_at"}  # saved before the field existed
+    assert Token.from_dict(old).refresh_expires_at is None
+    assert "refresh_expires_at" not in from_payload({"access_token": "at"}).to_dict()
 
 
 # --- parse_token_body ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from airflow_oauth_connector.exceptions import (
     TokenResponseError,
 )
 from airflow_oauth_connector.grants.device import DEVICE_GRANT
+from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_client import TokenClient
 from tests.support.builders import AUTHORIZE_URL, CLIENT_SECRET, TOKEN_URL, make_client, make_profile
 from tests.support.fake_http import FakeTransport, TokenServer, form, query
@@ -153,6 +154,18 @@ def test_refresh_without_new_refresh_token_keeps_the_old_one():
     transport.route("POST", TOKEN_URL, lambda r: (200, {}, {"access_token": "a", "expires_in": "60"}))
     token = make_client(make_profile(), transport).refresh("keep-me")
     assert token.refresh_token == "keep-me"
+
+
+def test_a_refresh_keeping_the_refresh_token_keeps_the_expiry_previous_states_for_it():
+    transport = FakeTransport()
+    answers = iter([{"access_token": "a"}, {"access_token": "b", "refresh_token": "new"}])
+    transport.route("POST", TOKEN_URL, lambda r: (200, {}, next(answers)))
+    client = make_client(make_profile(), transport)
+    previous = Token(access_token="-", refresh_expires_at=1_800_000_000.0)
+    kept = client.refresh("keep-me", previous=previous)
+    assert (kept.refresh_token, kept.refresh_expires_at) == ("keep-me", 1_800_000_000.0)
+    rotated = client.refresh("keep-me", previous=previous)
+    assert (rotated.refresh_token, rotated.refresh_expires_at) == ("new", None)
 
 
 def test_code_exchange_sends_code_verifier_and_redirect_uri():

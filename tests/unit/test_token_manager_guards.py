@@ -6,17 +6,19 @@ import pytest
 import requests
 
 from airflow_oauth_connector.exceptions import (
+    REFRESH_TOKEN_EXPIRED,
     EndpointUnreachableError,
     InvalidGrantError,
     ReauthorizationRequiredError,
+    RefreshTokenExpiredError,
     TokenStoreError,
 )
 from airflow_oauth_connector.status import AuthState, Failure, RefreshInFlight, TokenStatus
 from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.token import refresh_origin
+from airflow_oauth_connector.token import Token, refresh_origin
 from airflow_oauth_connector.token_manager import TokenManager
 from tests.support.builders import AUTHORIZE_URL, TOKEN_URL, make_client, make_profile
-from tests.support.fake_http import FakeTransport, TokenServer
+from tests.support.fake_http import FakeTransport, TokenServer, form
 
 NOW = 1_000_000.0
 
@@ -205,3 +207,95 @@ def test_a_refresh_lost_in_transit_stays_in_flight_and_its_failure_is_recorded()
     assert status.in_flight is not None  # the server may have rotated the refresh token: the next holder knows
     assert status.failure is not None
     assert (status.failure.kind, status.failure.at) == ("unreachable", NOW)
+
+
+# --- the refresh token's stated lifetime ---------------------------------------------------------------------
+DAY = 86400.0
+
+
+def stored_chain(store: MemoryTokenStore, *, refresh_expires_at: float | None, refresh: str = "refresh-0") -> Token:
+    """An expired access token of the connection's chain whose refresh token has the given stated expiry."""
+    token = Token(
+        access_token="access-0",
+        expires_at=NOW - 60,
+        refresh_token=refresh,
+        issued_at=NOW - 3600,
+        origin=refresh_origin("refresh-0"),
+        refresh_expires_at=refresh_expires_at,
+    )
+    store.save(ac_profile().cache_key, token)
+    return token
+
+
+def test_a_refresh_token_past_its_stated_lifetime_is_not_sent_and_needs_reauthorization() -> None:
+    store = MemoryTokenStore()
+    stored_chain(store, refresh_expires_at=NOW - 1)
+    server = TokenServer()
+    tokens, transport = manager(ac_profile(), server, store)
+    with pytest.raises(RefreshTokenExpiredError, match="refresh token expired at 1970-01-12 13:46 UTC") as caught:
+        tokens.get_token()
+    assert isinstance(caught.value, ReauthorizationRequiredError)
+    status = store.load_status(tokens.key)
+    assert isinstance(status, TokenStatus)
+    assert status.state is AuthState.NEEDS_REAUTHORIZATION
+    assert status.failure is not None
+    assert status.failure.kind == REFRESH_TOKEN_EXPIRED
+    assert status.chain == refresh_origin("refresh-0")
+    again, transport_again = manager(ac_profile(), server, store)  # the next task fails fast, before the lock
+    with pytest.raises(RefreshTokenExpiredError):
+        again.get_token()
+    assert transport.calls(TOKEN_URL) == []
+    assert transport_again.calls(TOKEN_URL) == []
+    assert server.grants == []
+
+
+def test_a_refresh_token_within_its_stated_lifetime_is_sent() -> None:
+    store = MemoryTokenStore()
+    stored_chain(store, refresh_expires_at=NOW + 1)
+    tokens, transport = manager(ac_profile(), TokenServer(), store)
+    token = tokens.get_token()
+    assert token.access_token == "access-1"
+    assert len(transport.calls(TOKEN_URL)) == 1
+    assert token.refresh_token == "refresh-1"
+    assert token.refresh_expires_at is None
+
+
+def test_a_refresh_token_of_unknown_lifetime_is_sent_as_before() -> None:
+    store = MemoryTokenStore()
+    stored_chain(store, refresh_expires_at=None)
+    tokens, transport = manager(ac_profile(), TokenServer(), store)
+    assert tokens.get_token().access_token == "access-1"
+    assert len(transport.calls(TOKEN_URL)) == 1
+
+
+def test_a_newer_grant_in_the_connection_is_sent_whatever_the_old_chains_expiry() -> None:
+    store = MemoryTokenStore()
+    stored_chain(store, refresh_expires_at=NOW - DAY)
+    server = TokenServer()
+    server.valid_refresh = {"refresh-new"}
+    tokens, transport = manager(ac_profile("refresh-new"), server, store)
+    assert tokens.get_token().access_token == "access-1"
+    assert form(transport.calls(TOKEN_URL)[0])["refresh_token"] == "refresh-new"
+
+
+def test_the_stated_lifetime_is_kept_and_carried_over_a_refresh_that_keeps_the_refresh_token() -> None:
+    store = MemoryTokenStore()
+    stored_chain(store, refresh_expires_at=NOW + 30 * DAY)
+    answers = iter(
+        [
+            {"access_token": "access-1", "expires_in": 3600},  # the refresh token is kept: so is its expiry
+            {"access_token": "access-2", "refresh_token": "refresh-2", "refresh_token_expires_in": 90 * DAY},
+        ]
+    )
+
+    def server(request):  # type: ignore[no-untyped-def]
+        return 200, {}, next(answers)
+
+    tokens, _ = manager(ac_profile(), server, store)
+    kept = tokens.get_token()
+    assert (kept.refresh_token, kept.refresh_expires_at) == ("refresh-0", NOW + 30 * DAY)
+    rotated = tokens.renew()
+    assert (rotated.refresh_token, rotated.refresh_expires_at) == ("refresh-2", NOW + 90 * DAY)
+    stored = store.load(tokens.key)
+    assert stored is not None
+    assert stored.refresh_expires_at == NOW + 90 * DAY

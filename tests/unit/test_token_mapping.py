@@ -126,6 +126,12 @@ def test_http_error_without_code_still_shows_the_detail():
         parse_token_body(b'{"message": "quota exceeded"}', "application/json", 403)
 
 
+def test_response_map_says_where_the_refresh_token_lifetime_is():
+    assert make_profile().response.refresh_expires == "refresh_token_expires_in|x_refresh_token_expires_in"
+    profile = make_profile(response_map={"refresh_expires": "data.refresh_ttl"})
+    assert profile.response.refresh_expires == "data.refresh_ttl"
+
+
 def test_response_map_rejects_unknown_keys():
     with pytest.raises(ProfileError) as info:
         make_profile(response_map={"acces_token": "x"})

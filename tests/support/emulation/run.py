@@ -232,6 +232,11 @@ def call(case: str, spec: dict[str, Any]) -> dict[str, Any]:
             "url": response.url,
             "answer": response.json(),
             "issued_at": None if token is None else token.issued_at,
+            "refresh_token_held": token is not None and bool(token.refresh_token),
+            # the refresh token's lifetime as captured from the token response (None: not stated)
+            "refresh_lifetime": None
+            if token is None or token.refresh_expires_at is None
+            else token.refresh_expires_at - token.issued_at,
         }
     except Exception as exc:
         return {"status": None, "error": f"{type(exc).__name__}: {exc}"[:500]}

@@ -5,7 +5,9 @@ failure with kind, time and where; on stored connections (Airflow's connection t
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -131,7 +133,9 @@ def test_to_dict_is_json_ready_for_the_native_page() -> None:
         "refresh_token_present",
         "last_failure",
         "last_success",
+        "refresh_expires_at",
         "description",
+        "refresh_expiry_text",
     }
 
 
@@ -362,3 +366,57 @@ def test_a_test_of_valid_settings_removes_the_refused_tests_record(db: Any, monk
     status = connection_status(conn_id)
     assert status.last_failure is not None
     assert (status.state, status.last_failure.kind, status.last_failure.where) == ("failing", "unreachable", "test")
+
+
+# --- the refresh token's stated lifetime ---------------------------------------------------------------------
+DAY = 86400.0
+
+
+def _chain_with_refresh_expiry(refresh_expires_at: float | None, *, connection_refresh: str = REFRESH):  # type: ignore[no-untyped-def]
+    """An authorization-code profile and a store holding its chain's token with that refresh token expiry."""
+    profile = make_profile(
+        grant_type="authorization_code", authorize_url=AUTHORIZE_URL, refresh_token=connection_refresh
+    )
+    store = MemoryTokenStore()
+    token = authorized_token().with_origin(refresh_origin(REFRESH))
+    store.save(profile.cache_key, dataclasses.replace(token, refresh_expires_at=refresh_expires_at))
+    return profile, store
+
+
+def test_an_authorized_row_says_when_its_refresh_token_expires() -> None:
+    expiry = time.time() + 12 * DAY + 600
+    profile, store = _chain_with_refresh_expiry(expiry)
+    status = profile_status(profile, store)
+    assert status.state == "authorized"
+    assert status.refresh_expires_at == expiry
+    assert status.refresh_expiry_text() == "refresh token expires in 12 days"
+    assert status.describe().endswith("; refresh token expires in 12 days")
+    data = json.loads(json.dumps(status.to_dict()))
+    assert (data["refresh_expires_at"], data["refresh_expiry_text"]) == (expiry, "refresh token expires in 12 days")
+
+
+def test_a_refresh_token_expiring_within_a_week_asks_to_authorize_again_before_then() -> None:
+    profile, store = _chain_with_refresh_expiry(time.time() + 3 * DAY + 600)
+    status = profile_status(profile, store)
+    assert status.state == "authorized"
+    assert status.refresh_expiry_text() == "refresh token expires in 3 days — authorize again before then"
+
+
+def test_a_refresh_token_past_its_stated_lifetime_needs_reauthorization_before_any_refresh_failed() -> None:
+    expiry = AT  # 2026-11-29 01:23 UTC, in the past
+    profile, store = _chain_with_refresh_expiry(expiry)
+    status = profile_status(profile, store)
+    assert status.state == "needs_reauthorization"
+    assert status.last_failure is None
+    assert status.describe() == (
+        "needs re-authorization: the refresh token expired at 2026-11-29 01:23 UTC: authorize again"
+    )
+    assert status.refresh_expiry_text() == "refresh token expired at 2026-11-29 01:23 UTC — authorize again"
+
+
+def test_a_refresh_token_without_a_stated_lifetime_or_replaced_by_a_newer_grant_shows_no_expiry() -> None:
+    unknown = profile_status(*_chain_with_refresh_expiry(None))
+    assert (unknown.state, unknown.refresh_expires_at, unknown.refresh_expiry_text()) == ("authorized", None, None)
+    assert "refresh token" not in unknown.describe()
+    newer = profile_status(*_chain_with_refresh_expiry(AT, connection_refresh=OLD_REFRESH + "-reauthorized"))
+    assert (newer.state, newer.refresh_expires_at) == ("authorized", None)  # the old chain's expiry is not its

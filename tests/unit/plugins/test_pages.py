@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, profiles_page, result_page
+from airflow_oauth_connector.plugins.pages import Notice, ProfileRow, RowFailure, profiles_page, result_page
 
 
 def _row(**overrides: object) -> ProfileRow:
@@ -86,6 +86,17 @@ def test_a_row_without_failure_shows_its_description() -> None:
     html = _page([_row(grant_type="client_credentials", state="not_tested", description="not tested yet: ...")])
     assert "<div class='desc'>not tested yet: ...</div>" in html
     assert "class='failure'" not in html
+
+
+def test_a_rows_refresh_token_expiry_is_shown_once() -> None:
+    expiry = "refresh token expires in 12 days"
+    described = _page([_row(state="authorized", description=f"authorized; {expiry}", refresh_expiry=expiry)])
+    assert described.count(expiry) == 1
+    failing = _page([_row(state="failing", failure=RowFailure("unreachable", None, "test", ""), refresh_expiry=expiry)])
+    assert f"<div class='desc refresh-expiry'>{expiry}</div>" in failing
+    expired = "refresh token expired at 2026-11-29 01:23 UTC — authorize again <now>"
+    html = _page([_row(state="needs_reauthorization", description="needs re-authorization", refresh_expiry=expired)])
+    assert "authorize again &lt;now&gt;</div>" in html
 
 
 def test_the_classic_page_links_to_the_native_page_when_it_is_built() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -31,6 +32,19 @@ def test_token_round_trip(codec: TokenCodec) -> None:
     assert record["v"] == RECORD_VERSION
     assert record["key"] == KEY
     assert record["chain"] == "abc"
+
+
+def test_a_refresh_expiry_round_trips_and_a_record_written_before_it_existed_loads(codec: TokenCodec) -> None:
+    token = dataclasses.replace(make_token(now=1_700_000_000.0), refresh_expires_at=1_707_776_000.0)
+    decoded = codec.decode_token(KEY, codec.encode_token(KEY, token), what=WHAT)
+    assert decoded is not None
+    assert decoded[0].refresh_expires_at == 1_707_776_000.0
+    old = make_token(now=1_700_000_000.0).to_dict()
+    assert "refresh_expires_at" not in old
+    raw = codec.encode_record({"v": RECORD_VERSION, "key": KEY, "token": old})
+    loaded = codec.decode_token(KEY, raw, what=WHAT)
+    assert loaded is not None
+    assert (loaded[0].access_token, loaded[0].refresh_expires_at) == (ACCESS, None)
 
 
 def test_str_input_decodes_too(codec: TokenCodec) -> None:

@@ -8,6 +8,7 @@ the process-local lock and the errors, each exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -82,6 +83,15 @@ def test_round_trip_under_a_masked_name_and_encrypted(variables: FakeVariables, 
     assert VariableTokenStore(codec=codec).load(KEY) == token  # another store object (process) reads it
     store.delete(KEY)
     assert store.load(KEY) is None
+
+
+def test_the_refresh_tokens_stated_expiry_is_kept(variables: FakeVariables, codec: TokenCodec) -> None:
+    token = dataclasses.replace(make_token(ACCESS), refresh_expires_at=1767225600.0)
+    VariableTokenStore(codec=codec).save(KEY, token)
+    loaded = VariableTokenStore(codec=codec).load(KEY)
+    assert loaded == token
+    assert loaded is not None
+    assert loaded.refresh_expires_at == 1767225600.0
 
 
 def test_another_prefix_is_another_set_of_variables(variables: FakeVariables, codec: TokenCodec) -> None:
