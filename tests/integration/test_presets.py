@@ -105,6 +105,8 @@ def test_preset_whole_flow(flows: dict[str, dict[str, Any]], case: str) -> None:
     assert r["wrong_secret_error"] == r["expected_wrong_secret_error"]
     # a refresh token lifetime the token response states (refresh_token_expires_in) is captured with the token
     exchange, refresh = _stated_refresh_lifetimes(r["emulation"])
+    if exchange is not None and r["person"]:  # a stated lifetime comes with a refresh token: it is checked below
+        assert r["first_call"]["refresh_token_held"]
     for answer, stated in ((r["first_call"], exchange), (r["after_expiry"], refresh)):
         expected = stated if answer["refresh_token_held"] else None
         assert answer["refresh_lifetime"] == (None if expected is None else pytest.approx(expected, abs=0.01))

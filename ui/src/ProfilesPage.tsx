@@ -22,6 +22,7 @@ import { ProfileForm } from "./ProfileForm";
 import {
   type Action,
   type Busy,
+  type RefreshUrgency,
   endBusy,
   errorNotice,
   errorTitles,
@@ -242,6 +243,13 @@ const BUTTON_STYLE: Record<Action, { colorPalette?: string; variant?: "outline" 
   forget: { colorPalette: "red", variant: "ghost" },
 };
 
+/** How the refresh token's stated expiry is coloured: expired, within a week, or later. */
+const REFRESH_EXPIRY_COLORS: Record<RefreshUrgency, string> = {
+  expired: "fg.error",
+  soon: "fg.warning",
+  later: "fg.muted",
+};
+
 const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: TableProps) => {
   const handlers: Record<Action, (connId: string) => void> = {
     authorize: onAuthorize,
@@ -318,6 +326,11 @@ const ProfilesTable = ({ rows, busy, onTest, onAuthorize, onEdit, onForget }: Ta
                 <Table.Cell fontSize="xs">
                   <Text>Expires: {view.expires}</Text>
                   <Text color="fg.muted">Refreshed: {view.refreshed}</Text>
+                  {view.refreshExpiry ? (
+                    <Text color={REFRESH_EXPIRY_COLORS[view.refreshExpiry.urgency]} data-testid="refresh-expiry">
+                      {view.refreshExpiry.text}
+                    </Text>
+                  ) : null}
                 </Table.Cell>
                 <Table.Cell>{row.scope ? <Code size="sm">{row.scope}</Code> : "—"}</Table.Cell>
                 <Table.Cell>

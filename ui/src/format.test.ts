@@ -1,7 +1,16 @@
 // Unit tests of format.ts: how the page words a profile's status and its recorded failures.
 import { describe, expect, it } from "vitest";
 
-import { failureText, formatEpoch, grantLabel, recordText, stateColor, stateLabel } from "./format";
+import {
+  failureText,
+  formatDuration,
+  formatEpoch,
+  grantLabel,
+  recordText,
+  refreshExpiryText,
+  stateColor,
+  stateLabel,
+} from "./format";
 import type { ProfileRow } from "./types";
 
 // 2026-01-02 03:04:05 UTC
@@ -102,5 +111,27 @@ describe("failureText", () => {
     expect(failureText(row({ last_failure: "it failed", last_error: "older" }))).toEqual({ head: "it failed", message: "" });
     expect(failureText(row({ last_error: "older" }))).toEqual({ head: "older", message: "" });
     expect(failureText(row())).toBeNull();
+  });
+});
+
+describe("formatDuration and refreshExpiryText", () => {
+  it.each([
+    [12 * 86400 + 7200, "12 days"],
+    [86400, "1 day"],
+    [5 * 3600 + 59, "5 hours"],
+    [3600, "1 hour"],
+    [20 * 60 + 30, "20 minutes"],
+    [60, "1 minute"],
+    [59, "less than a minute"],
+  ])("words %d seconds as %s, as the server does", (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+
+  it("words a refresh token's stated expiry: later, within a week, passed, or none", () => {
+    expect(refreshExpiryText(AT + 30 * 86400, AT)).toBe("refresh token expires in 30 days");
+    expect(refreshExpiryText(AT + 7 * 86400, AT)).toBe("refresh token expires in 7 days — authorize again before then");
+    expect(refreshExpiryText(AT, AT)).toBe("refresh token expired at 2026-01-02 03:04 UTC — authorize again");
+    expect(refreshExpiryText(null, AT)).toBeNull();
+    expect(refreshExpiryText("soon", AT)).toBeNull();
   });
 });

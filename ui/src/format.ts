@@ -32,6 +32,34 @@ export const formatEpoch = (epoch: unknown): string | null => {
   return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC";
 };
 
+const UNITS: [string, number][] = [
+  ["day", 86400],
+  ["hour", 3600],
+  ["minute", 60],
+];
+
+/** "12 days", "5 hours", "1 minute": how long until a time (whole units, rounded down; as the server words it). */
+export const formatDuration = (seconds: number): string => {
+  for (const [unit, size] of UNITS) {
+    const count = Math.floor(seconds / size);
+    if (count >= 1) return `${count} ${unit}${count === 1 ? "" : "s"}`;
+  }
+  return "less than a minute";
+};
+
+/** A refresh token expiring within this many seconds is flagged: authorize again before then. */
+export const REFRESH_WARNING_SECONDS = 7 * 86400;
+
+/** The refresh token's stated expiry, worded as the server does (null: no stated expiry). */
+export const refreshExpiryText = (expiresAt: unknown, now: number): string | null => {
+  const when = formatEpoch(expiresAt);
+  if (when === null) return null;
+  const left = (expiresAt as number) - now;
+  if (left <= 0) return `refresh token expired at ${when} — authorize again`;
+  const soon = left <= REFRESH_WARNING_SECONDS ? " — authorize again before then" : "";
+  return `refresh token expires in ${formatDuration(left)}${soon}`;
+};
+
 const WHERE_KEYS = ["source", "where", "dag_id", "task_id", "run_id", "try_number", "map_index"];
 
 /** A recorded failure (or success): its kind, message, time and where it happened (a test, or dag/task/try). */

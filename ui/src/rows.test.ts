@@ -85,6 +85,29 @@ describe("rowView", () => {
     const none = rowView(row());
     expect([none.expires, none.refreshed]).toEqual(["—", "—"]);
   });
+
+  it("says when the refresh token expires, flagging one within a week and one expired", () => {
+    const DAY = 86400;
+    const later = rowView(row({ refresh_expires_at: AT + 12 * DAY + 60 }), AT);
+    expect(later.refreshExpiry).toEqual({ text: "Refresh token expires in 12 days", urgency: "later" });
+    const soon = rowView(row({ refresh_expires_at: AT + 3 * DAY + 60 }), AT);
+    expect(soon.refreshExpiry).toEqual({
+      text: "Refresh token expires in 3 days — authorize again before then",
+      urgency: "soon",
+    });
+    const expired = rowView(row({ state: "needs_reauthorization", refresh_expires_at: AT - 1 }), AT);
+    expect(expired.refreshExpiry).toEqual({
+      text: "Refresh token expired at 2026-01-02 03:04 UTC — authorize again",
+      urgency: "expired",
+    });
+  });
+
+  it("prefers the server's wording of the refresh token's expiry, and shows none when none is stated", () => {
+    const worded = row({ refresh_expires_at: AT + 60, refresh_expiry_text: "refresh token expires in 1 minute" });
+    expect(rowView(worded, AT).refreshExpiry).toEqual({ text: "Refresh token expires in 1 minute", urgency: "soon" });
+    expect(rowView(row(), AT).refreshExpiry).toBeNull();
+    expect(rowView(row({ refresh_expires_at: null, refresh_expiry_text: null }), AT).refreshExpiry).toBeNull();
+  });
 });
 
 describe("rowButtons", () => {

@@ -1,7 +1,16 @@
 // The OAuth profiles page's pure logic: what a row shows and offers, the notices derived from API answers,
 // the busy map and the row list after an answer, and the callback's notice token in the page's URL.
 // ProfilesPage.tsx keeps the state and the rendering; format.ts words a status and its records.
-import { failureText, formatEpoch, grantLabel, recordText, stateColor, stateLabel } from "./format";
+import {
+  REFRESH_WARNING_SECONDS,
+  failureText,
+  formatEpoch,
+  grantLabel,
+  recordText,
+  refreshExpiryText,
+  stateColor,
+  stateLabel,
+} from "./format";
 import type { Notice, ProfileRow } from "./types";
 
 /** The query parameter the plugin's callback returns to the page with (its signed notice). */
@@ -33,9 +42,26 @@ export interface RowView {
   failure: { head: string; message: string } | null;
   expires: string;
   refreshed: string;
+  /** When the refresh token expires, if its token response stated it; `urgency` colours it. */
+  refreshExpiry: { text: string; urgency: RefreshUrgency } | null;
 }
 
-export const rowView = (row: ProfileRow): RowView => {
+/** How near the refresh token's stated expiry is: passed, within a week, or later. */
+export type RefreshUrgency = "expired" | "soon" | "later";
+
+/** The refresh token's stated expiry: the server's wording, else worded here from the epoch; null when none. */
+export const refreshExpiry = (row: ProfileRow, now: number): RowView["refreshExpiry"] => {
+  const expiresAt = row.refresh_expires_at;
+  const text = row.refresh_expiry_text ?? refreshExpiryText(expiresAt, now);
+  if (!text) return null;
+  const left = typeof expiresAt === "number" ? expiresAt - now : null;
+  let urgency: RefreshUrgency = "later";
+  if (left !== null && left <= 0) urgency = "expired";
+  else if (left !== null && left <= REFRESH_WARNING_SECONDS) urgency = "soon";
+  return { text: text.charAt(0).toUpperCase() + text.slice(1), urgency };
+};
+
+export const rowView = (row: ProfileRow, now: number = Date.now() / 1000): RowView => {
   const failure = failureText(row);
   return {
     grant: grantLabel(row.grant_type),
@@ -47,6 +73,7 @@ export const rowView = (row: ProfileRow): RowView => {
     failure,
     expires: row.expires_at_text ?? formatEpoch(row.expires_at) ?? "—",
     refreshed: row.last_refresh_text ?? formatEpoch(row.last_refresh) ?? "—",
+    refreshExpiry: refreshExpiry(row, now),
   };
 };
 

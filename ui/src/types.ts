@@ -27,6 +27,10 @@ export interface ProfileRow {
   last_failure?: FailureRecord;
   last_success?: FailureRecord;
   refresh_token_present: boolean;
+  /** Epoch seconds at which the refresh token expires, as its token response stated (null: not stated). */
+  refresh_expires_at?: number | null;
+  /** The server's wording of it: "refresh token expires in 12 days", "... expired at ... — authorize again". */
+  refresh_expiry_text?: string | null;
   can_authorize: boolean;
   authorize_label: string;
   redirect_uri: string | null;
