@@ -41,11 +41,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 import webbrowser
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO, cast
 
 from airflow_oauth_connector import authorization
@@ -194,10 +195,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         "forget": cmd_forget,
     }
     try:
-        # What Airflow logs while connections are read (it logs to stdout) goes to stderr: stdout is the
-        # command's own output, which --json callers parse.
-        with contextlib.redirect_stdout(console.err):
-            return handlers[args.command](args, console)
+        with _stdout_for_output_only(console) as own:
+            return handlers[args.command](args, own)
     except CliError as exc:
         console.note(f"error: {exc}")
         return exc.exit_code
@@ -207,6 +206,43 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except KeyboardInterrupt:
         console.note("error: interrupted; nothing was stored")
         return EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def _stdout_for_output_only(console: Console) -> Iterator[Console]:
+    """
+    Keep stdout for the command's own output, which ``--json`` callers parse: whatever else is printed while
+    it runs (Airflow's logging, which writes while connections are read) goes to stderr. Airflow's log
+    handlers hold the process's stdout stream itself, so for a console on the real stdout the redirection is
+    at the file descriptor: fd 1 points at stderr meanwhile and the console writes to a copy of the real one.
+    """
+    with contextlib.redirect_stdout(console.err):
+        if not _has_fd(console.out):  # a stream of a test, or stdout already redirected elsewhere
+            yield console
+            return
+        console.out.flush()
+        _flush_process_stdout()
+        real = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            with os.fdopen(os.dup(real), "w", encoding=console.out.encoding, closefd=True) as out:
+                yield replace(console, out=out)
+        finally:
+            _flush_process_stdout()  # what was written meanwhile goes to stderr, not to the restored stdout
+            os.dup2(real, 1)
+            os.close(real)
+
+
+def _flush_process_stdout() -> None:
+    if sys.__stdout__ is not None:
+        sys.__stdout__.flush()
+
+
+def _has_fd(stream: TextIO) -> bool:
+    try:
+        return stream.fileno() == 1
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return False
 
 
 # -- commands -------------------------------------------------------------------------------------------

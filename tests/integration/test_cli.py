@@ -362,3 +362,29 @@ def test_check_reads_the_metadata_database(db_conn: Callable[..., str], capsys: 
         "Token parameters (access_params): not valid JSON near character 27",
     ]
     assert main(["check", good]) == 0
+
+
+@pytest.mark.timeout(120)
+def test_json_output_is_all_stdout_holds_though_airflow_logs_while_it_runs(tmp_path: Any) -> None:
+    """
+    The installed command in a process of its own: Airflow logs to the process's stdout while it reads a
+    connection (here: its warning that a secret is too short to mask), yet ``--json`` callers parse stdout
+    whole; the log lines go to stderr.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    command = shutil.which("airflow-oauth-connector", path=os.path.dirname(sys.executable))
+    assert command is not None
+    conn = {"conn_type": "oauth_connector", "host": "https://api.example.com", "login": "c", "password": "s",
+            "extra": {"access_url": "https://auth.example.com/oauth/token"}}  # fmt: skip
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW_CONN_SHORT_SECRET": json.dumps(conn)}
+    done = subprocess.run(
+        [command, "check", "short_secret", "--json"], env=env, capture_output=True, text=True, timeout=100
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "too short" in done.stderr  # Airflow did log, to stderr
+    checked = json.loads(done.stdout)  # stdout is the JSON alone
+    assert [entry["conn_id"] for entry in checked] == ["short_secret"]
