@@ -117,12 +117,7 @@ class ProfileStatus:
         no stated expiry)."""
         if self.refresh_expires_at is None:
             return None
-        now = time.time() if now is None else now
-        left = self.refresh_expires_at - now
-        if left <= 0:
-            return f"refresh token expired at {format_time(self.refresh_expires_at)} — authorize again"
-        text = f"refresh token expires in {format_duration(left)}"
-        return text + (" — authorize again before then" if left <= REFRESH_WARNING_SECONDS else "")
+        return _refresh_expiry_text(self.refresh_expires_at, time.time() if now is None else now)
 
     def describe(self, now: float | None = None) -> str:
         """One line for people, e.g. ``authorized; token expires at 2026-11-29 12:00 UTC``."""
@@ -218,7 +213,7 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
     refresh_expires_at = _refresh_expiry(token, newer_grant)
     if state == "authorized" and refresh_expires_at is not None and refresh_expires_at <= now:
         state = "needs_reauthorization"  # the next refresh would be rejected: token managers do not send it
-        last_error = last_error or f"the refresh token expired at {format_time(refresh_expires_at)}: authorize again"
+        last_error = last_error or _refresh_expiry_text(refresh_expires_at, now)
     issued = token.issued_at if token is not None and token.issued_at > 0 else None
     return ProfileStatus(
         conn_id=profile.conn_id,
@@ -233,6 +228,14 @@ def profile_status(profile: OAuthProfile, store: TokenStore | None = None) -> Pr
         last_success=record.last_success,
         refresh_expires_at=refresh_expires_at,
     )
+
+
+def _refresh_expiry_text(expires_at: float, now: float) -> str:
+    left = expires_at - now
+    if left <= 0:
+        return f"refresh token expired at {format_time(expires_at)} — authorize again"
+    text = f"refresh token expires in {format_duration(left)}"
+    return text + (" — authorize again before then" if left <= REFRESH_WARNING_SECONDS else "")
 
 
 def _refresh_expiry(token: Token | None, newer_grant: bool) -> float | None:

@@ -409,7 +409,7 @@ def test_a_refresh_token_past_its_stated_lifetime_needs_reauthorization_before_a
     assert status.state == "needs_reauthorization"
     assert status.last_failure is None
     assert status.describe() == (
-        "needs re-authorization: the refresh token expired at 2026-11-29 01:23 UTC: authorize again"
+        "needs re-authorization: refresh token expired at 2026-11-29 01:23 UTC — authorize again"
     )
     assert status.refresh_expiry_text() == "refresh token expired at 2026-11-29 01:23 UTC — authorize again"
 
