@@ -318,9 +318,11 @@ class TokenManager:
         chain = previous if previous is not None and previous.refresh_token == refresh_token else None
         # Values captured at authorization live with the stored chain, else in the connection's extra.
         captured = {**self.profile.captured, **(chain.captured if chain is not None else {})}
-        # The refresh token's stated expiry carries over a refresh that keeps that same refresh token.
+        # The refresh token's stated expiry carries over a refresh that keeps that same refresh token; the
+        # chain's DPoP key signs the refresh (RFC 9449 5: a public client's refresh token is bound to it).
         expiry = chain.refresh_expires_at if chain is not None else None
-        base = Token(access_token="-", captured=captured, refresh_expires_at=expiry) if captured or expiry else None
+        key = chain.dpop_jwk if chain is not None else None
+        base = Token(access_token="-", captured=captured, refresh_expires_at=expiry, dpop_jwk=key)
         return self.client.refresh(refresh_token, previous=base).with_origin(origin)
 
     def _refresh_source(self, previous: Token | None) -> tuple[str | None, str | None]:

@@ -465,3 +465,30 @@ def test_a_machine_grant_makes_the_post_authorization_call_after_each_new_token(
     clock.now += 300
     assert tokens.get_token().captured["base_uri"] == "https://na2.docusign.net"
     assert len(transport.calls(userinfo)) == 2
+
+
+def test_a_dpop_refresh_is_signed_with_the_chains_key():
+    """RFC 9449 5: a public client's refresh token is bound to its DPoP key; the refresh must prove that key."""
+    from joserfc import jws
+
+    from airflow_oauth_connector.dpop import DPoPKey
+
+    proofs: list[dict] = []
+
+    def token_endpoint(request: requests.PreparedRequest):
+        proofs.append(dict(jws.extract_compact(request.headers["DPoP"].encode()).headers()))
+        return 200, {}, {"access_token": "at-2", "token_type": "DPoP", "expires_in": 60, "refresh_token": "rt-2"}
+
+    transport = FakeTransport()
+    transport.route("POST", TOKEN_URL, token_endpoint)
+    profile = make_profile(
+        {"grant_type": "authorization_code", "authorize_url": AUTHORIZE_URL, "dpop": True}, refresh_token="rt-1"
+    )
+    bound = DPoPKey.generate()
+    store = MemoryTokenStore()
+    expired = Token(access_token="at-1", refresh_token="rt-1", expires_at=1.0, token_type="DPoP")
+    store.save(profile.cache_key, expired.with_dpop_key(bound.to_jwk()))
+    token = TokenManager(profile, make_client(profile, transport), store).get_token()
+    assert token.access_token == "at-2"
+    assert [proof["jwk"] for proof in proofs] == [bound.public_jwk]  # the chain's key, not a fresh one
+    assert token.dpop_jwk == bound.to_jwk()  # and the new token stays bound to it
