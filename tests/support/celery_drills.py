@@ -297,7 +297,20 @@ def rotating(lab: Lab, *, tasks: int = 50, store_backend: str | None = "redis", 
         "revoked_grants": 0 if lab.grant_alive(refresh_token) else 1,
         "run_seconds": result.seconds,
         **spread(result, lab),
+        **({"failures": failure_tails(lab, result)} if set(result.states) != {"success"} else {}),
     }
+
+
+def failure_tails(lab: Lab, result: RunResult, lines: int = 25) -> dict[int, str]:
+    """Per mapped task that did not succeed (map index): the end of its log on its worker's disk, to say why."""
+    tails: dict[int, str] = {}
+    for ti in result.mapped:
+        if ti["state"] == "success":
+            continue
+        index = int(ti["map_index"])
+        texts = [path.read_text(errors="replace") for path in lab.celery.task_log_files(result.run, "call_api", index)]
+        tails[index] = "\n".join("\n".join(texts).splitlines()[-lines:]) or "(no log file on the workers)"
+    return tails
 
 
 # ------------------------------------------------------------------------------------------- fault drills
