@@ -53,10 +53,11 @@ import enum
 import functools
 import json
 import logging
+import os
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -674,15 +675,49 @@ def _on_response(
 
 
 class OAuthSession(requests.Session):
-    """A Session bound to an API base URL whose token never follows a cross-origin redirect."""
+    """
+    A Session bound to an API base URL whose token never follows a cross-origin redirect.
+
+    The environment's proxy and CA-bundle settings (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ...)
+    apply as in any requests Session, but are read once per origin for the session's life instead of on every
+    request: requests scans the whole process environment twice per request for them, which on a worker's
+    environment costs more than everything else the hook adds to a request.
+    """
 
     def __init__(self, base_url: str, auth: OAuthAuth) -> None:
         super().__init__()
         self.base_url = base_url
         self.auth = auth
+        self._environment: dict[str, tuple[dict[str, str], str | None]] = {}
 
     def __repr__(self) -> str:
         return f"OAuthSession(base_url={self.base_url!r})"
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        if not self.trust_env or not isinstance(url, str) or (proxies and "no_proxy" in proxies):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)  # requests' own way
+        env_proxies, env_bundle = self._environment_of(url)
+        merged = dict(proxies or {})
+        for scheme, proxy in env_proxies.items():
+            merged.setdefault(scheme, proxy)
+        if verify is True or verify is None:
+            verify = env_bundle or verify
+        merge = cast("Callable[[Any, Any], Any]", requests.sessions.merge_setting)
+        return {
+            "proxies": merge(merged, self.proxies),
+            "stream": merge(stream, self.stream),
+            "verify": merge(verify, self.verify),
+            "cert": merge(cert, self.cert),
+        }
+
+    def _environment_of(self, url: str) -> tuple[dict[str, str], str | None]:
+        """The environment's proxies for ``url``'s origin (``NO_PROXY`` applied) and CA bundle, read once."""
+        origin = origin_of(url)
+        found = self._environment.get(origin)
+        if found is None:
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+            found = self._environment[origin] = (dict(requests.utils.get_environ_proxies(url)), bundle)
+        return found
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]

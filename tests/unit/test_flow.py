@@ -494,3 +494,53 @@ def test_statuses_no_rule_reads_end_the_flow_without_a_replay(status: int):
     response = session_with(auth(tokens), transport).get("https://api.example.com/x")
     assert response.status_code == status
     assert len(transport.requests) == 1
+
+
+# -- OAuthSession: the environment read once per origin ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "per_request"),
+    [
+        ({}, {}),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128"}, {}),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": "api.example.com"}, {}),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": ".example.com"}, {}),
+        ({"ALL_PROXY": "socks5://socks.internal:1080"}, {"proxies": {"https": "http://mine:8080"}}),
+        ({"REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem"}, {}),
+        ({"CURL_CA_BUNDLE": "/etc/ssl/curl.pem"}, {"verify": False}),
+        ({"REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem"}, {"verify": "/mine.pem", "cert": "/client.pem"}),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128"}, {"proxies": {"no_proxy": "api.example.com"}}),
+    ],
+)
+def test_the_environment_settings_are_requests_own(monkeypatch, environment, per_request):
+    """The same proxies, CA bundle and stream/cert settings as a plain requests.Session, for each setting."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    ours = OAuthSession("https://api.example.com/v1", OAuthAuth(Tokens(), RequestFlow(ORIGIN)))
+    plain = requests.Session()
+    url = "https://api.example.com/v1/items?page=2"
+    args = (per_request.get("proxies"), None, per_request.get("verify"), per_request.get("cert"))
+    expected = plain.merge_environment_settings(url, dict(args[0] or {}), *args[1:])
+    assert ours.merge_environment_settings(url, dict(args[0] or {}), *args[1:]) == expected
+    assert ours.merge_environment_settings(url, dict(args[0] or {}), *args[1:]) == expected  # from the cache
+
+
+def test_the_environment_is_read_once_per_origin(monkeypatch):
+    reads: list[str] = []
+    real = requests.utils.get_environ_proxies
+    monkeypatch.setattr(
+        requests.utils, "get_environ_proxies", lambda url, no_proxy=None: reads.append(url) or real(url)
+    )
+    transport = FakeTransport()
+    transport.route("GET", "https://api.example.com/v1/items", lambda request: (200, {}, {"ok": True}))
+    transport.route("GET", "https://cdn.example.net/file", lambda request: (200, {}, {"ok": True}))
+    session = OAuthSession("https://api.example.com/v1", OAuthAuth(Tokens(), RequestFlow(ORIGIN)))
+    session.mount("https://", transport)
+    for _ in range(5):
+        session.get("https://api.example.com/v1/items")
+    session.get("https://cdn.example.net/file")
+    assert [url.split("/")[2] for url in reads] == ["api.example.com", "cdn.example.net"]
