@@ -258,13 +258,9 @@ class RefreshTokenExpiredError(ReauthorizationRequiredError):
     """
 
     def __init__(self, conn_id: str, *, expired_at: float | None) -> None:
-        import datetime
+        from airflow_oauth_connector.status import format_time
 
-        when = (
-            " at " + datetime.datetime.fromtimestamp(expired_at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            if expired_at
-            else ""
-        )
+        when = f" at {format_time(expired_at)}" if expired_at else ""
         self.kind = REFRESH_TOKEN_EXPIRED
         self.expired_at = expired_at
         AuthorizationRequiredError.__init__(
