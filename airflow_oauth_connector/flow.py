@@ -224,6 +224,13 @@ class RenewOnSignal:
         return Replay.NEW_TOKEN
 
 
+def _head(url: str) -> str:
+    """``url``'s ``scheme://netloc`` as written (the whole URL when it has no path): a cheap per-origin cache key."""
+    start = url.find("//")
+    end = url.find("/", start + 2) if start >= 0 else -1
+    return url if end < 0 else url[:end]
+
+
 # -- reading an answer's body for a BodyRule --------------------------------------------------------------------
 
 MAX_INSPECTED_BODY = 64 * 1024
@@ -475,9 +482,7 @@ class RequestFlow:
         """Whether ``url`` is on the API's origin (verdicts cached per exact ``scheme://netloc``)."""
         if not url:
             return False
-        start = url.find("//")
-        end = url.find("/", start + 2) if start >= 0 else -1
-        head = url if end < 0 else url[:end]  # "scheme://netloc" (the whole URL when it has no path)
+        head = _head(url)
         verdict = self._same_origin.get(head)
         if verdict is None:
             verdict = origin_of(url) == self.origin
@@ -688,7 +693,7 @@ class OAuthSession(requests.Session):
         super().__init__()
         self.base_url = base_url
         self.auth = auth
-        self._environment: dict[str, tuple[dict[str, str], str | None]] = {}
+        self._environment: dict[str, tuple[dict[str, str], str | None]] = {}  # "scheme://netloc" -> (bounded)
 
     def __repr__(self) -> str:
         return f"OAuthSession(base_url={self.base_url!r})"
@@ -711,12 +716,17 @@ class OAuthSession(requests.Session):
         }
 
     def _environment_of(self, url: str) -> tuple[dict[str, str], str | None]:
-        """The environment's proxies for ``url``'s origin (``NO_PROXY`` applied) and CA bundle, read once."""
-        origin = origin_of(url)
-        found = self._environment.get(origin)
+        """
+        The environment's proxies for ``url``'s ``scheme://netloc`` (``NO_PROXY`` applied) and CA bundle, read
+        once (for at most 64 of them, like :meth:`RequestFlow.applies_to`'s verdicts; others are read each time).
+        """
+        head = _head(url)
+        found = self._environment.get(head)
         if found is None:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
-            found = self._environment[origin] = (dict(requests.utils.get_environ_proxies(url)), bundle)
+            found = (dict(requests.utils.get_environ_proxies(url)), bundle)
+            if len(self._environment) < 64:
+                self._environment[head] = found
         return found
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:

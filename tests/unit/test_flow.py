@@ -544,3 +544,17 @@ def test_the_environment_is_read_once_per_origin(monkeypatch):
         session.get("https://api.example.com/v1/items")
     session.get("https://cdn.example.net/file")
     assert [url.split("/")[2] for url in reads] == ["api.example.com", "cdn.example.net"]
+
+
+def test_the_environment_cache_is_bounded(monkeypatch):
+    """Settings for many hosts stay requests' own, and at most 64 of them are kept."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "host7.example.com")
+    ours = OAuthSession("https://api.example.com/v1", OAuthAuth(Tokens(), RequestFlow(ORIGIN)))
+    plain = requests.Session()
+    for n in range(80):
+        url = f"https://host{n}.example.com/x"
+        assert ours.merge_environment_settings(url, {}, None, None, None) == plain.merge_environment_settings(
+            url, {}, None, None, None
+        )
+    assert len(ours._environment) == 64
