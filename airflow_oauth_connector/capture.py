@@ -93,14 +93,14 @@ def complete(profile: OAuthProfile, token: Token, callback_params: Mapping[str, 
     ``token`` with the callback parameters and the post-authorization call's values it must keep; the call
     goes through ``client``'s session (the token client's: same TLS settings).
     """
-    token = token.with_captured(callback_values(profile, callback_params))
-    if profile.post_authorize is None:
-        return token
-    return token.with_captured(post_authorize_values(profile, token, client.session))
+    return after_grant(profile, token.with_captured(callback_values(profile, callback_params)), client)
 
 
 def after_grant(profile: OAuthProfile, token: Token, client: _HasSession) -> Token:
-    """A new token of a grant without a person, with the values of the profile's post-authorization call."""
+    """
+    A new token of a grant without a person, with the values of the profile's post-authorization call (also
+    :func:`complete`'s last step, after the callback's values).
+    """
     if profile.post_authorize is None:
         return token
     return token.with_captured(post_authorize_values(profile, token, client.session))
