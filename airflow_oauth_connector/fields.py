@@ -818,9 +818,9 @@ STANDARD_FIELDS: tuple[FieldSpec, ...] = tuple(spec for spec in FIELDS if spec.s
 FORM_FIELDS: tuple[FieldSpec, ...] = tuple(spec for spec in FIELDS if not spec.standard and spec.in_form)
 """The extras of Airflow's connection form, in form order."""
 
-#: Labels of names that are no field of their own (problems may name them).
 #: What Airflow's connection form stores for a field the user left alone (its declared default).
 FORM_DEFAULTS: Mapping[str, Any] = {spec.name: spec.default for spec in FORM_FIELDS if spec.default is not None}
+#: Labels of names that are no field of their own (problems may name them).
 _OTHER_LABELS = {"extra": "Extra", "port": "Port", "conn_type": "Connection type"}
 
 
