@@ -164,3 +164,32 @@ def box_app_config(
             "enterpriseID": enterprise_id,
         }
     )
+
+
+class Tokens:
+    """A token source that hands out tok-1, tok-2, ... and records rejections (sync and async faces)."""
+
+    def __init__(self) -> None:
+        self.n = 1
+        self.rejected: list[str] = []
+
+    def get_token(self) -> Token:
+        return Token(access_token=f"tok-{self.n}")
+
+    def refresh_after_rejection(self, rejected: Token) -> Token:
+        self.rejected.append(rejected.access_token)
+        self.n += 1
+        return self.get_token()
+
+
+class AsyncFace:
+    """The async face of a :class:`Tokens` (for the httpx adapter)."""
+
+    def __init__(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+
+    async def get_token(self) -> Token:
+        return self.tokens.get_token()
+
+    async def refresh_after_rejection(self, rejected: Token) -> Token:
+        return self.tokens.refresh_after_rejection(rejected)

@@ -26,7 +26,7 @@ from airflow_oauth_connector.flow import (
 from airflow_oauth_connector.store import MemoryTokenStore
 from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
-from tests.support.builders import TOKEN_URL, make_client, make_profile
+from tests.support.builders import TOKEN_URL, AsyncFace, Tokens, make_client, make_profile
 from tests.support.fake_http import FakeTransport, TokenServer, bearer, form, query
 
 ORIGIN = "https://api.example.com:443"
@@ -36,33 +36,6 @@ T = TypeVar("T")
 def within(seconds: float, coro: Awaitable[T]) -> T:
     """Run ``coro`` in a fresh event loop, failing the test if it takes longer than ``seconds``."""
     return asyncio.run(asyncio.wait_for(coro, seconds))  # type: ignore[arg-type]
-
-
-class Tokens:
-    """A token source that hands out tok-1, tok-2, ... and records rejections (sync and async faces)."""
-
-    def __init__(self) -> None:
-        self.n = 1
-        self.rejected: list[str] = []
-
-    def get_token(self) -> Token:
-        return Token(access_token=f"tok-{self.n}")
-
-    def refresh_after_rejection(self, rejected: Token) -> Token:
-        self.rejected.append(rejected.access_token)
-        self.n += 1
-        return self.get_token()
-
-
-class AsyncFace:
-    def __init__(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-    async def get_token(self) -> Token:
-        return self.tokens.get_token()
-
-    async def refresh_after_rejection(self, rejected: Token) -> Token:
-        return self.tokens.refresh_after_rejection(rejected)
 
 
 def auth(tokens: Tokens | None = None, **presentation: Any) -> OAuthAuth:

@@ -33,9 +33,8 @@ from airflow_oauth_connector.flow import (
 )
 from airflow_oauth_connector.profile import RenewSignal
 from airflow_oauth_connector.store import MemoryTokenStore
-from airflow_oauth_connector.token import Token
 from airflow_oauth_connector.token_manager import TokenManager
-from tests.support.builders import TOKEN_URL, make_client, make_profile
+from tests.support.builders import TOKEN_URL, AsyncFace, Tokens, make_client, make_profile
 from tests.support.fake_http import FakeTransport, TokenServer, bearer
 
 pytestmark = pytest.mark.timeout(30)
@@ -45,33 +44,6 @@ SLACK = RenewSignal(statuses=frozenset({200}), path="error", values=frozenset({"
 AMAZON = RenewSignal(statuses=frozenset({403}), path="errors.0.code", values=frozenset({"Unauthorized"}))
 EXPIRED = {"ok": False, "error": "token_expired"}
 UNAUTHORIZED = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
-
-
-class Tokens:
-    """tok-1, tok-2, ...: each rejection renews (sync and async faces); records what was rejected."""
-
-    def __init__(self) -> None:
-        self.n = 1
-        self.rejected: list[str] = []
-
-    def get_token(self) -> Token:
-        return Token(access_token=f"tok-{self.n}")
-
-    def refresh_after_rejection(self, rejected: Token) -> Token:
-        self.rejected.append(rejected.access_token)
-        self.n += 1
-        return self.get_token()
-
-
-class AsyncFace:
-    def __init__(self, tokens: Tokens) -> None:
-        self.tokens = tokens
-
-    async def get_token(self) -> Token:
-        return self.tokens.get_token()
-
-    async def refresh_after_rejection(self, rejected: Token) -> Token:
-        return self.tokens.refresh_after_rejection(rejected)
 
 
 def flow(*signals: RenewSignal) -> RequestFlow:
