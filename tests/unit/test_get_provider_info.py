@@ -8,6 +8,7 @@ from airflow_oauth_connector.get_provider_info import get_provider_info
 from airflow_oauth_connector.hooks import OAuthConnectorHook
 from airflow_oauth_connector.presets import CUSTOM, load_preset, preset_names
 from airflow_oauth_connector.profile import OAuthProfile
+from tests.support.builders import rsa_private_pem
 
 CONN_FIELDS = conn_fields()
 
@@ -80,19 +81,9 @@ def test_enum_defaults_are_accepted_by_the_profile_parser():
             password = {
                 "private_key_jwt": _ec_pem(),
                 "client_secret_jwt": "k" * 32,
-                "jwt_bearer": _rsa_pem(),
+                "jwt_bearer": rsa_private_pem(),
             }.get(value, "pw")
             OAuthProfile.from_fields("x", host="https://api.example.com", login="id", password=password, extra=fields)
-
-
-def _rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
 
 
 def _ec_pem() -> str:

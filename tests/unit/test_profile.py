@@ -893,17 +893,7 @@ def test_tls_verification_is_on_by_default_and_can_be_turned_off():
 # --- JWT client auth, token exchange, resource indicators, DPoP, PAR (issue 13) -----------------------------
 
 
-def _rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-RSA_PEM = _rsa_pem()
+RSA_PEM = rsa_private_pem()
 
 
 def test_private_key_jwt_parses_the_key_once_and_keeps_it_out_of_repr():
