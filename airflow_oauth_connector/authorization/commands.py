@@ -27,6 +27,8 @@ from airflow_oauth_connector.store.factory import settings_store, store_for
 from airflow_oauth_connector.token import Token, refresh_origin
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.orm import Session
 
     from airflow_oauth_connector.profile import OAuthProfile
@@ -130,19 +132,26 @@ def record_settings_test(
     )
 
 
-def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus, *, skip: str | None = None) -> list[str]:
+def share_test_outcome(profile: OAuthProfile, outcome: TokenStatus) -> list[str]:
     """
     Record a test's ``outcome`` on the stored connections it tested; returns their ids.
 
     Airflow's Connections page tests a copy of the connection under a random id (``POST
     /api/v2/connections/test`` exports it as ``AIRFLOW_CONN_<random>``), so the hook's own status record is
     not the stored connection's. Every stored ``oauth_connector`` connection with the same credentials and
-    endpoints (:func:`~.repository.stored_twins`) gets the outcome: its failure (kind, message, time, ``test``)
-    or its success — but ``skip``, the twin the test ran as, which has it already. Nothing happens for a
-    connection that is itself stored, or for unsaved settings that differ from every stored connection. A twin
-    whose store fails is logged and skipped.
+    endpoints (:func:`~.repository.stored_twins`) gets the outcome (:func:`record_test_outcome`). Nothing
+    happens for a connection that is itself stored, or for unsaved settings that differ from every stored
+    connection.
     """
-    twins = [twin for twin in stored_twins(profile) if twin.conn_id != skip]
+    return record_test_outcome(stored_twins(profile), outcome)
+
+
+def record_test_outcome(twins: Sequence[OAuthProfile], outcome: TokenStatus) -> list[str]:
+    """
+    Record a test's ``outcome`` on each of ``twins`` (stored connections a test copy stands for): its failure
+    (kind, message, time, ``test``) or its success; returns their ids. A twin whose store fails is logged and
+    skipped.
+    """
     for twin in twins:
         update_status(
             functools.partial(store_for, twin),

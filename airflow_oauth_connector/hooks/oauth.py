@@ -123,7 +123,7 @@ class OAuthConnectorHook(BaseHook):
         self._timeout = timeout
         self._retry_override = retry
         self._token_store = token_store
-        self._tested_as: tuple[OAuthProfile, str] | None = None  # a test copy's profile, and the twin it ran as
+        self._other_twins: list[OAuthProfile] | None = None  # a test copy run as its first twin: the others
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -478,7 +478,7 @@ class OAuthConnectorHook(BaseHook):
 
         twins = stored_twins(self.profile)
         if twins:
-            self._tested_as = (self.profile, twins[0].conn_id)
+            self._other_twins = twins[1:]  # the first records the outcome itself, as the connection tested
             self.__dict__["profile"] = twins[0]
             self._token_store = None
             for name in ("retry_policy", "token_client", "tokens"):
@@ -520,17 +520,20 @@ class OAuthConnectorHook(BaseHook):
         """
         On Airflow's Connections page the test runs on a copy under a random id, exported as an environment
         variable: record its outcome on the stored connection(s) it is a copy of too
-        (:func:`~airflow_oauth_connector.authorization.commands.share_test_outcome`). Never fails the test.
+        (:func:`~airflow_oauth_connector.authorization.commands.share_test_outcome`; a copy run as its first
+        twin records on the others found then). Never fails the test.
         """
         if f"AIRFLOW_CONN_{self.oauth_conn_id.upper()}" not in os.environ:
             return
         try:
-            from airflow_oauth_connector.authorization.commands import share_test_outcome
+            from airflow_oauth_connector.authorization.commands import record_test_outcome, share_test_outcome
 
             tokens = self.tokens
             outcome = as_token_status(tokens.store.load_status(tokens.key))
-            copy, twin = self._tested_as or (self.profile, None)
-            share_test_outcome(copy, outcome, skip=twin)
+            if self._other_twins is None:
+                share_test_outcome(self.profile, outcome)
+            else:
+                record_test_outcome(self._other_twins, outcome)
         except Exception as exc:
             self.log.warning(
                 "Connection test: could not record the outcome on the stored connection (%s)", type(exc).__name__

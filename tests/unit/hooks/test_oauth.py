@@ -507,6 +507,23 @@ def test_an_airflow_test_of_an_authorized_connection_refreshes_with_the_stored_c
     assert (connection_status(conn_id).state, connection_status(conn_id).last_failure) == ("authorized", None)
 
 
+def test_an_airflow_test_runs_as_the_first_twin_and_records_on_the_others(stored_db, file_token_store, monkeypatch):
+    """Two stored connections with the same settings: the copy runs as the first (by id), both show the outcome."""
+    from airflow_oauth_connector.authorization import connection_status
+    from tests.support.authorization import add_connection, extra_for
+
+    refuse = lambda r: (401, {}, {"error": "invalid_client", "error_description": "unknown client"})  # noqa: E731
+    transport = _token_server(monkeypatch, refuse)
+    twins = sorted(add_connection(extra_for("client_credentials")) for _ in range(2))
+    success, message, _ = _press_airflow_test(_stored_fields(twins[1]))
+    assert not success, message
+    assert len(transport.calls(TOKEN_URL)) == 1  # one token request, as the first twin
+    for conn_id in twins:
+        failure = connection_status(conn_id).last_failure
+        assert failure is not None
+        assert (failure.kind, failure.where) == ("invalid_client", "test")
+
+
 def test_an_airflow_test_of_changed_settings_of_an_authorized_connection_sends_no_refresh_token(
     stored_db, file_token_store, monkeypatch
 ):
