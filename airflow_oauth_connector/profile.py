@@ -1149,7 +1149,7 @@ def field_check(
     p = _FieldReader(conn_id, extra)
 
     def allow_http() -> bool:
-        return p.boolean("allow_insecure_http", False)
+        return _allows_http(p)
 
     special: Mapping[str, Callable[[], Any]] = {
         "access_params": lambda: p.access_params(name),
@@ -1183,4 +1183,15 @@ def field_check(
 
 def check_base_url(conn_id: str, host: str | None, extra: Mapping[str, Any]) -> str:
     """The API base URL as the parser checks it (required, absolute, https unless loopback or allowed)."""
-    return _base_url(conn_id, host, None, _FieldReader(conn_id, extra).boolean("allow_insecure_http", False))
+    return _base_url(conn_id, host, None, _allows_http(_FieldReader(conn_id, extra)))
+
+
+def _allows_http(p: _FieldReader) -> bool:
+    """
+    ``allow_insecure_http`` for the per-field checks; a value that is no boolean is its own field's problem
+    and counts as off here, so that every URL is still checked (and reported) as without it.
+    """
+    try:
+        return p.boolean("allow_insecure_http", False)
+    except ProfileError:
+        return False

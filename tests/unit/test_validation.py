@@ -496,3 +496,15 @@ def test_renew_on_problems_are_labelled_and_a_good_one_passes():
     assert texts({"renew_on": "{oops"}) == ["Renew signals (renew_on): not valid JSON near character 1"]
     (problem,) = problems({"renew_on": {"path": "error"}})
     assert (problem.field, problem.label) == ("renew_on.values", "Renew signals")
+
+
+def test_an_unreadable_allow_insecure_http_hides_no_url_problem():
+    """A bad allow_insecure_http is reported, and every URL is still checked as without it."""
+    problems = check_connection(
+        conn_id="c",
+        host="http://api.example.com",
+        login="id",
+        password="secret",
+        extra={"allow_insecure_http": "maybe", "access_url": "http://auth.example.com/token"},
+    )
+    assert {problem.field for problem in problems} >= {"host", "access_url", "allow_insecure_http"}
