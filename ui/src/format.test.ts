@@ -11,28 +11,11 @@ import {
   stateColor,
   stateLabel,
 } from "./format";
+import { AT, profileRow } from "./testRows";
 import type { ProfileRow } from "./types";
 
-// 2026-01-02 03:04:05 UTC
-const AT = Date.UTC(2026, 0, 2, 3, 4, 5) / 1000;
-
-const row = (more: Partial<ProfileRow> = {}): ProfileRow => ({
-  conn_id: "crm",
-  grant_type: "client_credentials",
-  state: "failing",
-  description: "",
-  expires_at: null,
-  expires_at_text: null,
-  scope: null,
-  last_refresh: null,
-  last_refresh_text: null,
-  last_error: null,
-  refresh_token_present: false,
-  can_authorize: false,
-  authorize_label: "Authorize",
-  redirect_uri: null,
-  ...more,
-});
+const row = (more: Partial<ProfileRow> = {}): ProfileRow =>
+  profileRow({ state: "failing", description: "", ...more });
 
 describe("states and grants", () => {
   it("words known states and colours them", () => {
