@@ -25,7 +25,13 @@ import requests
 
 from airflow_oauth_connector.fields import ADVANCED, AUTHORIZATION_CODE, ESSENTIALS, FORM_DEFAULTS, OTHER_GRANTS
 from tests.support.airflow_server import ApiServer, run_python, serving_airflow
-from tests.support.browser import browser_unavailable, chromium
+from tests.support.browser import (
+    browser_unavailable,
+    chromium,
+    connections_row,
+    press_connection_test,
+    save_artifacts,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -67,24 +73,6 @@ def _paste_into(page: Any, editor: Any, text: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
     page.keyboard.press("Control+V")
-
-
-def _test_on_connections_page(page: Any, conn_id: str) -> tuple[Any, dict[str, Any]]:
-    """Find ``conn_id`` on the Connections page (already open), press its Test: its row and the API's answer."""
-    from playwright.sync_api import expect
-
-    page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
-    row = page.locator("tr", has_text=conn_id)
-    expect(row).to_have_count(1)
-    with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
-        row.get_by_role("button", name=re.compile("^Test", re.I)).click()
-    return row, dict(answer.value.json())
-
-
-def _save_artifacts(page: Any, name: str) -> None:
-    (REPO / "artifacts").mkdir(exist_ok=True)
-    page.screenshot(path=str(REPO / "artifacts" / f"{name}.png"), full_page=True)
-    (REPO / "artifacts" / f"{name}.html").write_text(page.content())
 
 
 def test_add_form_guides_refuses_bad_json_and_test_names_the_bad_field(
@@ -142,11 +130,11 @@ def test_add_form_guides_refuses_bad_json_and_test_names_the_bad_field(
             expect(page.get_by_role("status").filter(has_text=re.compile("created", re.I)).last).to_be_visible()
 
             # Test: the hook names the bad field by its label and requests no token.
-            _row, result = _test_on_connections_page(page, conn_id)
+            result = press_connection_test(page, server.base_url, conn_id).json()
             toast = page.get_by_role("status").filter(has_text="Invalid settings").last
             expect(toast).to_contain_text("Access token URL (access_url): must use https")
         except Exception:
-            _save_artifacts(page, "connection-form")
+            save_artifacts(page, "connection-form")
             raise
         page.context.close()
 
@@ -212,7 +200,7 @@ def test_a_preset_chosen_on_the_form_wins_over_the_defaults_the_form_stores(
             row.get_by_role("button", name="Authorize").click()
             expect(page.get_by_text("Notion", exact=True)).to_be_visible()
         except Exception:
-            _save_artifacts(page, "connection-form-preset")
+            save_artifacts(page, "connection-form-preset")
             raise
         page.context.close()
 
@@ -279,17 +267,17 @@ def test_a_json_field_stored_as_text_by_an_earlier_version_stays_valid(
     with chromium() as browser:
         page = _signed_in_page(browser, server)
         try:
-            page.goto(server.url("/connections"))
-            row, result = _test_on_connections_page(page, conn_id)
-            page.keyboard.press("Escape")
+            result = press_connection_test(page, server.base_url, conn_id).json()
+            row = connections_row(page, server.base_url, conn_id)  # a fresh page: the Test's toast is gone
             row.get_by_role("button", name=re.compile("^Edit", re.I)).click()
             dialog = page.get_by_role("dialog")
+            expect(dialog).to_be_visible()
             dialog.get_by_role("button", name=ADVANCED).click()
             editor = dialog.locator("#element_access_params")
             expect(editor).to_contain_text("audience")
             shown = editor.inner_text()
         except Exception:
-            _save_artifacts(page, "connection-form-edit")
+            save_artifacts(page, "connection-form-edit")
             raise
         page.context.close()
     assert result["status"] is False

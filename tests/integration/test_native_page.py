@@ -27,7 +27,7 @@ import requests
 from airflow_oauth_connector.fields import form_schema
 from airflow_oauth_connector.plugins import bundle
 from tests.support.airflow_server import ApiServer, serving_airflow
-from tests.support.browser import browser_unavailable, chromium, sign_in
+from tests.support.browser import browser_unavailable, chromium, save_artifacts, sign_in
 from tests.support.connections import connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -176,9 +176,7 @@ def test_native_page_adds_tests_authorizes_edits_and_forgets(
                 native, server, admin_api, auth_server, tmp_path, timings, started, added, wrong, code_flow
             )
         except Exception:
-            (REPO / "artifacts").mkdir(exist_ok=True)
-            page.screenshot(path=str(REPO / "artifacts" / "native-page-failure.png"), full_page=True)
-            (REPO / "artifacts" / "native-page-failure.html").write_text(page.content())
+            save_artifacts(page, "native-page-failure")
             raise
         html = page.content()
         context.close()

@@ -24,7 +24,7 @@ import requests
 
 from airflow_oauth_connector.plugins import bundle
 from tests.support.airflow_server import ApiServer, run_python, serving_airflow
-from tests.support.browser import browser_unavailable, chromium, sign_in
+from tests.support.browser import browser_unavailable, chromium, press_connection_test, save_artifacts, sign_in
 from tests.support.connections import connection
 
 # an Airflow api-server and a browser start in the first test: longer than the default per-test timeout
@@ -626,21 +626,13 @@ def test_connections_page_test_button_shows_the_hooks_messages(
         page = context.new_page()
         sign_in(page, server.url("/"), "admin", server.passwords["admin"])
         expect(page.get_by_role("button", name="Admin")).to_be_visible(timeout=60_000)
-        page.goto(server.url("/connections"))
 
         def press_test(conn_id: str) -> Any:
-            page.get_by_placeholder(re.compile("Search", re.I)).fill(conn_id)
-            row = page.locator("tr", has_text=conn_id)
-            expect(row).to_have_count(1, timeout=30_000)
             try:
-                with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
-                    row.get_by_role("button", name=re.compile("^Test", re.I)).click()
+                return press_connection_test(page, server.base_url, conn_id)
             except Exception:
-                (REPO / "artifacts").mkdir(exist_ok=True)
-                page.screenshot(path=str(REPO / "artifacts" / "connections-page.png"))
-                (REPO / "artifacts" / "connections-page.html").write_text(page.content())
+                save_artifacts(page, "connections-page")
                 raise
-            return answer.value
 
         for conn_id in (good, legacy):
             response = press_test(conn_id)
@@ -648,7 +640,6 @@ def test_connections_page_test_button_shows_the_hooks_messages(
             assert json.loads(response.request.post_data or "{}")["port"] == 0  # what the page sends
             toast = page.get_by_role("status").filter(has_text="issued a Bearer token").last
             expect(toast).to_contain_text(f"client '{auth_server.client('cc').client_id}' via client_credentials")
-            page.keyboard.press("Escape")
 
         response = press_test(bad)
         assert response.status == 200, response.text()[:300]
