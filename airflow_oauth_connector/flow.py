@@ -29,8 +29,9 @@ sent again) sit behind a small :class:`Wire` per HTTP library, so the rules belo
    ``token_expired``, the SP-API's 403 ``Unauthorized``).
 4. A :class:`BodyRule` sees the answer's JSON body only when the adapter may read it (:class:`BodyNeeded`):
    a JSON type and at most :data:`MAX_INSPECTED_BODY` bytes; ``requests`` never reads a body the caller streams
-   (``stream=True``), and httpx, which cannot tell, reads only a body whose bounded length is declared. A body
-   that is not read never matches a body condition.
+   (``stream=True``), and httpx, which cannot tell, reads only a body whose bounded length is declared unless
+   the request says its caller buffers the answer anyway (:data:`BUFFERED_EXTENSION`, set by ``hook.arun``:
+   then a chunked body is read too). A body that is not read never matches a body condition.
 
 Extension points (for features that plug in later without restructuring):
 
@@ -616,10 +617,12 @@ def _requests_body(response: requests.Response, streamed: bool) -> Any:
 async def _httpx_body(response: httpx.Response) -> Any:
     """
     The JSON body of an ``httpx`` answer for a :class:`BodyRule`. httpx does not tell an auth flow whether the
-    caller streams, so only a body of declared, bounded length is read (:func:`inspectable`); httpx keeps it,
-    and a caller that streams the answer gets the same bytes.
+    caller streams, so only a body of declared, bounded length is read (:func:`inspectable`), unless the request
+    carries :data:`BUFFERED_EXTENSION` (its caller reads the whole answer anyway: a chunked body, as servers that
+    compress on the fly send, is read too). httpx keeps what was read; a caller that streams gets the same bytes.
     """
-    if not inspectable(response.headers, length_required=True):
+    buffered = bool(response.request.extensions.get(BUFFERED_EXTENSION))
+    if not inspectable(response.headers, length_required=not buffered):
         return None
     return parse_body(await response.aread())
 
@@ -751,6 +754,10 @@ def strip_token(presentation: Presentation, request: Any, wire: RequestsWire | H
 
 #: ``httpx.Request.extensions`` key under which :class:`AsyncOAuthAuth` leaves its flow (redirects copy it).
 FLOW_EXTENSION = "airflow_oauth_connector.flow"
+
+#: ``httpx.Request.extensions`` key a caller sets (to ``True``) when it reads the whole answer anyway (not
+#: ``client.stream``): then a :class:`BodyRule` may read a body of undeclared length (:func:`_httpx_body`).
+BUFFERED_EXTENSION = "airflow_oauth_connector.buffered"
 
 
 class AsyncOAuthAuth(httpx.Auth):

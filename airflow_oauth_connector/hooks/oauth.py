@@ -23,6 +23,7 @@ from airflow_oauth_connector.exceptions import (
     ProfileError,
 )
 from airflow_oauth_connector.flow import (
+    BUFFERED_EXTENSION,
     AsyncOAuthAuth,
     AsyncTokens,
     OAuthAuth,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from airflow_oauth_connector.validation import FieldProblem
 
 _EXCERPT = 200
+_BUFFERED = {BUFFERED_EXTENSION: True}  # arun's requests: the answer is read whole (no client.stream)
 _URL_CACHE = 256
 
 RetryOverride = RetryPolicy | Mapping[str, Any] | None
@@ -342,7 +344,16 @@ class OAuthConnectorHook(BaseHook):
         timeout = options.get("timeout")
         seconds = self.timeout if timeout is None else timeout
         response = await send_with_retry_async(
-            lambda: client.request(verb, url, params=query, headers=extra_headers, timeout=seconds, auth=auth, **body),
+            lambda: client.request(
+                verb,
+                url,
+                params=query,
+                headers=extra_headers,
+                timeout=seconds,
+                auth=auth,
+                extensions=_BUFFERED,  # not streamed: a renew signal may read a chunked body
+                **body,
+            ),
             policy,
             method=verb,
             url=url,

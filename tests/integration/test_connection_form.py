@@ -230,7 +230,7 @@ def test_a_preset_chosen_on_the_form_wins_over_the_defaults_the_form_stores(
     # The CLI, run where the api-server runs: the same grant; and the profile's token request is Notion's.
     env = {**server.env, "PYTHONPATH": str(REPO)}
     out = run_python(server.airflow_home, env, "-m", "airflow_oauth_connector.cli", "status", conn_id, "--json")
-    [status] = json.loads(out[out.index("[\n") :])  # after what Airflow's logging printed first
+    [status] = json.loads(out)  # stdout holds the JSON alone (Airflow's log lines go to stderr)
     assert (status["grant_type"], status["state"]) == ("authorization_code", "not_authorized")
     script = (
         "import json; from airflow_oauth_connector.authorization.repository import load_profile; "

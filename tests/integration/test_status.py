@@ -59,7 +59,7 @@ def _cli(deployment: Deployment, *args: str) -> str:
 def _status(deployment: Deployment, conn_id: str) -> dict[str, Any]:
     """``airflow-oauth-connector status CONN_ID --json``."""
     out = _cli(deployment, "status", conn_id, "--json")
-    [status] = json.loads(out[out.index("[\n") :])
+    [status] = json.loads(out)  # stdout holds the JSON alone (Airflow's log lines go to stderr)
     return dict(status)
 
 

@@ -20,6 +20,7 @@ import requests
 
 from airflow_oauth_connector.flow import (
     ANY_STATUS,
+    BUFFERED_EXTENSION,
     MAX_INSPECTED_BODY,
     AsyncOAuthAuth,
     AsyncTokens,
@@ -314,7 +315,7 @@ def test_httpx_slack_200_token_expired_renews_once_and_replays():
     assert tokens.rejected == ["tok-1"]
 
 
-def test_httpx_reads_only_a_declared_bounded_length_and_a_streamed_caller_gets_the_bytes():
+def test_httpx_reads_a_declared_bounded_length_or_a_buffered_callers_body_and_a_streamer_gets_the_bytes():
     tokens = Tokens()
 
     def chunked(r: httpx.Request) -> httpx.Response:  # no Content-Length: the caller may be streaming it
@@ -338,6 +339,20 @@ def test_httpx_reads_only_a_declared_bounded_length_and_a_streamed_caller_gets_t
     assert json.loads(run(streamed())) == {"ok": True, "n": 2}  # inspected, and still there for the caller
     assert len(sent) == 1
     assert tokens.rejected == []
+
+    def chunked_expired(r: httpx.Request) -> httpx.Response:
+        body = b'{"ok": true}' if r.headers["Authorization"] == "Bearer tok-2" else json.dumps(EXPIRED).encode()
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=httpx.ByteStream(body))
+
+    client, sent = httpx_client(AsyncFace(tokens), chunked_expired, SLACK)
+
+    async def buffered() -> Any:  # a caller that reads the whole answer anyway says so (as hook.arun does)
+        async with client:
+            return (await client.get("https://api.example.com/x", extensions={BUFFERED_EXTENSION: True})).json()
+
+    assert run(buffered()) == {"ok": True}  # the chunked body was judged: renewed once and replayed
+    assert sent == ["Bearer tok-1", "Bearer tok-2"]
+    assert tokens.rejected == ["tok-1"]
 
 
 def test_httpx_many_callers_hit_by_the_signal_cause_one_token_request():

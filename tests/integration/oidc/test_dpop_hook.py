@@ -123,3 +123,65 @@ def test_two_processes_share_one_dpop_bound_token_through_the_file_store(oidc: O
     records = [path.read_bytes() for path in stored if path.is_file()]
     assert records
     assert all(b'"d"' not in record and b"dpop_jwk" not in record for record in records)  # encrypted
+
+
+def test_a_public_clients_refresh_proves_the_key_its_refresh_token_is_bound_to(
+    monkeypatch: pytest.MonkeyPatch, oidc: OidcServer
+) -> None:
+    """The token manager refreshes an expired stored token with the key of its chain, as RFC 9449 section 5 asks
+    of a public client: oidc-provider refuses the same refresh token proved with any other key."""
+    import dataclasses
+    import time
+
+    from airflow_oauth_connector.exceptions import InvalidGrantError
+    from airflow_oauth_connector.grants import build_authorization_request
+    from airflow_oauth_connector.token import refresh_origin
+    from airflow_oauth_connector.token_client import TokenClient
+    from tests.support.oidc import REDIRECT_URI
+
+    body = {
+        "conn_type": "oauth_connector",
+        "host": oidc.api,
+        "login": oidc.client("web_public")["client_id"],
+        "extra": {
+            "issuer_url": oidc.issuer,
+            "grant_type": "authorization_code",
+            "client_auth": "none",
+            "scope": "openid offline_access api:read",
+            "dpop": True,
+            "redirect_uri": REDIRECT_URI,
+        },
+    }
+    for name, value in connection_env("oidc_dpop_public", body).items():
+        monkeypatch.setenv(name, value)
+    hook = OAuthConnectorHook("oidc_dpop_public", token_store=MemoryTokenStore())
+    client = TokenClient(hook.profile)
+    request = build_authorization_request(hook.profile, client.endpoints.authorize_url or "")
+    landed = oidc.follow_authorization(request.url)
+    token = client.exchange_code(landed["code"], code_verifier=request.code_verifier, redirect_uri=REDIRECT_URI)
+    assert token.refresh_token
+    assert token.dpop_jwk
+
+    # The server binds the refresh token: a refresh proved with a fresh key is refused (and consumes nothing).
+    with pytest.raises(InvalidGrantError):
+        client.refresh(token.refresh_token)
+
+    # Authorized as the Authorize flow leaves it: the refresh token on the connection, the token (with its key) in
+    # the store; the access token has expired.
+    body["extra"] = {**body["extra"], "refresh_token": token.refresh_token}  # type: ignore[dict-item]
+    for name, value in connection_env("oidc_dpop_public", body).items():
+        monkeypatch.setenv(name, value)
+    store = MemoryTokenStore()
+    hook = OAuthConnectorHook("oidc_dpop_public", token_store=store)
+    expired = dataclasses.replace(token, expires_at=time.time() - 60).with_origin(refresh_origin(token.refresh_token))
+    store.save(hook.profile.cache_key, expired)
+
+    response = hook.run("items")
+    assert response.status_code == 200
+    assert response.json()["scheme"] == "DPoP"
+    renewed = store.load(hook.profile.cache_key)
+    assert renewed is not None
+    assert renewed.access_token != token.access_token
+    assert renewed.dpop_jwk == token.dpop_jwk  # the chain keeps its key for the next refresh too
+    token_stats = oidc.stats()["token"]
+    assert token_stats["web-public refresh_token ok"] == 1

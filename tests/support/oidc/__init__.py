@@ -216,6 +216,9 @@ def start_oidc_server(data_dir: Path, *, access_token_ttl: int = 300, timeout: f
             "jwks": {"keys": [_public(keys["pkjwt_rs"], "rs-1", "RS256")]},
         },
         "web": {**web, "client_id": "web", "client_secret": secret()},
+        # A public client: oidc-provider binds its refresh tokens to the DPoP key of the code exchange (RFC 9449
+        # section 5), so a refresh proved with any other key is refused ("failed jkt verification").
+        "web_public": {**web, "client_id": "web-public", "token_endpoint_auth_method": "none"},
         "web_par": {
             **web,
             "client_id": "web-par",

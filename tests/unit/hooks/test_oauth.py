@@ -583,3 +583,31 @@ def test_a_connection_of_an_id_of_its_own_keeps_its_test_records(stored_db, file
     assert success, message
     key = key_digest(load_profile(conn_id).cache_key)
     assert {f"{key}.token", f"{key}.status"} <= _files(file_token_store)
+
+
+def test_arun_reads_a_chunked_answer_for_a_renew_signal(connection):
+    """``arun`` reads the whole answer anyway, so a body of undeclared length (chunked, as servers that compress
+    on the fly send it) is judged by the connection's renew signal: Slack's 200 token_expired renews once."""
+    import asyncio
+
+    import httpx
+
+    slack = {"statuses": [200], "path": "error", "values": ["token_expired"]}
+    hook, transport = wired_hook(connection(renew_on=slack), ok)
+    seen: list[str | None] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        answer = {"ok": True} if seen[-1] == "Bearer access-2" else {"ok": False, "error": "token_expired"}
+        body = httpx.ByteStream(json.dumps(answer).encode())  # no Content-Length
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=body, request=request)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
+            return await hook.arun("chat.postMessage", "POST", json={"text": "hi"}, client=client)
+
+    response = asyncio.run(asyncio.wait_for(call(), 10))
+    assert "content-length" not in response.headers
+    assert response.json() == {"ok": True}
+    assert seen == ["Bearer access-1", "Bearer access-2"]  # renewed once, the request replayed
+    assert len(transport.calls(TOKEN_URL)) == 2
