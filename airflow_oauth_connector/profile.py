@@ -8,7 +8,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -640,11 +640,7 @@ def _resources(p: _FieldReader) -> tuple[str, ...]:
 
 def _response_map(p: _FieldReader, grant_type: GrantType) -> ResponseMap:
     paths = p.string_map("response_map")
-    unknown = sorted(k for k in paths if k not in _RESPONSE_MAP_KEYS)
-    if unknown:
-        raise p.fail(
-            "response_map", f"unknown key(s) {', '.join(unknown)[:80]}; expected: {', '.join(_RESPONSE_MAP_KEYS)}"
-        )
+    p.only_keys("response_map", paths, _RESPONSE_MAP_KEYS, f"expected: {', '.join(_RESPONSE_MAP_KEYS)}")
     expires_format = p.choice("expires_format", _EXPIRES_FORMATS, ExpiresFormat.SECONDS)
     if expires_format is ExpiresFormat.FIXED and p.optional_number("default_expires_in", minimum=1) is None:
         raise p.fail("default_expires_in", "expires_format 'fixed' needs the lifetime in seconds here")
@@ -664,12 +660,7 @@ def _renew_on(p: _FieldReader) -> RenewSignal | None:
     data = p.json_object("renew_on")
     if not data:
         return None
-    unknown = sorted(str(k) for k in data if k not in _RENEW_ON_KEYS)
-    if unknown:
-        raise p.fail(
-            "renew_on",
-            f"unknown key(s) {', '.join(unknown)[:80]}; expected an object with 'statuses', 'path', 'values'",
-        )
+    p.only_keys("renew_on", data, _RENEW_ON_KEYS, "expected an object with 'statuses', 'path', 'values'")
     statuses = None if data.get("statuses") is None else _renew_statuses(p, data["statuses"])
     path, values = data.get("path"), data.get("values")
     if path is None and values is None:
@@ -998,6 +989,14 @@ class _FieldReader:
     def fail(self, name: str, problem: str) -> ProfileError:
         return ProfileError(self.conn_id, name, problem)
 
+    def only_keys(
+        self, name: str, data: Mapping[Any, Any], allowed: Sequence[str], expected: str, *, what: str = "key(s)"
+    ) -> None:
+        """Refuse ``data`` (field ``name``'s object) holding a key outside ``allowed``: "unknown key(s) …; expected"."""
+        unknown = sorted(str(k) for k in data if k not in allowed)
+        if unknown:
+            raise self.fail(name, f"unknown {what} {', '.join(unknown)[:80]}; {expected}")
+
     def text(self, name: str) -> str | None:
         """Stripped text, ``None`` when absent or blank."""
         value = self.extra.get(name)
@@ -1096,13 +1095,14 @@ class _FieldReader:
 
     def access_params(self, name: str) -> AccessParams:
         data = self.json_object(name)
-        unknown = sorted(str(k) for k in data if k not in (*_ACCESS_PARAM_PARTS, *_REQUEST_KINDS))
-        if unknown:
-            raise self.fail(
-                name,
-                f"unknown part(s) {', '.join(unknown)[:80]}; expected an object with 'query', 'headers', 'body' "
-                "and, for one kind of token request only, 'exchange', 'refresh' or 'grant' holding the same parts",
-            )
+        self.only_keys(
+            name,
+            data,
+            (*_ACCESS_PARAM_PARTS, *_REQUEST_KINDS),
+            "expected an object with 'query', 'headers', 'body' and, for one kind of token request only, "
+            "'exchange', 'refresh' or 'grant' holding the same parts",
+            what="part(s)",
+        )
         shared = self._request_params(name, {part: data[part] for part in _ACCESS_PARAM_PARTS if part in data})
         sections = {kind: self._request_params(f"{name}.{kind}", data.get(kind)) for kind in _REQUEST_KINDS}
         return AccessParams(query=shared.query, headers=shared.headers, body=shared.body, **sections)
@@ -1113,9 +1113,7 @@ class _FieldReader:
             return RequestParams()
         if not isinstance(value, Mapping):
             raise self.fail(name, f"expected a JSON object with 'query', 'headers', 'body', got {type(value).__name__}")
-        unknown = sorted(str(k) for k in value if k not in _ACCESS_PARAM_PARTS)
-        if unknown:
-            raise self.fail(name, f"unknown part(s) {', '.join(unknown)[:80]}; expected 'query', 'headers', 'body'")
+        self.only_keys(name, value, _ACCESS_PARAM_PARTS, "expected 'query', 'headers', 'body'", what="part(s)")
         parts = {
             part: (self.header_map if part == "headers" else self.string_map)(f"{name}.{part}", value.get(part) or {})
             for part in _ACCESS_PARAM_PARTS
