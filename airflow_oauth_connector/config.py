@@ -39,7 +39,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_REDIS_PREFIX = "oauth_connector:"
 DEFAULT_VARIABLE_PREFIX = "oauth_connector__"
 DEFAULT_LOCK_WAIT_TIMEOUT = 60.0
-DEFAULT_REDIS_LOCK_TIMEOUT = 30.0
+DEFAULT_REDIS_LOCK_TIMEOUT = 15.0  # a dead holder's refresh is retried within servers' 30 s grace windows
 DEFAULT_REDIS_SOCKET_TIMEOUT = 5.0
 #: Executors whose task processes all run on the scheduler's machine; any other executor is distributed.
 LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
@@ -107,10 +107,12 @@ OPTIONS: dict[str, Option] = {
         "120",
     ),
     "redis_lock_timeout": Option(
-        "Lease in seconds of the Redis refresh lock; a watchdog renews it while the holder lives, so it only "
-        "bounds how long a crashed holder blocks the others.",
+        "Lease in seconds of the Redis refresh lock; a watchdog renews it (every third of it) while the holder "
+        "lives, so it only bounds how long a crashed holder blocks the others. After a holder died mid-refresh "
+        "the next task retries with the refresh token held once the lease ran out; keep it well below the "
+        "server's grace window for a rotated refresh token (Okta's default: 30 s) so that retry is accepted.",
         str(DEFAULT_REDIS_LOCK_TIMEOUT),
-        "30",
+        "15",
     ),
     "callback_base_url": Option(
         "Public base URL of the Airflow web server when it sits behind a proxy; the Authorize callback "
@@ -222,7 +224,7 @@ def lock_wait_timeout() -> float:
 
 
 def redis_lock_timeout() -> float:
-    """``[oauth_connector] redis_lock_timeout``: the Redis refresh lock's lease in seconds (default 30)."""
+    """``[oauth_connector] redis_lock_timeout``: the Redis refresh lock's lease in seconds (default 15)."""
     return seconds("redis_lock_timeout", DEFAULT_REDIS_LOCK_TIMEOUT, 3600)
 
 

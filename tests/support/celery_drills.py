@@ -404,6 +404,9 @@ def kill_mid_refresh(lab: Lab, *, grace_seconds: int, tasks: int = 16, hold_resp
         "revoked_grants": 0 if lab.grant_alive(refresh_token) else 1,
         "run_seconds": result.seconds,
     }
+    attempts = [float(r["time"]) for r in records if r.get("grant_type") == "refresh_token" and r["time"] > killed_at]
+    if attempts:  # the one attempt with the refresh token held: the dead holder's lease ran out first
+        figures["seconds_kill_to_recovery_attempt"] = round(min(attempts) - killed_at, 1)
     if rejected:
         marked = float(rejected[0]["time"])
         figures["seconds_kill_to_rejection"] = round(marked - killed_at, 1)  # includes the lock's expiry (30 s)

@@ -74,7 +74,7 @@ def test_default_deferrable_follows_airflow(monkeypatch: pytest.MonkeyPatch) -> 
     [
         (config.redis_socket_timeout, "redis_socket_timeout", 5.0),
         (config.lock_wait_timeout, "lock_wait_timeout", 60.0),
-        (config.redis_lock_timeout, "redis_lock_timeout", 30.0),
+        (config.redis_lock_timeout, "redis_lock_timeout", 15.0),
     ],
 )
 def test_seconds_options_default_override_and_refuse_nonsense(
