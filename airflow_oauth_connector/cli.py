@@ -359,7 +359,9 @@ def authorize_loopback(
     if params is None:
         raise CliError(f"No authorization arrived within {timeout:.0f} s; nothing was stored")
     answer = callback.parse_callback(params, expected_state=request.state, code_param=profile.code_param)
-    return service.exchange(profile, answer, request.code_verifier, listener.redirect_uri, client=client)
+    return service.exchange(
+        profile, answer, request.code_verifier, listener.redirect_uri, client=client, nonce=request.nonce
+    )
 
 
 def authorize_paste(profile: OAuthProfile, client: TokenClient, console: Console, *, open_browser: bool) -> Token:
@@ -377,7 +379,9 @@ def authorize_paste(profile: OAuthProfile, client: TokenClient, console: Console
         raise CliError("No URL was pasted; nothing was stored")
     params = callback.params_from_url(line)
     answer = callback.parse_callback(params, expected_state=request.state, code_param=profile.code_param)
-    return service.exchange(profile, answer, request.code_verifier, profile.redirect_uri, client=client)
+    return service.exchange(
+        profile, answer, request.code_verifier, profile.redirect_uri, client=client, nonce=request.nonce
+    )
 
 
 def authorize_device(

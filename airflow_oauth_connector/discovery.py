@@ -26,6 +26,8 @@ class Endpoints:
     """RFC 9126 ``pushed_authorization_request_endpoint``, from the issuer's metadata."""
     require_par: bool = False
     """The metadata's ``require_pushed_authorization_requests``."""
+    issuer: str | None = None
+    """The metadata's ``issuer`` (an ID Token's ``iss`` must equal it); ``None`` without metadata."""
 
 
 def metadata_urls(issuer: str) -> list[str]:
@@ -71,7 +73,12 @@ def resolve_endpoints(profile: OAuthProfile, session: requests.Session) -> Endpo
         revocation_url=endpoint("revocation_endpoint", None),
         par_url=endpoint("pushed_authorization_request_endpoint", None),
         require_par=metadata.get("require_pushed_authorization_requests") is True,
+        issuer=_text(metadata.get("issuer")),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _wants_par_metadata(profile: OAuthProfile) -> bool:

@@ -116,6 +116,22 @@ class TokenResponseError(OAuthConnectorError):
         self.message = message
 
 
+class IdTokenError(TokenResponseError):
+    """
+    The ID Token of an OpenID Connect code exchange is not this request's (OIDC Core 3.1.3.7): its ``nonce``,
+    audience, issuer or expiry does not match; no token from that answer is kept. ``.claim`` names the claim.
+    """
+
+    def __init__(self, claim: str, problem: str, *, conn_id: str | None = None, url: str | None = None) -> None:
+        self.claim = claim
+        message = (
+            f"the ID Token's {claim!r} claim {problem}, so the authorization was not accepted and no token was kept "
+            f"(OpenID Connect Core 3.1.3.7). Authorize again; if it repeats, check that the connection's client ID "
+            f"and issuer are the provider's, and that nothing between Airflow and the provider alters its answers"
+        )
+        super().__init__(message, conn_id=conn_id, url=url)
+
+
 class TokenEndpointError(OAuthConnectorError):
     """The token endpoint returned an OAuth 2.0 error response (RFC 6749 section 5.2)."""
 

@@ -131,10 +131,15 @@ def failure_kind(error: BaseException) -> str:
     """
     The short kind a failure is recorded under: the OAuth error code (``invalid_client``, ``invalid_grant``),
     ``unreachable`` / ``timeout`` for a token URL that could not be reached, ``bad_response`` for an answer
-    that is no token response, ``invalid_settings`` for settings the profile loader refuses, else the
-    exception's class name.
+    that is no token response, ``id_token_mismatch`` for an OpenID Connect ID Token that is not the request's,
+    ``invalid_settings`` for settings the profile loader refuses, else the exception's class name.
     """
-    from airflow_oauth_connector.exceptions import ConnectionSettingsError, EndpointUnreachableError, TokenResponseError
+    from airflow_oauth_connector.exceptions import (
+        ConnectionSettingsError,
+        EndpointUnreachableError,
+        IdTokenError,
+        TokenResponseError,
+    )
 
     if isinstance(error, ConnectionSettingsError):
         return INVALID_SETTINGS
@@ -143,6 +148,8 @@ def failure_kind(error: BaseException) -> str:
         return code
     if isinstance(error, EndpointUnreachableError):
         return "timeout" if error.cause == "timeout" else "unreachable"
+    if isinstance(error, IdTokenError):
+        return "id_token_mismatch"
     if isinstance(error, TokenResponseError):
         return "bad_response"
     return type(error).__name__

@@ -25,6 +25,7 @@ from airflow_oauth_connector.exceptions import (
     TokenResponseError,
 )
 from airflow_oauth_connector.grants import authorization_code, jwt_bearer, token_exchange
+from airflow_oauth_connector.id_token import IdTokenExpectation, check_id_token, expectation
 from airflow_oauth_connector.profile import GrantType, OAuthProfile, TokenBody, TokenMethod, TokenRequestKind
 from airflow_oauth_connector.redaction import drop_query, register_secret
 from airflow_oauth_connector.retry import RetryPolicy, send_with_retry
@@ -145,10 +146,18 @@ class TokenClient:
         to_browser = authorization_code.pushed_authorization_request
         return to_browser(request, endpoints.authorize_url, profile.client_id, request_uri)
 
-    def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
-        """Finish the authorization-code grant (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636)."""
+    def exchange_code(
+        self, code: str, *, code_verifier: str | None, redirect_uri: str | None, nonce: str | None = None
+    ) -> Token:
+        """
+        Finish the authorization-code grant (RFC 6749 4.1.3, with the PKCE verifier of RFC 7636). For an OpenID
+        Connect request (``openid`` scope, or the ``nonce`` the request sent) the answer's ID Token must carry
+        that nonce and name this client (:mod:`~airflow_oauth_connector.id_token`), or nothing is kept.
+        """
         params = grants.authorization_code_params(code, redirect_uri or self.profile.redirect_uri, code_verifier)
-        return self.request_token(params)
+        profile = self.profile
+        expected = expectation(profile.client_id, nonce, profile.scope, self.endpoints.issuer)
+        return self.request_token(params, id_token=expected)
 
     def refresh(self, refresh_token: str, *, previous: Token | None = None) -> Token:
         """
@@ -183,10 +192,12 @@ class TokenClient:
         previous_refresh_expires_at: float | None = None,
         endpoint: str | None = None,
         dpop_jwk: Mapping[str, Any] | None = None,
+        id_token: IdTokenExpectation | None = None,
     ) -> Token:
         """
         Send a grant to the token endpoint with the profile's token parameters (the shared ones and those of
-        the request's kind, told by its ``grant_type``: exchange, refresh or grant); parse the answer.
+        the request's kind, told by its ``grant_type``: exchange, refresh or grant); parse the answer (and
+        check its ID Token against ``id_token``, when given).
 
         With ``dpop`` the token is requested bound to a key pair (the previous token's on a refresh, else a
         new one), which is kept with the token.
@@ -199,6 +210,8 @@ class TokenClient:
         try:
             kind = TokenRequestKind.of(grant)
             payload = self.post_form(url, grant_params, dpop_key=key, kind=kind)
+            if id_token is not None:
+                check_id_token(payload, id_token, now=self._clock())
             token = Token.from_payload(
                 payload,
                 now=self._clock(),

@@ -66,7 +66,9 @@ class FailureInfo:
     """The last failure of a connection's token requests, as shown (redacted; no secret)."""
 
     kind: str
-    """``invalid_client``, ``invalid_grant``, ``unreachable``, ``timeout``, ``bad_response``, ... ."""
+    """
+    ``invalid_client``, ``invalid_grant``, ``unreachable``, ``timeout``, ``bad_response``, ``id_token_mismatch``, ...
+    """
     message: str
     at: float | None
     """Epoch seconds (``None``: unknown, a record of an earlier version)."""

@@ -65,14 +65,16 @@ def exchange(
     redirect_uri: str | None,
     *,
     client: TokenClient | None = None,
+    nonce: str | None = None,
 ) -> Token:
     """
-    The token for a verified callback's code (with the request's PKCE verifier and redirect URI), with the
-    values the connection keeps captured (callback parameters such as ``realmId``, a post-authorization call).
+    The token for a verified callback's code (with the request's PKCE verifier, redirect URI and OpenID
+    Connect nonce, which the answer's ID Token must carry), with the values the connection keeps captured
+    (callback parameters such as ``realmId``, a post-authorization call).
     """
     client = client or TokenClient(profile)
     capture.callback_values(profile, callback.params)  # refuse a redirect without them before the code is spent
-    token = client.exchange_code(callback.code, code_verifier=code_verifier, redirect_uri=redirect_uri)
+    token = client.exchange_code(callback.code, code_verifier=code_verifier, redirect_uri=redirect_uri, nonce=nonce)
     return capture.complete(profile, token, callback.params, client)
 
 
@@ -83,9 +85,10 @@ def finish(
     redirect_uri: str | None,
     *,
     client: TokenClient | None = None,
+    nonce: str | None = None,
 ) -> ProfileStatus:
     """Exchange the callback's code, record the token with the connection and its store, return the new status."""
-    token = exchange(profile, callback, code_verifier, redirect_uri, client=client)
+    token = exchange(profile, callback, code_verifier, redirect_uri, client=client, nonce=nonce)
     save_authorization(profile.conn_id, token)
     return connection_status(profile.conn_id)
 
@@ -98,7 +101,8 @@ def exchange_and_save(
     *,
     client: TokenClient | None = None,
     callback_params: Mapping[str, str] | None = None,
+    nonce: str | None = None,
 ) -> ProfileStatus:
     """:func:`finish` for a bare code and the redirect's parameters (for callers that parsed it themselves)."""
     callback = Callback(code=code, params=dict(callback_params or {profile.code_param: code}))
-    return finish(profile, callback, code_verifier, redirect_uri, client=client)
+    return finish(profile, callback, code_verifier, redirect_uri, client=client, nonce=nonce)

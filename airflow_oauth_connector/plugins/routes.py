@@ -88,6 +88,7 @@ def begin_authorization(request: Request, user: Any, conn_id: str, return_to: st
         user_id(user),
         redirect_uri=redirect_uri,
         code_verifier=auth_request.code_verifier,
+        nonce=auth_request.nonce,
         state=state,
         return_to=return_to,
     )
@@ -123,9 +124,9 @@ def callback_route(request: Request, user: UserDep) -> Response:
         )
     started = time.monotonic()
     try:
-        new_status = service.finish(profile, answer, pending.code_verifier, pending.redirect_uri)
+        new_status = service.finish(profile, answer, pending.code_verifier, pending.redirect_uri, nonce=pending.nonce)
     except Exception as exc:
-        secrets = (answer.code, pending.code_verifier)
+        secrets = (answer.code, pending.code_verifier, pending.nonce)
         authorization.record_failure(profile, exc, Where.PAGE, secrets)  # shown in the list, "in page"
         return _back(request, user, pending, _exchange_failed(conn_id, exc, secrets), 502)
     log.info("OAuth profiles: user %r authorized connection %r", user_name(user), conn_id)

@@ -103,6 +103,8 @@ class PendingAuthorization:
     user_id: str
     redirect_uri: str
     code_verifier: str | None = field(default=None, repr=False)
+    nonce: str | None = field(default=None, repr=False)
+    """The OpenID Connect nonce the request sent (the ID Token must carry it back)."""
     created_at: float = 0.0
     return_to: str | None = None
     """Where the callback sends the person afterwards: ``"native"`` (the page inside Airflow's UI) or ``None``
@@ -220,6 +222,7 @@ class PendingAuthorizations:
         *,
         redirect_uri: str,
         code_verifier: str | None,
+        nonce: str | None = None,
         state: str | None = None,
         return_to: str | None = None,
     ) -> str:
@@ -229,7 +232,16 @@ class PendingAuthorizations:
         if len(state) < 16 or len(state) > _MAX_STATE:
             raise ValueError("a state must have 16 to 512 characters")
         name = self.variable_name(state)
-        record = {"v": 1, "n": name, "c": conn_id, "u": user_id, "r": redirect_uri, "p": code_verifier, "t": return_to}
+        record = {
+            "v": 1,
+            "n": name,
+            "c": conn_id,
+            "u": user_id,
+            "r": redirect_uri,
+            "p": code_verifier,
+            "o": nonce,
+            "t": return_to,
+        }
         token = self._fernet.encrypt_at_time(json.dumps(record).encode("utf-8"), int(self._clock()))
         self.backend.put(
             name,
@@ -276,6 +288,7 @@ class PendingAuthorizations:
             user_id=user_id,
             redirect_uri=str(record.get("r")),
             code_verifier=record.get("p") or None,
+            nonce=record.get("o") or None,
             created_at=float(created),
             return_to=record.get("t") if record.get("t") in RETURN_TO else None,
         )

@@ -252,7 +252,9 @@ def _run_native_flow(
     form = native.form()
     form.get_by_role("button", name="Custom OAuth 2.0 API").click()
     form.get_by_role("button", name=GRANTS["authorization_code"]).click()
-    native.fill_essentials(code_flow, auth_server, ac, scope="read write")
+    # openid: the request carries a nonce, kept with the pending authorization; django-oauth-toolkit's ID Token
+    # must carry it back for the exchange to be kept (OIDC Core 3.1.3.7).
+    native.fill_essentials(code_flow, auth_server, ac, scope="openid read write")
     form.get_by_role("button", name="Save connection").click()
     expect(form.get_by_test_id("form-problems")).to_contain_text(
         f"{LABELS['authorize_url']} (authorize_url): required for {GRANTS['authorization_code']}"

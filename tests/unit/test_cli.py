@@ -68,8 +68,10 @@ class FakeExchange:
 
         return build_authorization_request(self.profile, AUTHORIZE_URL, redirect_uri=redirect_uri, state=state)
 
-    def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
-        self.calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri})
+    def exchange_code(
+        self, code: str, *, code_verifier: str | None, redirect_uri: str | None, nonce: str | None = None
+    ) -> Token:
+        self.calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri, "nonce": nonce})
         return Token(access_token="at", refresh_token="rt")
 
 
@@ -97,6 +99,23 @@ def test_paste_exchanges_with_verifier_and_redirect_uri() -> None:
     assert call["redirect_uri"] == "https://airflow.example.com/callback"
     assert call["code_verifier"]
     assert call["code_verifier"] not in console.out.getvalue()  # type: ignore[attr-defined]
+    assert call["nonce"] is None  # no openid scope: no nonce sent, none to check
+
+
+def test_paste_hands_the_requests_oidc_nonce_to_the_exchange() -> None:
+    fake, console, _ = _paste(lambda state: f"https://airflow.example.com/callback?code=C1&state={state}\n")
+    fake.profile = make_profile(
+        grant_type="authorization_code",
+        authorize_url=AUTHORIZE_URL,
+        redirect_uri="https://airflow.example.com/callback",
+        scope="openid offline_access",
+    )
+    authorize_paste(fake.profile, fake, console, open_browser=False)  # type: ignore[arg-type]
+    (call,) = fake.calls
+    printed = console.out.getvalue().split()  # type: ignore[attr-defined]
+    sent = dict(parse_qsl(next(w for w in printed if w.startswith(AUTHORIZE_URL)).split("?", 1)[1]))
+    assert call["nonce"]
+    assert call["nonce"] == sent["nonce"]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 from airflow_oauth_connector.exceptions import (
     ConnectionSettingsError,
     EndpointUnreachableError,
+    IdTokenError,
     InvalidClientError,
     InvalidGrantError,
     TokenResponseError,
@@ -146,6 +147,7 @@ def test_failure_kinds() -> None:
     slow = EndpointUnreachableError("POST", "https://a/t", "ReadTimeout: x", 5, 60.0, cause="timeout")
     assert failure_kind(slow) == "timeout"
     assert failure_kind(TokenResponseError("Token endpoint answered HTTP 200 with an HTML page")) == "bad_response"
+    assert failure_kind(IdTokenError("nonce", "is missing")) == "id_token_mismatch"
     assert failure_kind(ValueError("x")) == "ValueError"
     refused = ConnectionSettingsError("crm", [{"field": "access_url", "label": "Access token URL", "message": "bad"}])
     assert failure_kind(refused) == "invalid_settings"

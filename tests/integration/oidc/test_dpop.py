@@ -108,7 +108,9 @@ def test_refresh_keeps_the_key_of_the_token(oidc: OidcServer) -> None:
     request = build_authorization_request(profile, client.endpoints.authorize_url or "")
     landed = oidc.follow_authorization(request.url)
     assert landed["state"] == request.state
-    token = client.exchange_code(landed["code"], code_verifier=request.code_verifier, redirect_uri=profile.redirect_uri)
+    token = client.exchange_code(
+        landed["code"], code_verifier=request.code_verifier, redirect_uri=profile.redirect_uri, nonce=request.nonce
+    )
     assert token.token_type == "DPoP"
     assert token.refresh_token
     renewed = client.refresh(token.refresh_token, previous=token)

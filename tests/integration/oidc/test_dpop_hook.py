@@ -158,7 +158,9 @@ def test_a_public_clients_refresh_proves_the_key_its_refresh_token_is_bound_to(
     client = TokenClient(hook.profile)
     request = build_authorization_request(hook.profile, client.endpoints.authorize_url or "")
     landed = oidc.follow_authorization(request.url)
-    token = client.exchange_code(landed["code"], code_verifier=request.code_verifier, redirect_uri=REDIRECT_URI)
+    token = client.exchange_code(
+        landed["code"], code_verifier=request.code_verifier, redirect_uri=REDIRECT_URI, nonce=request.nonce
+    )
     assert token.refresh_token
     assert token.dpop_jwk
 

@@ -1,5 +1,6 @@
 """Pushed authorization requests (RFC 9126), resource indicators and the OIDC nonce in the Authorize flow,
-against oidc-provider: one issuer that requires PAR in its metadata, one whose client requires it."""
+against oidc-provider: one issuer that requires PAR in its metadata, one whose client requires it; the ID Token
+of each exchange is checked against the request's nonce (a code injected from another authorization is refused)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_oauth_connector.exceptions import ProfileError
+from airflow_oauth_connector.exceptions import IdTokenError, ProfileError
 from airflow_oauth_connector.profile import OAuthProfile
 from airflow_oauth_connector.token_client import TokenClient
 from tests.support.oidc import REDIRECT_URI, OidcServer, private_pem
@@ -39,7 +40,9 @@ def authorize(server: OidcServer, profile: OAuthProfile) -> tuple[dict[str, list
     browser_query = parse_qs(urlsplit(request.url).query)
     landed = server.follow_authorization(request.url)
     assert landed.get("state") == request.state, landed
-    token = client.exchange_code(landed["code"], code_verifier=request.code_verifier, redirect_uri=REDIRECT_URI)
+    token = client.exchange_code(
+        landed["code"], code_verifier=request.code_verifier, redirect_uri=REDIRECT_URI, nonce=request.nonce
+    )
     assert token.refresh_token
     assert client.refresh(token.refresh_token).access_token
     return browser_query, token.access_token
@@ -105,3 +108,25 @@ def test_par_true_without_metadata_names_the_field(oidc: OidcServer) -> None:
     with pytest.raises(ProfileError) as info:
         TokenClient(profile).authorization_request(redirect_uri=REDIRECT_URI)
     assert info.value.field == "par"
+
+
+def test_a_code_from_another_authorization_is_refused_by_its_id_tokens_nonce(oidc: OidcServer) -> None:
+    # OIDC Core 3.1.3.7 step 11, 15.5.2: an attacker's code injected into a victim's callback comes with the
+    # attacker's ID Token, whose nonce is not the victim's request's. oidc-provider signs the real ID Tokens.
+    profile = web_profile(oidc, "web", oidc.issuer, pkce=False)  # PKCE off: only the nonce binds the code here
+    client = TokenClient(profile)
+    victims = client.authorization_request(redirect_uri=REDIRECT_URI)
+    attackers = client.authorization_request(redirect_uri=REDIRECT_URI)
+    assert victims.nonce
+    assert attackers.nonce != victims.nonce
+    injected = oidc.follow_authorization(attackers.url)["code"]
+    with pytest.raises(IdTokenError) as caught:
+        client.exchange_code(injected, code_verifier=None, redirect_uri=REDIRECT_URI, nonce=victims.nonce)
+    assert caught.value.claim == "nonce"
+    assert str(caught.value).startswith(f"Connection 'par_web', token URL {oidc.issuer}/token: the ID Token's")
+    assert victims.nonce not in str(caught.value)
+    assert attackers.nonce not in str(caught.value)
+    honest = oidc.follow_authorization(victims.url)["code"]
+    token = client.exchange_code(honest, code_verifier=None, redirect_uri=REDIRECT_URI, nonce=victims.nonce)
+    assert token.refresh_token
+    assert client.endpoints.issuer == oidc.issuer  # iss was compared with the metadata's issuer

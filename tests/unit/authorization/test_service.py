@@ -26,8 +26,10 @@ class FakeTokenClient:
         self.calls: list[dict[str, Any]] = []
         self.session = None
 
-    def exchange_code(self, code: str, *, code_verifier: str | None, redirect_uri: str | None) -> Token:
-        self.calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri})
+    def exchange_code(
+        self, code: str, *, code_verifier: str | None, redirect_uri: str | None, nonce: str | None = None
+    ) -> Token:
+        self.calls.append({"code": code, "code_verifier": code_verifier, "redirect_uri": redirect_uri, "nonce": nonce})
         return authorized_token()
 
 
@@ -76,14 +78,16 @@ def test_a_redirect_without_a_captured_value_is_refused_before_the_code_is_spent
         client=client,  # type: ignore[arg-type]
     )
     assert token.captured == {"realmId": "4620816365"}
-    assert client.calls == [{"code": "c", "code_verifier": "v", "redirect_uri": REDIRECT}]
+    assert client.calls == [{"code": "c", "code_verifier": "v", "redirect_uri": REDIRECT, "nonce": None}]
 
 
 def test_exchange_and_save_uses_client_and_returns_new_status(db: Any) -> None:
     conn_id = add_connection()
     profile = authz.load_profile(conn_id)
     client = FakeTokenClient()
-    status = authz.exchange_and_save(profile, "the-code", "the-verifier", REDIRECT, client=client)  # type: ignore[arg-type]
-    assert client.calls == [{"code": "the-code", "code_verifier": "the-verifier", "redirect_uri": REDIRECT}]
+    status = authz.exchange_and_save(profile, "the-code", "the-verifier", REDIRECT, client=client, nonce="n-1")  # type: ignore[arg-type]
+    assert client.calls == [
+        {"code": "the-code", "code_verifier": "the-verifier", "redirect_uri": REDIRECT, "nonce": "n-1"}
+    ]
     assert status.state == "authorized"
     assert db_extra(conn_id)["refresh_token"] == REFRESH

@@ -257,6 +257,38 @@ def test_a_callback_started_from_the_native_page_returns_there_with_a_signed_not
     assert harness.http.get("/api/outcome", params={"token": token[:-2] + "xx"}).status_code == 400
 
 
+def test_the_callback_finishes_with_the_nonce_its_authorization_request_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = OAuthProfile.from_fields(
+        "crm",
+        host="https://api.example.com",
+        login="client-id",
+        password=CLIENT_SECRET,
+        extra={
+            "grant_type": "authorization_code",
+            "access_url": "https://auth.example.com/token",
+            "authorize_url": "https://auth.example.com/authorize",
+            "scope": "openid offline_access",
+        },
+    )
+    monkeypatch.setattr(routes, "_load_profile_or_400", lambda _conn_id: profile)
+    finished: list[dict[str, Any]] = []
+
+    def finish(_profile: OAuthProfile, answer: Any, verifier: str | None, redirect: str, *, nonce: str | None) -> Any:
+        finished.append({"code": answer.code, "verifier": verifier, "nonce": nonce})
+        return ProfileStatus(conn_id="crm", grant_type="authorization_code", state="authorized")
+
+    monkeypatch.setattr(routes.service, "finish", finish)
+    harness = Harness(FakeUser("admin"))
+    started = harness.post("/api/profiles/crm/authorize", token=harness.session()["csrf_token"])
+    sent = {k: v[0] for k, v in parse_qs(urlsplit(started.json()["url"]).query).items()}
+    assert sent["nonce"]
+    assert all(sent["nonce"] not in value for value in harness.backend.values.values())  # kept encrypted
+    back = harness.http.get(f"/callback?state={sent['state']}&code=the-code", follow_redirects=False)
+    assert back.status_code == 303
+    assert finished == [{"code": "the-code", "verifier": finished[0]["verifier"], "nonce": sent["nonce"]}]
+    assert finished[0]["verifier"]
+
+
 def test_outcome_tokens_expire() -> None:
     now = [1_000_000.0]
     signer = OutcomeSigner(b"k" * 32, clock=lambda: now[0])

@@ -31,7 +31,7 @@ def store(clock: Clock) -> PendingAuthorizations:
 
 def _create(store: PendingAuthorizations, user: str = "alice") -> str:
     callback = "http://127.0.0.1:8080/oauth-connector/callback"
-    return store.create("crm", user, redirect_uri=callback, code_verifier="v" * 64)
+    return store.create("crm", user, redirect_uri=callback, code_verifier="v" * 64, nonce="n" * 43)
 
 
 def test_keys_differ_per_purpose() -> None:
@@ -57,8 +57,10 @@ def test_state_round_trip_and_single_use(store: PendingAuthorizations) -> None:
     pending = store.take(state, "alice")
     assert pending.conn_id == "crm"
     assert pending.code_verifier == "v" * 64
+    assert pending.nonce == "n" * 43  # the OIDC nonce the ID Token must carry back
     assert pending.redirect_uri.endswith("/oauth-connector/callback")
     assert "v" * 64 not in repr(pending)
+    assert "n" * 43 not in repr(pending)
     with pytest.raises(StateError) as exc:
         store.take(state, "alice")
     assert exc.value.problem == "used"
