@@ -27,6 +27,7 @@ from joserfc.errors import ClaimError, ExpiredTokenError, JoseError, MissingClai
 from joserfc.jwt import JWTClaimsRegistry
 
 from airflow_oauth_connector.exceptions import IdTokenError
+from airflow_oauth_connector.profile import OAuthProfile
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,11 @@ class IdTokenExpectation:
         return JWTClaimsRegistry(now=int(now), leeway=LEEWAY, **options)
 
 
-def expectation(client_id: str, nonce: str | None, scope: str | None, issuer: str | None) -> IdTokenExpectation | None:
+def expectation(profile: OAuthProfile, nonce: str | None, issuer: str | None) -> IdTokenExpectation | None:
     """The check for an exchange whose request sent ``nonce`` or asked for ``openid``; ``None``: not OpenID Connect."""
-    if nonce is None and "openid" not in (scope or "").split():
+    if nonce is None and not profile.openid:
         return None
-    return IdTokenExpectation(client_id=client_id, nonce=nonce, issuer=issuer)
+    return IdTokenExpectation(client_id=profile.client_id, nonce=nonce, issuer=issuer)
 
 
 def check_id_token(payload: Mapping[str, Any], expected: IdTokenExpectation, *, now: float) -> None:

@@ -348,6 +348,11 @@ class OAuthProfile:
     """RFC 8628 device authorization endpoint (default: the issuer metadata's), for ``authorize --device``."""
 
     @property
+    def openid(self) -> bool:
+        """The scope asks for OpenID Connect (``openid``): the request carries a nonce, its ID Token is checked."""
+        return "openid" in (self.scope or "").split()
+
+    @property
     def api_origin(self) -> str:
         """The API's origin; for a base URL with captured placeholders use :meth:`resolved_base_url` first."""
         return origin_of(self.base_url)

@@ -155,9 +155,7 @@ class TokenClient:
         that nonce and name this client (:mod:`~airflow_oauth_connector.id_token`), or nothing is kept.
         """
         params = grants.authorization_code_params(code, redirect_uri or self.profile.redirect_uri, code_verifier)
-        profile = self.profile
-        expected = expectation(profile.client_id, nonce, profile.scope, self.endpoints.issuer)
-        return self.request_token(params, id_token=expected)
+        return self.request_token(params, id_token=expectation(self.profile, nonce, self.endpoints.issuer))
 
     def refresh(self, refresh_token: str, *, previous: Token | None = None) -> Token:
         """
@@ -210,11 +208,12 @@ class TokenClient:
         try:
             kind = TokenRequestKind.of(grant)
             payload = self.post_form(url, grant_params, dpop_key=key, kind=kind)
+            now = self._clock()
             if id_token is not None:
-                check_id_token(payload, id_token, now=self._clock())
+                check_id_token(payload, id_token, now=now)
             token = Token.from_payload(
                 payload,
-                now=self._clock(),
+                now=now,
                 default_lifetime=self.profile.default_expires_in,
                 previous_refresh_token=previous_refresh_token,
                 mapping=self.profile.response,

@@ -65,7 +65,7 @@ def build_authorization_request(
     if profile.resource:
         params["resource"] = list(profile.resource)  # RFC 8707 2.1
     nonce = str(params.get("nonce") or "") or None
-    if nonce is None and "openid" in (profile.scope or "").split():
+    if nonce is None and profile.openid:
         nonce = generate_token(32)
         params["nonce"] = nonce
     parts = urlsplit(authorize_url)

@@ -119,7 +119,7 @@ def test_an_id_token_error_is_a_token_response_error() -> None:
 def test_an_exchange_is_checked_when_its_request_was_openid_connect(
     nonce: str | None, scope: str | None, wanted: bool
 ) -> None:
-    got = expectation(CLIENT_ID, nonce, scope, ISSUER)
+    got = expectation(make_profile(scope=scope), nonce, ISSUER)
     assert (got is not None) is wanted
     if got is not None:
         assert got.nonce == nonce

@@ -1144,3 +1144,11 @@ def test_a_jwt_bearer_key_file_with_its_client_secret_keeps_its_client_authentic
     profile = _jwt_profile(box_app_config(rsa_private_pem()), client_auth="body")
     assert profile.client_secret
     assert profile.client_auth is ClientAuthMethod.BODY
+
+
+@pytest.mark.parametrize(
+    ("scope", "openid"),
+    [(None, False), ("read write", False), ("openid", True), ("offline_access openid", True), ("openidx", False)],
+)
+def test_openid_is_the_scope_asking_for_openid_connect(scope: str | None, openid: bool) -> None:
+    assert make_profile(scope=scope).openid is openid
